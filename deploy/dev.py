@@ -1,0 +1,159 @@
+"""`make run`: start embedded NATS and PostgreSQL, create streams and schema, run every service.
+
+Each service is a separate process (`python -m services.<name>`). Ctrl-C (or SIGTERM) stops the
+services, then NATS, then PostgreSQL, and leaves no process behind. A service that dies is
+restarted after a short back-off. Set SHOEBOX_NATS_URL / SHOEBOX_DATABASE_URL to use external
+servers instead of the embedded ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.bus import connect, ensure_streams
+from shared.db import create_engine, create_schema
+from shared.infra import prepare_runtime_dir, start_nats, start_postgres
+from shared.service import setup_logging
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger("shoebox.dev")
+
+SERVICES = ["projector", "api", "scanner", "metadata", "watcher"]
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """PostgreSQL daemonises; as a subreaper we inherit and reap it instead of leaving zombies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+async def bootstrap(settings: Settings) -> None:
+    """Create the streams, buckets and read-model schema (idempotent)."""
+    nc = await connect(settings.nats, "bootstrap")
+    try:
+        await ensure_streams(nc.jetstream(), settings.nats)
+    finally:
+        await nc.drain()
+    engine = create_engine(settings.db.url, pool=False)
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+class Supervisor:
+    """Starts the service processes and keeps them running until asked to stop."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, float] = {}
+        self.stopping = False
+
+    def spawn(self, name: str) -> None:
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"], env=self.env,
+        )
+        log.info("started %s (pid %d)", name, self.procs[name].pid)
+
+    def watch(self) -> None:
+        while not self.stopping:
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is not None and not self.stopping:
+                    log.warning("%s exited with %s; restarting in 2 s", name, proc.returncode)
+                    self.restarts[name] = time.monotonic() + 2
+                    del self.procs[name]
+            for name, at in list(self.restarts.items()):
+                if time.monotonic() >= at and not self.stopping:
+                    del self.restarts[name]
+                    self.spawn(name)
+            try:
+                os.waitpid(-1, os.WNOHANG)  # reap adopted orphans (daemonised postgres)
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                proc.kill()
+                proc.wait()
+
+
+def main() -> None:
+    become_subreaper()
+    settings = load_settings()
+    setup_logging(settings.log_level, "dev")
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "upload").mkdir(exist_ok=True)
+    prepare_runtime_dir(data)
+    env = dict(os.environ)
+    env["SHOEBOX_DATA"] = str(data)
+    env["PYTHONUNBUFFERED"] = "1"
+
+    stop_requested = False
+
+    def _request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _request_stop)
+
+    nats_proc = None
+    pg_server = None
+    supervisor = Supervisor(env, data / "logs")
+    try:
+        if settings.nats.embedded:
+            nats_proc = start_nats(data / "nats", settings.nats.port)
+            log.info("nats-server on %s (store %s)", settings.nats.url, data / "nats")
+        if settings.db.embedded:
+            pg_server, uri = start_postgres(data / "pg", cleanup_mode="stop")
+            env["SHOEBOX_DATABASE_URL"] = uri
+            log.info("postgresql in %s", data / "pg")
+        settings = load_settings(env)
+        asyncio.run(bootstrap(settings))
+        for name in SERVICES:
+            supervisor.spawn(name)
+        log.info("Shoebox is up: http://%s:%d/api  (Ctrl-C stops everything)",
+                 settings.host, settings.port)
+        supervisor.watch()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        supervisor.stop()
+        if nats_proc is not None:
+            nats_proc.terminate()
+            try:
+                nats_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                nats_proc.kill()
+        if pg_server is not None:
+            pg_server.cleanup()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Composition root of the API: build_app(settings) -> Litestar."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from services.api.auth import AuthUser, authenticate
+from services.api.context import CheckpointWaiter, Context
+from services.api.errors import EXCEPTION_HANDLERS
+from services.api.routes.auth import APIKeyController, AuthController
+from services.api.routes.libraries import LibraryController
+from services.api.routes.server import ServerController
+from services.api.routes.users import UsersAdminController, UsersController
+from services.projector.app import checkpoint_subject
+from shared.bus import EventBus, connect, ensure_streams
+from shared.db import create_engine
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONTROLLERS: list[type[Any]] = [
+    ServerController,
+    AuthController,
+    APIKeyController,
+    UsersController,
+    UsersAdminController,
+    LibraryController,
+]
+
+
+@get("/.well-known/immich", exclude_from_auth=True, include_in_schema=False)
+async def well_known() -> dict[str, Any]:
+    """Immich's clients look here to find the API."""
+    return {"api": {"endpoint": "/api"}}
+
+
+async def open_context(settings: Settings) -> Context:
+    """Connect to NATS and PostgreSQL and start following the projector's checkpoint."""
+    nc = await connect(settings.nats, "api")
+    engine = create_engine(settings.db.url)
+    await ensure_streams(nc.jetstream(), settings.nats)
+    waiter = CheckpointWaiter(engine)
+    await nc.subscribe(checkpoint_subject(settings.nats), cb=waiter.on_checkpoint)
+    thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
+    return Context(settings=settings, engine=engine, nc=nc, bus=EventBus(nc, settings.nats),
+                   waiter=waiter, thumbs=thumbs)
+
+
+async def close_context(ctx: Context) -> None:
+    await ctx.nc.drain()
+    await ctx.engine.dispose()
+
+
+def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
+    """The Litestar app; with `ctx`, reuse connections the caller owns (tests)."""
+    holder: dict[str, Context] = {} if ctx is None else {"ctx": ctx}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if ctx is not None:
+            yield
+            return
+        holder["ctx"] = await open_context(settings)
+        try:
+            yield
+        finally:
+            await close_context(holder["ctx"])
+
+    def provide_ctx() -> Context:
+        return holder["ctx"]
+
+    async def provide_auth(request: Request[Any, Any, Any], ctx: Context) -> AuthUser:
+        return await authenticate(request, ctx)
+
+    async def provide_admin(auth: AuthUser) -> AuthUser:
+        auth.require_admin()
+        return auth
+
+    return Litestar(
+        route_handlers=[well_known, *CONTROLLERS],
+        dependencies={
+            "ctx": Provide(provide_ctx, sync_to_thread=False),
+            "auth": Provide(provide_auth),
+            "admin": Provide(provide_admin),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="Shoebox", version="1.0.0", path="/api/docs"),
+        request_max_body_size=None,
+        debug=False,
+    )

@@ -1,0 +1,364 @@
+"""Commands: check a request against the read models, then record events (the API's only writes).
+
+Each command publishes its events with JetStream's expected-last-subject-sequence (the
+aggregate's `last_seq` in its read model, 0 for a new aggregate), then waits until the projector
+has applied them, so the caller reads its own write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import TYPE_CHECKING
+
+from msgspec import UNSET
+
+from services.api import queries
+from services.api.auth import AuthUser, hash_password, new_secret, token_hash
+from shared import events as ev
+from shared.bus import WrongExpectedSequence
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
+from shared.ids import upload_library_id
+from shared.paths import check_import_path_shape, validate_external_path, validate_import_path
+
+if TYPE_CHECKING:
+    from services.api import schemas as s
+    from services.api.context import Context
+
+log = logging.getLogger(__name__)
+
+MAX_LIST = 128
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+async def publish_chain(ctx: Context, events: list[ev.BaseEvent], expected: int | None) -> int:
+    """Publish events of one aggregate in order, each expecting the previous one's sequence."""
+    seq = 0
+    for event in events:
+        try:
+            seq = await ctx.bus.publish(event, expected_last_seq=expected)
+        except WrongExpectedSequence as e:
+            raise Conflict("The item was changed by someone else at the same time; retry") from e
+        expected = seq if expected is not None else None
+    return seq
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def _check_user_fields(email: str | None, password: str | None, name: str | None) -> None:
+    problems = []
+    if email is not None and not _EMAIL.match(email):
+        problems.append("email must be an email")
+    if password is not None and not password:
+        problems.append("password should not be empty")
+    if name is not None and not name.strip():
+        problems.append("name should not be empty")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+
+
+async def create_user(
+    ctx: Context,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    is_admin: bool = False,
+    should_change_password: bool = False,
+    storage_label: str | None = None,
+    quota: int | None = None,
+    external_path: str | None = None,
+) -> uuid.UUID:
+    """A user and their upload library, created together."""
+    _check_user_fields(email, password, name)
+    if external_path is not None and (msg := validate_external_path(external_path)):
+        raise InvalidInput(msg)
+    async with ctx.engine.connect() as conn:
+        if await queries.get_user_by_email(conn, email):
+            raise InvalidInput("User exists")
+    user_id = uuid.uuid4()
+    events: list[ev.BaseEvent] = [
+        ev.UserCreated(
+            stream_id=user_id, email=email, name=name, password_hash=hash_password(password),
+            is_admin=is_admin, should_change_password=should_change_password,
+            storage_label=storage_label, quota_size_in_bytes=quota,
+        )
+    ]
+    if external_path is not None:
+        events.append(ev.ExternalPathSet(stream_id=user_id, external_path=external_path))
+    await publish_chain(ctx, events, expected=0)
+    library = ev.LibraryCreated(
+        stream_id=upload_library_id(user_id), owner_id=user_id, name=f"{name}'s uploads",
+        type="UPLOAD",
+    )
+    seq = await publish_chain(ctx, [library], expected=0)
+    await ctx.settle(seq)
+    return user_id
+
+
+async def admin_sign_up(ctx: Context, dto: s.SignUpDto) -> uuid.UUID:
+    """The first user becomes the admin; a second sign-up is refused."""
+    _check_user_fields(dto.email, dto.password, dto.name)
+    async with ctx.engine.connect() as conn:
+        if await queries.server_initialized(conn):
+            raise InvalidInput("The server already has an admin")
+    admin_id = uuid.uuid4()
+    try:
+        await ctx.bus.publish(
+            ev.ServerInitialized(stream_id=ev.SERVER_ID, admin_id=admin_id), expected_last_seq=0
+        )
+    except WrongExpectedSequence as e:
+        raise InvalidInput("The server already has an admin") from e
+    # The admin's id was fixed by ServerInitialized; create the user under it.
+    events: list[ev.BaseEvent] = [
+        ev.UserCreated(stream_id=admin_id, email=dto.email, name=dto.name,
+                       password_hash=hash_password(dto.password), is_admin=True)
+    ]
+    await publish_chain(ctx, events, expected=0)
+    library = ev.LibraryCreated(stream_id=upload_library_id(admin_id), owner_id=admin_id,
+                                name=f"{dto.name}'s uploads", type="UPLOAD")
+    await ctx.settle(await publish_chain(ctx, [library], expected=0))
+    return admin_id
+
+
+async def login(ctx: Context, user_id: uuid.UUID) -> str:
+    """Open a session; returns the bearer token (only its hash is recorded)."""
+    secret = new_secret()
+    seq = await ctx.bus.publish(
+        ev.SessionCreated(stream_id=user_id, session_id=uuid.uuid4(), token_hash=token_hash(secret))
+    )
+    await ctx.settle(seq)
+    return secret
+
+
+async def logout(ctx: Context, user: AuthUser) -> None:
+    if user.session_id is None:
+        return
+    await ctx.settle(await ctx.bus.publish(
+        ev.SessionEnded(stream_id=user.id, session_id=user.session_id)))
+
+
+async def create_api_key(ctx: Context, user: AuthUser, name: str,
+                         permissions: list[str]) -> tuple[str, uuid.UUID]:
+    if not permissions:
+        raise InvalidInput("permissions should not be empty")
+    if user.api_key_id is not None and "all" not in user.permissions:
+        extra = set(permissions) - set(user.permissions)
+        if extra:
+            raise Forbidden("Cannot grant permissions you do not have")
+    secret = new_secret()
+    key_id = uuid.uuid4()
+    await ctx.settle(await ctx.bus.publish(ev.ApiKeyCreated(
+        stream_id=user.id, key_id=key_id, name=name or "API Key", key_hash=token_hash(secret),
+        permissions=list(permissions))))
+    return secret, key_id
+
+
+async def delete_api_key(ctx: Context, user: AuthUser, key_id: uuid.UUID) -> None:
+    await ctx.settle(await ctx.bus.publish(ev.ApiKeyDeleted(stream_id=user.id, key_id=key_id)))
+
+
+async def update_user(ctx: Context, user_id: uuid.UUID, dto: s.UserAdminUpdateDto | s.UserUpdateMeDto,
+                      *, by_admin: bool) -> None:
+    """Apply a partial update; `externalPath` only from an admin."""
+    async with ctx.engine.connect() as conn:
+        row = await queries.get_user(conn, user_id)
+        if row is None:
+            raise InvalidInput("User not found")
+        email = None if dto.email is UNSET else dto.email
+        if email is not None:
+            other = await queries.get_user_by_email(conn, email)
+            if other is not None and other.id != user_id:
+                raise Conflict("Email already in use by another account")
+    _check_user_fields(email, None if dto.password is UNSET else dto.password,
+                       None if dto.name is UNSET else dto.name)
+    fields: dict[str, object] = {}
+    if email is not None:
+        fields["email"] = email
+    if dto.name is not UNSET:
+        fields["name"] = dto.name
+    if dto.password is not UNSET:
+        fields["password_hash"] = hash_password(dto.password)
+    events: list[ev.BaseEvent] = []
+    if hasattr(dto, "external_path") and dto.external_path is not UNSET:
+        if not by_admin:
+            raise Forbidden("Only an admin can set a user's external path")
+        path = dto.external_path
+        if path is not None and (msg := validate_external_path(path)):
+            raise InvalidInput(msg)
+        events.append(ev.ExternalPathSet(stream_id=user_id, external_path=path))
+    for attr in ("is_admin", "should_change_password", "storage_label", "quota_size_in_bytes"):
+        value = getattr(dto, attr, UNSET)
+        if value is not UNSET:
+            if not by_admin:
+                raise Forbidden(f"Only an admin can change {attr}")
+            fields[attr] = value
+    if fields:
+        events.insert(0, ev.UserUpdated(stream_id=user_id, **fields))  # type: ignore[arg-type]
+    if events:
+        await ctx.settle(await publish_chain(ctx, events, expected=row.last_seq))
+
+
+async def delete_user(ctx: Context, actor: AuthUser, user_id: uuid.UUID) -> None:
+    if actor.id == user_id:
+        raise InvalidInput("Cannot delete your own account")
+    async with ctx.engine.connect() as conn:
+        row = await queries.get_user(conn, user_id)
+    if row is None:
+        raise InvalidInput("User not found")
+    await ctx.settle(await publish_chain(ctx, [ev.UserDeleted(stream_id=user_id)],
+                                         expected=row.last_seq))
+
+
+# --- libraries ------------------------------------------------------------------------------
+
+
+def _check_list(name: str, values: list[str]) -> None:
+    problems = []
+    if len(values) > MAX_LIST:
+        problems.append(f"{name} must contain no more than {MAX_LIST} elements")
+    if any(not isinstance(v, str) or not v.strip() for v in values):
+        problems.append(f"each value in {name} should not be empty")
+    if len(set(values)) != len(values):
+        problems.append(f"All {name}'s elements must be unique")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+
+
+def check_patterns(patterns: list[str]) -> None:
+    _check_list("exclusionPatterns", patterns)
+    for p in patterns:
+        if msg := validate_pattern(p):
+            raise InvalidInput(f"Invalid exclusion pattern {p!r}: {msg}")
+
+
+async def _external_path_of(ctx: Context, owner_id: uuid.UUID) -> str | None:
+    async with ctx.engine.connect() as conn:
+        row = await queries.get_user(conn, owner_id)
+    if row is None:
+        raise InvalidInput("User not found")
+    return row.external_path  # type: ignore[no-any-return]
+
+
+async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto) -> uuid.UUID:
+    """An external library; an admin may create one for anyone, a user only for themself."""
+    if not actor.is_admin and dto.owner_id != actor.id:
+        raise Forbidden("You can only create libraries for yourself")
+    name = "New External Library" if dto.name is UNSET else dto.name
+    if not name.strip():
+        raise InvalidInput("name should not be empty")
+    paths = [] if dto.import_paths is UNSET else dto.import_paths
+    patterns = list(DEFAULT_EXCLUSION_PATTERNS) if dto.exclusion_patterns is UNSET else (
+        dto.exclusion_patterns)
+    _check_list("importPaths", paths)
+    check_patterns(patterns)
+    external_path = await _external_path_of(ctx, dto.owner_id)
+    if external_path is None and not actor.is_admin:
+        raise Forbidden("No external path is set for this user; ask an admin to set one")
+    for path in paths:
+        if msg := check_import_path_shape(path, external_path):
+            raise InvalidInput(f"Invalid import path: {msg}")
+    library_id = uuid.uuid4()
+    await ctx.settle(await publish_chain(ctx, [ev.LibraryCreated(
+        stream_id=library_id, owner_id=dto.owner_id, name=name, type="EXTERNAL",
+        import_paths=paths, exclusion_patterns=patterns)], expected=0))
+    return library_id
+
+
+async def visible_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The library row if the caller may see it; Immich answers 400 `Library not found`."""
+    async with ctx.engine.connect() as conn:
+        row = await queries.get_library(conn, library_id)
+    if row is None or (not actor.is_admin and row.owner_id != actor.id):
+        raise InvalidInput("Library not found")
+    return row
+
+
+async def update_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
+                         dto: s.UpdateLibraryDto) -> None:
+    row = await visible_library(ctx, actor, library_id)
+    events: list[ev.BaseEvent] = []
+    if dto.name is not UNSET:
+        if not dto.name.strip():
+            raise InvalidInput("name should not be empty")
+        if dto.name != row.name:
+            events.append(ev.LibraryRenamed(stream_id=library_id, name=dto.name))
+    if dto.import_paths is not UNSET:
+        if row.type == "UPLOAD" and dto.import_paths:
+            raise InvalidInput("Upload libraries cannot have import paths")
+        _check_list("importPaths", dto.import_paths)
+        external_path = await _external_path_of(ctx, row.owner_id)
+        for path in dto.import_paths:
+            if msg := validate_import_path(path, external_path, str(ctx.settings.upload_path)):
+                raise InvalidInput(f"Invalid import path: {msg}")
+        if list(dto.import_paths) != list(row.import_paths):
+            events.append(ev.ImportPathsChanged(stream_id=library_id,
+                                                import_paths=dto.import_paths))
+    if dto.exclusion_patterns is not UNSET:
+        if row.type == "UPLOAD" and dto.exclusion_patterns:
+            raise InvalidInput("Upload libraries cannot have exclusion patterns")
+        check_patterns(dto.exclusion_patterns)
+        if list(dto.exclusion_patterns) != list(row.exclusion_patterns):
+            events.append(ev.ExclusionPatternsChanged(
+                stream_id=library_id, exclusion_patterns=dto.exclusion_patterns))
+    if events:
+        await ctx.settle(await publish_chain(ctx, events, expected=row.last_seq))
+
+
+async def delete_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -> None:
+    row = await visible_library(ctx, actor, library_id)
+    if row.type == "UPLOAD":
+        raise InvalidInput("Cannot delete an upload library: every user keeps theirs")
+    await ctx.settle(await publish_chain(ctx, [ev.LibraryDeletionStarted(stream_id=library_id)],
+                                         expected=row.last_seq))
+
+
+async def validate_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
+                           dto: s.ValidateLibraryDto) -> list[tuple[str, str | None]]:
+    row = await visible_library(ctx, actor, library_id)
+    _check_list("importPaths", dto.import_paths)
+    if dto.exclusion_patterns:
+        check_patterns(dto.exclusion_patterns)
+    external_path = await _external_path_of(ctx, row.owner_id)
+    upload = str(ctx.settings.upload_path)
+    return [(p, validate_import_path(p, external_path, upload)) for p in dto.import_paths]
+
+
+async def request_scan(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
+                       mode: ev.ScanMode, requested_by: str = "user") -> uuid.UUID:
+    row = await visible_library(ctx, actor, library_id)
+    if row.type == "UPLOAD":
+        raise InvalidInput("Can only refresh external libraries")
+    scan_id = uuid.uuid4()
+    await ctx.settle(await ctx.bus.publish(ev.LibraryScanRequested(
+        stream_id=library_id, scan_id=scan_id, mode=mode, requested_by=requested_by)))
+    return scan_id
+
+
+def ensure_found(row: object, message: str) -> None:
+    if row is None:
+        raise NotFound(message)
+
+
+async def remove_offline(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -> int:
+    """Remove the library's offline assets (their files are gone; nothing on disk changes).
+
+    Each removal expects the asset's last sequence, so an asset whose file came back in the
+    meantime (AssetOnline) is not removed."""
+    await visible_library(ctx, actor, library_id)
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(
+            queries.text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
+            {"l": library_id})).all()
+    if not rows:
+        return 0
+    last, _conflicts = await ctx.bus.publish_many(
+        (ev.AssetRemoved(stream_id=r.id, library_id=library_id, reason="offline-removed"),
+         r.last_seq) for r in rows
+    )
+    if last:
+        await ctx.settle(last)
+    return len(rows)

@@ -1,0 +1,80 @@
+"""Map every error to Immich's NestJS-shaped body: {message, error, statusCode, correlationId}."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from shared import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.ShoeboxError], int] = {
+    errors.NotFound: 404,
+    errors.Forbidden: 403,
+    errors.Unauthorized: 401,
+    errors.Conflict: 409,
+    errors.InvalidInput: 400,
+    errors.NotReady: 503,
+}
+
+
+def error_body(status: int, message: str | list[str]) -> dict[str, Any]:
+    return {
+        "message": message,
+        "error": HTTPStatus(status).phrase,
+        "statusCode": status,
+        "correlationId": uuid.uuid4().hex[:8],
+    }
+
+
+def shoebox_error_handler(_: Request[Any, Any, Any], exc: errors.ShoeboxError) -> Response[Any]:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    return Response(error_body(status, exc.detail), status_code=status)
+
+
+def _validation_messages(exc: ValidationException) -> list[str]:
+    messages: list[str] = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            msg = str(item.get("message", ""))
+            key = item.get("key")
+            source = item.get("source")
+            if key and source == "path":
+                messages.append(f"{key} must be a UUID" if "UUID" in msg or "uuid" in msg
+                                else f"{key}: {msg}")
+            elif key and key not in msg:
+                messages.append(f"{key}: {msg}")
+            else:
+                messages.append(msg)
+    return messages or [str(exc.detail or "Bad request")]
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        return Response(error_body(400, _validation_messages(exc)), status_code=400)
+    if status == 401:
+        message: str | list[str] = "Authentication required"
+    elif status == 404 and not exc.detail:
+        message = "Not Found"
+    else:
+        message = str(exc.detail or HTTPStatus(status).phrase)
+    return Response(error_body(status, message), status_code=status, headers=exc.headers)
+
+
+def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error: %s", exc)
+    return Response(error_body(500, "Internal server error"), status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    errors.ShoeboxError: shoebox_error_handler,
+    HTTPException: http_error_handler,
+    500: internal_error_handler,
+}

@@ -1,0 +1,117 @@
+"""Read-model queries used by the API (the only reads it makes)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from services.api import schemas as s
+from services.api.schemas import iso
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def user_admin_dto(row: Row[Any]) -> s.UserAdminResponseDto:
+    return s.UserAdminResponseDto(
+        id=str(row.id),
+        email=row.email,
+        name=row.name,
+        is_admin=row.is_admin,
+        should_change_password=row.should_change_password,
+        storage_label=row.storage_label,
+        quota_size_in_bytes=row.quota_size_in_bytes,
+        created_at=iso(row.created_at) or "",
+        updated_at=iso(row.updated_at) or "",
+        deleted_at=iso(row.deleted_at),
+        external_path=row.external_path,
+        profile_changed_at=iso(row.created_at),
+    )
+
+
+def user_dto(row: Row[Any]) -> s.UserResponseDto:
+    return s.UserResponseDto(id=str(row.id), email=row.email, name=row.name,
+                             profile_changed_at=iso(row.created_at))
+
+
+async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *,
+                   with_deleted: bool = False) -> Row[Any] | None:
+    sql = "SELECT * FROM users WHERE id = :id"
+    if not with_deleted:
+        sql += " AND deleted_at IS NULL"
+    return (await conn.execute(text(sql), {"id": user_id})).first()
+
+
+async def get_user_by_email(conn: AsyncConnection, email: str) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            text("SELECT * FROM users WHERE lower(email) = lower(:e) AND deleted_at IS NULL"),
+            {"e": email},
+        )
+    ).first()
+
+
+async def list_users(conn: AsyncConnection, with_deleted: bool = False) -> list[Row[Any]]:
+    sql = "SELECT * FROM users"
+    if not with_deleted:
+        sql += " WHERE deleted_at IS NULL"
+    return list((await conn.execute(text(sql + " ORDER BY created_at, id"))).all())
+
+
+async def server_initialized(conn: AsyncConnection) -> bool:
+    return (await conn.execute(text("SELECT 1 FROM server_state WHERE id = 1"))).first() is not None
+
+
+_LIBRARY_SELECT = (
+    "SELECT l.*, (SELECT count(*) FROM assets a WHERE a.library_id = l.id) AS asset_count "
+    "FROM libraries l WHERE NOT l.deleting"
+)
+
+
+def library_dto(row: Row[Any]) -> s.LibraryResponseDto:
+    return s.LibraryResponseDto(
+        id=str(row.id),
+        owner_id=str(row.owner_id),
+        name=row.name,
+        type=row.type,
+        import_paths=list(row.import_paths),
+        exclusion_patterns=list(row.exclusion_patterns),
+        asset_count=int(row.asset_count),
+        created_at=iso(row.created_at) or "",
+        updated_at=iso(row.updated_at) or "",
+        refreshed_at=iso(row.refreshed_at),
+    )
+
+
+async def get_library(conn: AsyncConnection, library_id: uuid.UUID) -> Row[Any] | None:
+    return (
+        await conn.execute(text(_LIBRARY_SELECT + " AND l.id = :id"), {"id": library_id})
+    ).first()
+
+
+async def list_libraries(conn: AsyncConnection, owner_id: uuid.UUID | None) -> list[Row[Any]]:
+    if owner_id is None:
+        sql, params = _LIBRARY_SELECT, {}
+    else:
+        sql, params = _LIBRARY_SELECT + " AND l.owner_id = :owner", {"owner": owner_id}
+    return list((await conn.execute(text(sql + " ORDER BY l.created_at, l.id"), params)).all())
+
+
+async def library_statistics(conn: AsyncConnection, library_id: uuid.UUID) -> s.LibraryStatsResponseDto:
+    row = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE type = 'IMAGE') AS photos, "
+                "count(*) FILTER (WHERE type = 'VIDEO') AS videos, count(*) AS total, "
+                "coalesce(sum(file_size), 0) AS usage, "
+                "count(*) FILTER (WHERE is_offline) AS offline "
+                "FROM assets WHERE library_id = :id"
+            ),
+            {"id": library_id},
+        )
+    ).one()
+    return s.LibraryStatsResponseDto(photos=row.photos, videos=row.videos, total=row.total,
+                                     usage=int(row.usage), offline=row.offline)

@@ -1,0 +1,69 @@
+"""ServerController: /api/server (Immich's server tag)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+
+from services.api.auth import AuthUser
+from services.api.schemas import ServerPingResponse, ServerVersionResponseDto
+from shared.media import media_types_response
+
+VERSION = (2, 3, 1)  # the Immich API version Shoebox follows
+
+
+class ServerController(Controller):
+    path = "/api/server"
+    tags = ["Server"]
+
+    @get("/ping", operation_id="pingServer", exclude_from_auth=True)
+    async def ping(self) -> ServerPingResponse:
+        return ServerPingResponse()
+
+    @get("/version", operation_id="getServerVersion")
+    async def version(self) -> ServerVersionResponseDto:
+        major, minor, patch = VERSION
+        return ServerVersionResponseDto(major=major, minor=minor, patch=patch)
+
+    @get("/features", operation_id="getServerFeatures")
+    async def features(self) -> dict[str, bool]:
+        return {
+            "smartSearch": False, "facialRecognition": False, "duplicateDetection": False,
+            "map": True, "reverseGeocoding": False, "importFaces": False, "sidecar": True,
+            "search": True, "trash": False, "oauth": False, "oauthAutoLaunch": False,
+            "passwordLogin": True, "configFile": False, "email": False, "ocr": False,
+        }
+
+    @get("/media-types", operation_id="getSupportedMediaTypes")
+    async def media_types(self) -> dict[str, list[str]]:
+        return media_types_response()
+
+    @get("/about", operation_id="getAboutInfo")
+    async def about(self, auth: AuthUser) -> dict[str, Any]:
+        major, minor, patch = VERSION
+        return {
+            "version": f"v{major}.{minor}.{patch}",
+            "versionUrl": "",
+            "licensed": False,
+            "build": "shoebox",
+            "sourceRef": "main",
+            "sourceCommit": "",
+            "sourceUrl": "",
+            "repository": "shoebox",
+            "repositoryUrl": "",
+            "nodejs": None,
+            "exiftool": None,
+            "ffmpeg": None,
+            "libvips": None,
+            "imagemagick": None,
+        }
+
+    @get("/config", operation_id="getServerConfig", exclude_from_auth=True)
+    async def config(self) -> dict[str, Any]:
+        return {
+            "loginPageMessage": "", "trashDays": 30, "userDeleteDelay": 7,
+            "oauthButtonText": "", "isInitialized": True, "isOnboarded": True,
+            "externalDomain": "", "publicUsers": True, "mapDarkStyleUrl": "",
+            "mapLightStyleUrl": "", "maintenanceMode": False,
+        }

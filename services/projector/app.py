@@ -1,0 +1,144 @@
+"""The projector: the only writer of the read models, applying EVENTS in order, in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from services.projector import checkpoint
+from services.projector.projections import plan
+from shared import events as ev
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from shared.settings import NatsSettings
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+
+def checkpoint_subject(settings: NatsSettings) -> str:
+    """Core-NATS subject on which the projector announces each committed checkpoint."""
+    return settings.subject("projector", "checkpoint")
+
+
+class Projector:
+    """Reads EVENTS from its checkpoint with an ordered consumer; one transaction per batch.
+
+    The checkpoint in PostgreSQL is the only position there is: on start (or after a crash)
+    delivery resumes at checkpoint + 1, and a batch's effects and its checkpoint commit
+    together, so each event's effect lands exactly once.
+    """
+
+    def __init__(
+        self,
+        nc: Client,
+        engine: AsyncEngine,
+        settings: NatsSettings,
+        *,
+        batch_size: int = BATCH_SIZE,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.engine = engine
+        self.settings = settings
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self.position = 0
+
+    async def run(self, stop: asyncio.Event | None = None, until_seq: int | None = None) -> None:
+        """Project until `stop` is set (or, with until_seq, until that sequence is applied)."""
+        stop = stop or asyncio.Event()
+        self.position, _version = await checkpoint.read_checkpoint(self.engine)
+        if until_seq is not None and self.position >= until_seq:
+            return
+        sub = await self.js.subscribe(
+            self.settings.subject("events", ">"),
+            stream=self.settings.name("EVENTS"),
+            ordered_consumer=True,
+            deliver_policy=(
+                api.DeliverPolicy.BY_START_SEQUENCE if self.position else api.DeliverPolicy.ALL
+            ),
+            config=api.ConsumerConfig(opt_start_seq=self.position + 1 if self.position else None),
+            pending_msgs_limit=100_000,
+        )
+        try:
+            while not stop.is_set():
+                batch = await self._next_batch(sub)
+                if batch:
+                    await self.apply(batch)
+                    if until_seq is not None and self.position >= until_seq:
+                        return
+        finally:
+            await sub.unsubscribe()
+
+    async def _next_batch(self, sub: object) -> list[Msg]:
+        try:
+            first = await sub.next_msg(timeout=0.5)  # type: ignore[attr-defined]
+        except NatsTimeout:
+            return []
+        batch = [first]
+        while len(batch) < self.batch_size and sub.pending_msgs > 0:  # type: ignore[attr-defined]
+            try:
+                batch.append(await sub.next_msg(timeout=0.05))  # type: ignore[attr-defined]
+            except NatsTimeout:
+                break
+        return batch
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        """Apply a batch and its checkpoint in one transaction, then announce the checkpoint."""
+        decoded: list[tuple[int, ev.BaseEvent]] = []
+        last = self.position
+        for msg in msgs:
+            seq = int(msg.metadata.sequence.stream)
+            if seq <= self.position:
+                continue  # already applied (redelivered after a crash or reconnect)
+            last = max(last, seq)
+            try:
+                decoded.append((seq, ev.decode(msg.data)))
+            except msgspec.ValidationError as e:
+                # An event this version cannot read: recorded and passed over, so a newer
+                # producer cannot stall every read model (a replay after upgrading applies it).
+                log.error("projector: cannot decode event seq=%d subject=%s: %s", seq,
+                          msg.subject, e)
+        if last == self.position:
+            return
+        try:
+            await self._commit(decoded, last)
+        except (IntegrityError, DBAPIError) as e:
+            if len(decoded) <= 1:
+                log.error("projector: event seq=%d cannot be applied, passed over: %s", last, e)
+                await self._commit([], last)
+            else:
+                # Isolate the bad event: apply one at a time.
+                log.warning("projector: batch ending at %d failed (%s); applying singly", last, e)
+                for seq, event in decoded:
+                    try:
+                        await self._commit([(seq, event)], seq)
+                    except (IntegrityError, DBAPIError) as err:
+                        log.error("projector: event seq=%d %s cannot be applied, passed over: %s",
+                                  seq, type(event).__name__, err)
+                        await self._commit([], seq)
+                await self._commit([], last)
+        self.position = last
+        await self.nc.publish(checkpoint_subject(self.settings), str(last).encode())
+        if self.on_batch:
+            self.on_batch(last)
+
+    async def _commit(self, decoded: list[tuple[int, ev.BaseEvent]], last: int) -> None:
+        async with self.engine.begin() as conn:
+            for stmt, rows in plan(decoded):
+                await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+            await checkpoint.advance(conn, last)

@@ -1,0 +1,428 @@
+"""Every event Shoebox records: frozen, tagged msgspec Structs, the Event union and codecs.
+
+Rules (see docs/events.md): names are facts in the past tense; a new field gets a default; a field
+is never renamed or retyped; a breaking change bumps `v` and adds an upcaster below.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+from shared.metadata import AssetMetadata
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Aggregate(enum.StrEnum):
+    """The kinds of aggregate; each names a subject family `events.<aggregate>.<id>`."""
+
+    SERVER = "server"
+    USER = "user"
+    LIBRARY = "library"
+    ASSET = "asset"
+    ALBUM = "album"
+
+
+class ScanMode(enum.StrEnum):
+    """How much of a library a scan re-reads."""
+
+    NEW = "new"
+    MODIFIED = "modified"
+    FORCE = "force"
+
+
+class OfflineReason(enum.StrEnum):
+    """Why an asset's file cannot be seen."""
+
+    DELETED = "deleted"
+    OUTSIDE_IMPORT_PATHS = "outside-import-paths"
+    EXCLUDED = "excluded"
+    IMPORT_PATH_UNAVAILABLE = "import-path-unavailable"
+    OUTSIDE_EXTERNAL_PATH = "outside-external-path"
+    NOT_ELIGIBLE = "not-eligible"
+
+
+LibraryType = Literal["UPLOAD", "EXTERNAL"]
+AssetType = Literal["IMAGE", "VIDEO", "AUDIO", "OTHER"]
+
+
+class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="event"):
+    """The envelope every event starts with."""
+
+    aggregate: ClassVar[Aggregate]
+
+    stream_id: uuid.UUID
+    event_id: uuid.UUID = msgspec.field(default_factory=uuid.uuid4)
+    occurred_at: datetime = msgspec.field(default_factory=_now)
+    v: int = 1
+
+
+# --- server ---------------------------------------------------------------------------------
+
+
+SERVER_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+
+class ServerInitialized(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The first admin signed up; written with expected sequence 0, so it happens once."""
+
+    aggregate = Aggregate.SERVER
+    admin_id: uuid.UUID
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+class UserCreated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user account was created (by admin sign-up or by an admin)."""
+
+    aggregate = Aggregate.USER
+    email: str
+    name: str
+    password_hash: str
+    is_admin: bool = False
+    should_change_password: bool = False
+    storage_label: str | None = None
+    quota_size_in_bytes: int | None = None
+
+
+class UserUpdated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An admin or the user changed profile fields; a None field is unchanged."""
+
+    aggregate = Aggregate.USER
+    email: str | None = None
+    name: str | None = None
+    password_hash: str | None = None
+    is_admin: bool | None = None
+    should_change_password: bool | None = None
+    storage_label: str | None = None
+    quota_size_in_bytes: int | None = None
+
+
+class ExternalPathSet(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An admin granted (or, with None, revoked) the folder a user's import paths must lie in."""
+
+    aggregate = Aggregate.USER
+    external_path: str | None
+
+
+class UserDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user was deleted; they can no longer sign in."""
+
+    aggregate = Aggregate.USER
+
+
+class SessionCreated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user logged in; only the SHA-256 of the bearer token is recorded."""
+
+    aggregate = Aggregate.USER
+    session_id: uuid.UUID
+    token_hash: str
+
+
+class SessionEnded(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user logged out."""
+
+    aggregate = Aggregate.USER
+    session_id: uuid.UUID
+
+
+class ApiKeyCreated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user created an API key; only the SHA-256 of the secret is recorded."""
+
+    aggregate = Aggregate.USER
+    key_id: uuid.UUID
+    name: str
+    key_hash: str
+    permissions: list[str]
+
+
+class ApiKeyDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user deleted an API key."""
+
+    aggregate = Aggregate.USER
+    key_id: uuid.UUID
+
+
+# --- libraries ------------------------------------------------------------------------------
+
+
+class LibraryCreated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A library was created (an upload library with its user, or an external one)."""
+
+    aggregate = Aggregate.LIBRARY
+    owner_id: uuid.UUID
+    name: str
+    type: LibraryType
+    import_paths: list[str] = []
+    exclusion_patterns: list[str] = []
+
+
+class LibraryRenamed(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A library got a new name."""
+
+    aggregate = Aggregate.LIBRARY
+    name: str
+
+
+class ImportPathsChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The folders an external library tracks were replaced."""
+
+    aggregate = Aggregate.LIBRARY
+    import_paths: list[str]
+
+
+class ExclusionPatternsChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The globs that drop files from an external library were replaced."""
+
+    aggregate = Aggregate.LIBRARY
+    exclusion_patterns: list[str]
+
+
+class LibraryScanRequested(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """Someone (a user, the nightly job, the watcher) asked for a scan."""
+
+    aggregate = Aggregate.LIBRARY
+    scan_id: uuid.UUID
+    mode: ScanMode = ScanMode.NEW
+    requested_by: str = "user"
+
+
+class ScanProblemFound(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan met something it could not read (unreadable folder, symlink out, bad name...)."""
+
+    aggregate = Aggregate.LIBRARY
+    scan_id: uuid.UUID
+    path: str
+    problem: str
+
+
+class LibraryScanFinished(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan walked every import path; the counters are what it found."""
+
+    aggregate = Aggregate.LIBRARY
+    scan_id: uuid.UUID
+    files_seen: int = 0
+    new: int = 0
+    changed: int = 0
+    missing: int = 0
+    failed: int = 0
+    unavailable_import_paths: list[str] = []
+
+
+class LibraryDeletionStarted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A library is being deleted; it is hidden at once, its assets go in the background."""
+
+    aggregate = Aggregate.LIBRARY
+
+
+class LibraryDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A library and all its assets are gone (the files on disk never are)."""
+
+    aggregate = Aggregate.LIBRARY
+
+
+# --- assets ---------------------------------------------------------------------------------
+
+
+class FileDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan or the watcher found an eligible file that no asset had: a new asset."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    owner_id: uuid.UUID
+    path: str
+    type: AssetType
+    file_modified_at: datetime
+    file_size: int
+    scan_id: uuid.UUID | None = None
+
+
+class FileChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A known file's mtime changed (or a force scan asked): its metadata must be re-read."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    path: str
+    file_modified_at: datetime
+    file_size: int
+    scan_id: uuid.UUID | None = None
+
+
+class AssetOffline(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The asset's file cannot be seen any more; the asset stays, marked offline."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    reason: OfflineReason
+    scan_id: uuid.UUID | None = None
+
+
+class AssetOnline(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An offline asset's file is back."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    file_modified_at: datetime | None = None
+    file_size: int | None = None
+    scan_id: uuid.UUID | None = None
+
+
+class AssetUploaded(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user uploaded a file into their upload library."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    owner_id: uuid.UUID
+    path: str
+    original_file_name: str
+    type: AssetType
+    checksum: str
+    file_size: int
+    file_created_at: datetime
+    file_modified_at: datetime
+    device_asset_id: str = ""
+    device_id: str = ""
+    is_favorite: bool = False
+
+
+class MetadataExtracted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The metadata worker read the file and stored its thumbnails."""
+
+    aggregate = Aggregate.ASSET
+    metadata: AssetMetadata
+    thumbnail_key: str | None = None
+    preview_key: str | None = None
+
+
+class MetadataFailed(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """The metadata worker could not read the file; the asset stays listed with the reason."""
+
+    aggregate = Aggregate.ASSET
+    reason: str
+    checksum: str | None = None
+    file_size: int | None = None
+
+
+class AssetRemoved(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An asset left Shoebox (remove-offline, or a user deleted an upload); files are kept."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+    reason: str = "removed"
+
+
+# --- albums ---------------------------------------------------------------------------------
+
+
+class AlbumCreated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user created an album."""
+
+    aggregate = Aggregate.ALBUM
+    owner_id: uuid.UUID
+    name: str
+    description: str = ""
+
+
+class AlbumUpdated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An album's name or description changed; a None field is unchanged."""
+
+    aggregate = Aggregate.ALBUM
+    name: str | None = None
+    description: str | None = None
+    thumbnail_asset_id: uuid.UUID | None = None
+
+
+class AssetsAddedToAlbum(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """Assets were added to an album."""
+
+    aggregate = Aggregate.ALBUM
+    asset_ids: list[uuid.UUID]
+
+
+class AssetsRemovedFromAlbum(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """Assets were taken out of an album."""
+
+    aggregate = Aggregate.ALBUM
+    asset_ids: list[uuid.UUID]
+
+
+class AlbumDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An album was deleted (its assets are not)."""
+
+    aggregate = Aggregate.ALBUM
+
+
+Event = (
+    ServerInitialized
+    | UserCreated
+    | UserUpdated
+    | ExternalPathSet
+    | UserDeleted
+    | SessionCreated
+    | SessionEnded
+    | ApiKeyCreated
+    | ApiKeyDeleted
+    | LibraryCreated
+    | LibraryRenamed
+    | ImportPathsChanged
+    | ExclusionPatternsChanged
+    | LibraryScanRequested
+    | ScanProblemFound
+    | LibraryScanFinished
+    | LibraryDeletionStarted
+    | LibraryDeleted
+    | FileDiscovered
+    | FileChanged
+    | AssetOffline
+    | AssetOnline
+    | AssetUploaded
+    | MetadataExtracted
+    | MetadataFailed
+    | AssetRemoved
+    | AlbumCreated
+    | AlbumUpdated
+    | AssetsAddedToAlbum
+    | AssetsRemovedFromAlbum
+    | AlbumDeleted
+)
+
+EVENT_TYPES: tuple[type[BaseEvent], ...] = Event.__args__  # type: ignore[attr-defined]
+
+ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Event)
+_RAW_DECODER = msgspec.json.Decoder(dict[str, Any])
+
+# Upcasters: (tag, from_version) -> function(raw dict) -> raw dict of version + 1.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+_CURRENT_VERSION: dict[str, int] = {t.__name__: 1 for t in EVENT_TYPES}
+
+
+def encode(event: BaseEvent) -> bytes:
+    """Event -> JSON bytes (its class name in the `event` field)."""
+    return ENCODER.encode(event)
+
+
+def decode(data: bytes) -> Event:
+    """JSON bytes -> Event, upcasting older versions first. Raises msgspec.ValidationError."""
+    if UPCASTERS:
+        raw = _RAW_DECODER.decode(data)
+        tag, version = raw.get("event", ""), raw.get("v", 1)
+        while (tag, version) in UPCASTERS:
+            raw = UPCASTERS[(tag, version)](raw)
+            version = raw["v"] = version + 1
+        return msgspec.convert(raw, Event)  # type: ignore[arg-type]
+    return _DECODER.decode(data)
+
+
+def subject_parts(event: BaseEvent) -> tuple[str, str, str]:
+    """('events', aggregate, id) — join with the namespace to get the subject."""
+    return ("events", event.aggregate.value, str(event.stream_id))

@@ -1,0 +1,88 @@
+"""A scan's live progress in NATS KV, shared by every scanner replica working on it.
+
+`pending` counts directory work items queued and not yet done; when a replica finishes the last
+one it sees `pending` reach 0 and finishes the scan. Updates are compare-and-set on the key's
+revision, so concurrent replicas never lose a count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import msgspec
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
+    from shared.settings import NatsSettings
+
+
+class ScanProgress(msgspec.Struct, kw_only=True):
+    """Counters of one scan run."""
+
+    library_id: str = ""
+    mode: str = "new"
+    pending: int = 0
+    dirs_done: int = 0
+    files_seen: int = 0
+    finished: bool = False
+    unavailable: list[str] = []
+
+
+_ENC = msgspec.json.Encoder()
+_DEC = msgspec.json.Decoder(ScanProgress)
+
+
+async def read_progress(js: JetStreamContext, settings: NatsSettings,
+                        scan_id: uuid.UUID) -> ScanProgress:
+    kv = await js.key_value(settings.name("scans"))
+    try:
+        entry = await kv.get(str(scan_id))
+    except (KeyNotFoundError, NotFoundError):
+        return ScanProgress()
+    return _DEC.decode(entry.value or b"{}")
+
+
+async def update_progress(
+    js: JetStreamContext,
+    settings: NatsSettings,
+    scan_id: uuid.UUID,
+    *,
+    pending: int = 0,
+    dirs_done: int = 0,
+    files_seen: int = 0,
+    unavailable: list[str] | None = None,
+    init: ScanProgress | None = None,
+) -> ScanProgress:
+    """Add to the counters atomically; returns the state after this update."""
+    kv = await js.key_value(settings.name("scans"))
+    key = str(scan_id)
+    while True:
+        try:
+            entry = await kv.get(key)
+            current, revision = _DEC.decode(entry.value or b"{}"), entry.revision
+        except (KeyNotFoundError, NotFoundError):
+            current, revision = (init or ScanProgress()), 0
+        current.pending += pending
+        current.dirs_done += dirs_done
+        current.files_seen += files_seen
+        if unavailable:
+            current.unavailable = [*current.unavailable, *unavailable]
+        try:
+            if revision:
+                await kv.update(key, _ENC.encode(current), last=revision)
+            else:
+                await kv.create(key, _ENC.encode(current))
+            return current
+        except (KeyWrongLastSequenceError, APIError) as e:
+            if not _is_cas_conflict(e):
+                raise
+
+
+def _is_cas_conflict(e: Exception) -> bool:
+    if isinstance(e, KeyWrongLastSequenceError):
+        return True
+    code = getattr(e, "err_code", None)
+    return code in (10071, 10164)  # wrong last sequence / key exists

@@ -1,0 +1,204 @@
+"""The PostgreSQL read models: tables the projector writes and everyone else reads.
+
+No data migrations: a schema change bumps PROJECTION_VERSION and the read models are rebuilt by
+replaying the event stream (`shoebox replay`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+PROJECTION_VERSION = 1
+
+metadata = MetaData()
+
+TZ = DateTime(timezone=True)
+
+server_state = Table(
+    "server_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("admin_id", Uuid, nullable=False),
+    Column("initialized_at", TZ, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("should_change_password", Boolean, nullable=False, default=False),
+    Column("storage_label", Text),
+    Column("quota_size_in_bytes", BigInteger),
+    Column("external_path", Text),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    Column("deleted_at", TZ),
+    Column("last_seq", BigInteger, nullable=False),
+)
+Index("users_email", users.c.email)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", TZ, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("permissions", ARRAY(Text), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+libraries = Table(
+    "libraries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("owner_id", Uuid, nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("import_paths", ARRAY(Text), nullable=False),
+    Column("exclusion_patterns", ARRAY(Text), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    Column("refreshed_at", TZ),
+    Column("deleting", Boolean, nullable=False, default=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("owner_id", Uuid, nullable=False),
+    Column("library_id", Uuid, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("original_path", Text, nullable=False),
+    Column("original_file_name", Text, nullable=False),
+    Column("dir", Text, nullable=False),
+    Column("checksum", Text),
+    Column("file_size", BigInteger),
+    Column("file_modified_at", TZ, nullable=False),
+    Column("file_created_at", TZ, nullable=False),
+    Column("local_date_time", TZ, nullable=False),
+    Column("is_offline", Boolean, nullable=False, default=False),
+    Column("offline_reason", Text),
+    Column("is_favorite", Boolean, nullable=False, default=False),
+    Column("device_asset_id", Text, nullable=False, default=""),
+    Column("device_id", Text, nullable=False, default=""),
+    Column("metadata_status", Text, nullable=False, default="pending"),
+    Column("metadata_error", Text),
+    Column("mime_type", Text),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("orientation", Integer),
+    Column("date_time_original", TZ),
+    Column("time_zone", Text),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("make", Text),
+    Column("model", Text),
+    Column("lens_model", Text),
+    Column("iso", Integer),
+    Column("exposure_time", Text),
+    Column("f_number", Float),
+    Column("focal_length", Float),
+    Column("description", Text),
+    Column("duration_seconds", Float),
+    Column("thumbnail_key", Text),
+    Column("preview_key", Text),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+Index("assets_library_dir", assets.c.library_id, assets.c.dir)
+Index("assets_owner_taken", assets.c.owner_id, assets.c.local_date_time)
+Index("assets_library_checksum", assets.c.library_id, assets.c.checksum)
+
+albums = Table(
+    "albums",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("owner_id", Uuid, nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("thumbnail_asset_id", Uuid),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+album_assets = Table(
+    "album_assets",
+    metadata,
+    Column("album_id", Uuid, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset_id", Uuid, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_at", TZ, nullable=False),
+)
+Index("album_assets_asset", album_assets.c.asset_id)
+
+scan_runs = Table(
+    "scan_runs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("library_id", Uuid, nullable=False, index=True),
+    Column("mode", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("requested_at", TZ, nullable=False),
+    Column("finished_at", TZ),
+    Column("files_seen", BigInteger, nullable=False, default=0),
+    Column("new", BigInteger, nullable=False, default=0),
+    Column("changed", BigInteger, nullable=False, default=0),
+    Column("missing", BigInteger, nullable=False, default=0),
+    Column("failed", BigInteger, nullable=False, default=0),
+    Column("unavailable_import_paths", ARRAY(Text), nullable=False, default=[]),
+)
+
+scan_problems = Table(
+    "scan_problems",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("library_id", Uuid, nullable=False, index=True),
+    Column("scan_id", Uuid, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("problem", Text, nullable=False),
+    Column("found_at", TZ, nullable=False),
+)
+
+projection_checkpoint = Table(
+    "projection_checkpoint",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+# Tables in an order safe for comparison and truncation.
+READ_MODEL_TABLES = [t.name for t in metadata.sorted_tables]

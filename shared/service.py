@@ -1,0 +1,37 @@
+"""Process plumbing shared by every service: logging, settings, signals, connections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from shared.settings import Settings, load_settings
+
+
+def setup_logging(level: str = "INFO", service: str = "shoebox") -> None:
+    """Console logging with the service name in each line."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("nats").setLevel(logging.WARNING)
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+
+
+def run_service(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
+    """Run `body(settings, stop)` until SIGINT/SIGTERM sets `stop`."""
+    settings = load_settings()
+    setup_logging(settings.log_level, name)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await body(settings, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())

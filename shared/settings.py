@@ -1,0 +1,105 @@
+"""Settings for every Shoebox service, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where NATS is, and the names Shoebox uses inside it."""
+
+    url: str = "nats://127.0.0.1:4222"
+    # A prefix for every stream, subject, consumer and bucket name, so that several isolated
+    # Shoebox systems (tests, staging) can share one NATS server. Empty in production.
+    namespace: str = ""
+    embedded: bool = True
+    port: int = 4222
+
+    def subject(self, *parts: str) -> str:
+        """A subject under this namespace: subject("events", "user", id)."""
+        name = ".".join(parts)
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    def name(self, base: str) -> str:
+        """A stream / consumer / bucket name under this namespace (no dots allowed there)."""
+        return f"{self.namespace}_{base}" if self.namespace else base
+
+
+class DbSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where PostgreSQL is. An empty url means the embedded pgserver in the data folder."""
+
+    url: str = ""
+    embedded: bool = True
+
+
+class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Scheduled scans and watching (Immich's `library.scan.*` and `library.watch.*` keys)."""
+
+    enabled: bool = True
+    cron_expression: str = "0 0 * * *"
+    watch_enabled: bool = False
+    watch_use_polling: bool = False
+    watch_interval_ms: int = 10000
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a service needs to know about its world."""
+
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 2283
+    upload_location: str = ""
+    log_level: str = "INFO"
+    read_your_writes_timeout: float = 10.0
+    nats: NatsSettings = NatsSettings()
+    db: DbSettings = DbSettings()
+    scan: ScanSettings = ScanSettings()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def upload_path(self) -> Path:
+        return Path(self.upload_location).resolve() if self.upload_location else (
+            self.data_path / "upload"
+        )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from SHOEBOX_* environment variables (see README for the list)."""
+    env = os.environ if env is None else env
+    nats_url = env.get("SHOEBOX_NATS_URL", "")
+    db_url = env.get("SHOEBOX_DATABASE_URL", "")
+    nats_port = int(env.get("SHOEBOX_NATS_PORT", "4222"))
+    raw = {
+        "data_dir": env.get("SHOEBOX_DATA", "./data"),
+        "host": env.get("SHOEBOX_HOST", "127.0.0.1"),
+        "port": int(env.get("SHOEBOX_PORT", "2283")),
+        "upload_location": env.get("SHOEBOX_UPLOAD_LOCATION", ""),
+        "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
+        "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
+        "nats": {
+            "url": nats_url or f"nats://127.0.0.1:{nats_port}",
+            "namespace": env.get("SHOEBOX_NAMESPACE", ""),
+            "embedded": not nats_url,
+            "port": nats_port,
+        },
+        "db": {"url": db_url, "embedded": not db_url},
+        "scan": {
+            "enabled": _flag(env.get("SHOEBOX_LIBRARY_SCAN_ENABLED", "true")),
+            "cron_expression": env.get("SHOEBOX_LIBRARY_SCAN_CRON", "0 0 * * *"),
+            "watch_enabled": _flag(env.get("SHOEBOX_LIBRARY_WATCH_ENABLED", "false")),
+            "watch_use_polling": _flag(env.get("SHOEBOX_LIBRARY_WATCH_USE_POLLING", "false")),
+            "watch_interval_ms": int(env.get("SHOEBOX_LIBRARY_WATCH_INTERVAL", "10000")),
+        },
+    }
+    return msgspec.convert(raw, Settings)
