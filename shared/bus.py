@@ -123,22 +123,26 @@ class EventBus:
 
     async def publish_many(
         self, events: Iterable[BaseEvent | tuple[BaseEvent, int | None]]
-    ) -> tuple[int, int]:
+    ) -> tuple[int, list[BaseEvent]]:
         """Append many events pipelined, each optionally with its aggregate's expected last
-        sequence. Returns (last sequence written, number refused by an expected sequence)."""
+        sequence. Returns (last sequence written, the events refused by their expectation)."""
         futures: list[asyncio.Future[api.PubAck]] = []
-        last = conflicts = 0
+        pending: list[BaseEvent] = []
+        conflicts: list[BaseEvent] = []
+        last = 0
 
         async def _settle() -> None:
-            nonlocal last, conflicts
-            for result in await asyncio.gather(*futures, return_exceptions=True):
+            nonlocal last
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            for event, result in zip(pending, results, strict=True):
                 if isinstance(result, APIError) and result.err_code == WRONG_LAST_SEQUENCE:
-                    conflicts += 1
+                    conflicts.append(event)
                 elif isinstance(result, BaseException):
                     raise result
                 else:
                     last = max(last, int(result.seq))
             futures.clear()
+            pending.clear()
 
         for item in events:
             event, expected = item if isinstance(item, tuple) else (item, None)
@@ -150,6 +154,7 @@ class EventBus:
                     self.subject_of(event), encode(event), stream=self.stream, headers=headers
                 )
             )
+            pending.append(event)
             if len(futures) >= 1000:
                 await _settle()
         await _settle()

@@ -25,7 +25,7 @@ class AssetMetadata(msgspec.Struct, frozen=True, kw_only=True):
       ``localDateTime`` ("serialised as if UTC").
     - ``time_zone`` uses exiftool-vendored's names, as Immich stores them: ``"UTC+2"``,
       ``"UTC-5:30"``, ``"UTC"``.
-    - ``exposure_time`` is exiftool's print form, as Immich shows it: ``"1/250"``, ``"0.5"``, ``"2"``.
+    - ``exposure_time`` is exiftool's print form, as Immich shows it: ``"1/250"``, ``"0.5"``.
     """
 
     checksum: str

@@ -12,40 +12,66 @@ from shared.errors import PathOutsideAllowedRoot
 MAX_PATH_BYTES: Final = 4096
 MAX_COMPONENT_BYTES: Final = 255
 
-# Every check below works on `os.path.realpath`, which resolves `.`, `..`, repeated slashes and
-# symlinks in the order the kernel would (so `link/..` is the parent of the link's target, which
-# `os.path.normpath` would get wrong). It is a check at one instant: a symlink created later can
-# still point outside, so whoever opens files must check again (the crawler does, per link).
+# Linux gives up after following this many symlinks in one lookup (MAXSYMLINKS), with ELOOP.
+MAX_SYMLINKS: Final = 40
+
+# Every check below compares real paths: `.`, `..`, repeated slashes and symlinks resolved in
+# the order the kernel resolves them (so `link/..` is the parent of the link's target, which
+# `os.path.normpath` gets wrong). We resolve ourselves rather than call `os.path.realpath`
+# because on a symlink loop realpath silently returns a half-resolved path, which it then
+# normalises lexically. It is a check at one instant: a symlink created later can still point
+# outside, so whoever opens files must check again (the crawler does, per link).
 
 
 class _Unresolvable(Exception):
     """A path that cannot be made real: a symlink loop, a NUL byte, an unencodable name."""
 
+    def __init__(self, reason: str, partial: str = "") -> None:
+        super().__init__(reason)
+        self.partial = partial  # how far resolution got before giving up
+
 
 def _real(path: str) -> str:
-    """`os.path.realpath`, but raising _Unresolvable where it would silently give up."""
-    try:
-        real = os.path.realpath(path)
-    except ValueError as exc:  # embedded NUL, or a str that is not a file-system name
-        raise _Unresolvable(str(exc)) from exc
-    # On a symlink loop realpath returns the rest of the path unresolved, so either a `..` is
-    # left over or a component of the existing prefix is still a symlink.
-    if os.path.normpath(real) != real or _has_symlink(real):
-        raise _Unresolvable("Too many levels of symbolic links")
-    return real
+    """The real absolute path, like `os.path.realpath`; raises _Unresolvable on a loop.
 
-
-def _has_symlink(real: str) -> bool:
-    """True when a component of the existing prefix of an absolute path is a symlink."""
-    current = ""
-    for part in real.split("/")[1:]:
-        current = f"{current}/{part}"
-        if os.path.islink(current):
-            return True
-        if not os.path.lexists(current):
-            # Nothing below a missing (or unreadable) component exists for us either.
-            return False
-    return False
+    Components that do not exist (or cannot be looked at) are taken as they are, so a path
+    that does not exist yet still resolves through its existing prefix.
+    """
+    if "\x00" in path:
+        raise _Unresolvable("embedded NUL byte")
+    if not path.startswith("/"):
+        try:
+            path = f"{os.getcwd()}/{path}"
+        except OSError as exc:  # the working directory was deleted
+            raise _Unresolvable(str(exc)) from exc
+    pending = path.split("/")[::-1]  # a stack: next component last
+    resolved = ""  # "" is the root; otherwise "/a/b" with no trailing slash
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            resolved = resolved.rsplit("/", 1)[0]
+            continue
+        candidate = f"{resolved}/{name}"
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+            target = os.readlink(candidate) if is_link else ""
+        except OSError:  # missing, not a directory, no permission: keep the name as it is
+            is_link = False
+        except ValueError as exc:  # a str that is not a file-system name
+            raise _Unresolvable(str(exc)) from exc
+        if not is_link:
+            resolved = candidate
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise _Unresolvable("Too many levels of symbolic links", resolved or "/")
+        if target.startswith("/"):
+            resolved = ""
+        pending.extend(target.split("/")[::-1])
+    return resolved or "/"
 
 
 def _contains(root_real: str, real: str) -> bool:
@@ -99,39 +125,6 @@ def _hygiene(path: str, label: str) -> str | None:
     return None
 
 
-def _check_shape(
-    path: str, external_path: str | None, upload_root: str | None
-) -> tuple[str | None, str]:
-    """The checks of check_import_path_shape; also returns the real path when they pass."""
-    error = _hygiene(path, "Import path")
-    if error is not None:
-        return error, ""
-    if upload_root is not None and is_inside(upload_root, path):
-        return "Cannot use media upload folder for external libraries", ""
-    if not os.path.isabs(path):
-        return f"Import path must be absolute, try {os.path.abspath(path)}", ""
-    if external_path is None:
-        return (
-            "No external path is set for this user; "
-            "an admin must set one before external libraries can be used"
-        ), ""
-    outside = f"Import path is outside the user's external path {external_path}"
-    try:
-        fence = _real(external_path)
-    except _Unresolvable:
-        return outside, ""
-    try:
-        real = _real(path)
-    except _Unresolvable as exc:
-        # Say "cannot be resolved" only for a path that is inside the fence as far as it
-        # resolves, so that the message tells nothing about the file system outside the fence.
-        inside = _contains(fence, os.path.realpath(path))
-        return (f"Import path cannot be resolved: {exc}" if inside else outside), ""
-    if not _contains(fence, real):
-        return outside, ""
-    return None, real
-
-
 def check_import_path_shape(
     path: str, external_path: str | None, upload_root: str | None = None
 ) -> str | None:
@@ -141,7 +134,34 @@ def check_import_path_shape(
     still resolves the symlinks of whatever prefix of the path exists. Returns the message of
     the first failed check, or None.
     """
-    return _check_shape(path, external_path, upload_root)[0]
+    error = _hygiene(path, "Import path")
+    if error is not None:
+        return error
+    if upload_root is not None and is_inside(upload_root, path):
+        return "Cannot use media upload folder for external libraries"
+    if not os.path.isabs(path):
+        return f"Import path must be absolute, try {os.path.abspath(path)}"
+    if external_path is None:
+        return (
+            "No external path is set for this user; "
+            "an admin must set one before external libraries can be used"
+        )
+    outside = f"Import path is outside the user's external path {external_path}"
+    try:
+        fence = _real(external_path)
+    except _Unresolvable:
+        return outside
+    try:
+        real = _real(path)
+    except _Unresolvable as exc:
+        # Say "cannot be resolved" only when resolution gave up inside the fence, so that the
+        # message tells nothing about the file system outside it.
+        if _contains(fence, exc.partial):
+            return f"Import path cannot be resolved: {exc}"
+        return outside
+    if not _contains(fence, real):
+        return outside
+    return None
 
 
 def validate_import_path(
@@ -152,18 +172,20 @@ def validate_import_path(
     The fence comes before the checks on disk, so nothing outside the user's external path is
     probed for existence.
     """
-    error, real = _check_shape(path, external_path, upload_root)
+    error = check_import_path_shape(path, external_path, upload_root)
     if error is not None:
         return error
+    # Ask the kernel about the path as given: the fence resolves missing components by name
+    # (`/ext/missing/..` is `/ext` to it, as to realpath); the kernel refuses them.
     try:
-        st = os.stat(real)
+        st = os.stat(path)
     except FileNotFoundError:
         return "Path does not exist (ENOENT)"
     except OSError as exc:
         return str(exc)
     if not stat.S_ISDIR(st.st_mode):
         return "Not a directory"
-    if not os.access(real, os.R_OK | os.X_OK):
+    if not os.access(path, os.R_OK | os.X_OK):
         return "Lacking read permission for folder"
     return None
 

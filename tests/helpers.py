@@ -40,3 +40,47 @@ async def create_user(system: System, admin: dict[str, str], email: str,
             f"/api/admin/users/{user['id']}", json={"externalPath": external_path},
             headers=admin))
     return user, await login(system, email, "pw-" + email)
+
+
+async def external_library(system: System, admin: dict[str, str], owner_id: str,
+                           import_paths: list[str], **extra: Any) -> dict[str, Any]:
+    """Create an external library through the API."""
+    body = {"ownerId": owner_id, "importPaths": import_paths, **extra}
+    return await ok(await system.client.post("/api/libraries", json=body, headers=admin), 201)  # type: ignore[no-any-return]
+
+
+async def scan(system: System, headers: dict[str, str], library_id: str,
+               body: dict[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Request a scan and wait until it has finished and its events are projected."""
+    from tests.system import eventually
+
+    before = await ok(await system.client.get(f"/api/libraries/{library_id}/scan", headers=headers))
+    r = await system.client.post(f"/api/libraries/{library_id}/scan", headers=headers,
+                                 json=body) if body is not None else await system.client.post(
+        f"/api/libraries/{library_id}/scan", headers=headers)
+    assert r.status_code == 204, r.text
+    state: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal state
+        state = await ok(await system.client.get(f"/api/libraries/{library_id}/scan",
+                                                 headers=headers))
+        return state["scanId"] != before.get("scanId") and state["state"] == "finished"
+
+    await eventually(finished, timeout, f"scan of library {library_id} to finish")
+    # Everything the scan published is before LibraryScanFinished in the stream, so it is
+    # projected too once the run shows finished.
+    return state
+
+
+async def assets_of(system: System, headers: dict[str, str], library_id: str,
+                    **filters: Any) -> list[dict[str, Any]]:
+    """All assets of a library through POST /api/search/metadata, following pages."""
+    items: list[dict[str, Any]] = []
+    page: int | None = 1
+    while page:
+        body = await ok(await system.client.post("/api/search/metadata", headers=headers, json={
+            "libraryId": library_id, "page": page, "size": 1000, **filters}))
+        items += body["assets"]["items"]
+        page = int(body["assets"]["nextPage"]) if body["assets"]["nextPage"] else None
+    return items

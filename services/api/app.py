@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from services.api.auth import AuthUser, authenticate
 from services.api.context import CheckpointWaiter, Context
 from services.api.errors import EXCEPTION_HANDLERS
+from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
 from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
@@ -32,6 +33,8 @@ CONTROLLERS: list[type[Any]] = [
     UsersController,
     UsersAdminController,
     LibraryController,
+    AssetController,
+    SearchController,
 ]
 
 

@@ -227,3 +227,109 @@ class LibraryScanStatusDto(Dto):
     dirs_pending: int = 0
     unavailable_import_paths: list[str] = []
     problems: list[ScanProblemDto] = []
+
+
+# --- assets ---------------------------------------------------------------------------------
+
+
+class ExifResponseDto(Dto):
+    make: str | None = None
+    model: str | None = None
+    exif_image_width: int | None = None
+    exif_image_height: int | None = None
+    file_size_in_byte: int | None = None
+    orientation: str | None = None
+    date_time_original: str | None = None
+    modify_date: str | None = None
+    time_zone: str | None = None
+    lens_model: str | None = None
+    f_number: float | None = None
+    focal_length: float | None = None
+    iso: int | None = None
+    exposure_time: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    description: str | None = None
+    projection_type: str | None = None
+    rating: int | None = None
+
+
+class AssetResponseDto(Dto):
+    id: str
+    device_asset_id: str
+    owner_id: str
+    device_id: str
+    library_id: str | None
+    type: str
+    original_path: str
+    original_file_name: str
+    original_mime_type: str | None
+    thumbhash: str | None
+    file_created_at: str
+    file_modified_at: str
+    local_date_time: str
+    updated_at: str
+    created_at: str
+    is_favorite: bool
+    is_archived: bool
+    is_trashed: bool
+    is_offline: bool
+    visibility: str
+    duration: str
+    checksum: str
+    has_metadata: bool
+    is_external: bool
+    is_read_only: bool
+    resized: bool
+    exif_info: ExifResponseDto | UnsetType = UNSET
+    live_photo_video_id: str | None = None
+    people: list[str] = []
+    tags: list[str] = []
+    stack: None = None
+    duplicate_id: str | None = None
+    # Shoebox's own: why an asset is offline, and whether its metadata could be read.
+    offline_reason: str | None = None
+    metadata_status: str = "pending"
+    metadata_error: str | None = None
+
+
+class MetadataSearchDto(Dto):
+    library_id: uuid.UUID | None = None
+    is_offline: bool | None = None
+    original_path: str | None = None
+    original_file_name: str | None = None
+    type: Literal["IMAGE", "VIDEO", "AUDIO", "OTHER"] | None = None
+    checksum: str | None = None
+    id: uuid.UUID | None = None
+    device_id: str | None = None
+    device_asset_id: str | None = None
+    is_favorite: bool | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    with_exif: bool = False
+    order: Literal["asc", "desc"] = "desc"
+    page: int = 1
+    size: int = 250
+
+
+class SearchAssetResponseDto(Dto):
+    total: int
+    count: int
+    items: list[AssetResponseDto]
+    facets: list[str] = []
+    next_page: str | None = None
+
+
+class SearchAlbumResponseDto(Dto):
+    total: int = 0
+    count: int = 0
+    items: list[str] = []
+    facets: list[str] = []
+
+
+class SearchResponseDto(Dto):
+    albums: SearchAlbumResponseDto
+    assets: SearchAssetResponseDto

@@ -1,0 +1,135 @@
+"""Asset rows -> Immich's AssetResponseDto, and the asset queries behind search and detail."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from services.api import schemas as s
+from services.api.schemas import iso
+from shared.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from services.api.auth import AuthUser
+
+
+def _checksum(row: Row[Any]) -> str:
+    """Base64 SHA-1: of the content once read; before that, Immich's `path:` hash."""
+    if row.checksum:
+        return base64.b64encode(bytes.fromhex(row.checksum)).decode()
+    return base64.b64encode(hashlib.sha1(f"path:{row.original_path}".encode()).digest()).decode()
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return "0:00:00.00000"
+    h, rem = divmod(seconds, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{int(h)}:{int(m):02d}:{sec:09.6f}"
+
+
+def exif_dto(row: Row[Any]) -> s.ExifResponseDto:
+    return s.ExifResponseDto(
+        make=row.make, model=row.model, exif_image_width=row.width,
+        exif_image_height=row.height, file_size_in_byte=row.file_size,
+        orientation=str(row.orientation) if row.orientation else None,
+        date_time_original=iso(row.date_time_original), modify_date=iso(row.file_modified_at),
+        time_zone=row.time_zone, lens_model=row.lens_model, f_number=row.f_number,
+        focal_length=row.focal_length, iso=row.iso, exposure_time=row.exposure_time,
+        latitude=row.latitude, longitude=row.longitude, description=row.description,
+    )
+
+
+def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
+    external = row.library_type == "EXTERNAL"
+    return s.AssetResponseDto(
+        id=str(row.id), device_asset_id=row.device_asset_id, owner_id=str(row.owner_id),
+        device_id=row.device_id, library_id=str(row.library_id) if external else None,
+        type=row.type, original_path=row.original_path,
+        original_file_name=row.original_file_name, original_mime_type=row.mime_type,
+        thumbhash=None, file_created_at=iso(row.file_created_at) or "",
+        file_modified_at=iso(row.file_modified_at) or "",
+        local_date_time=iso(row.local_date_time) or "", updated_at=iso(row.updated_at) or "",
+        created_at=iso(row.created_at) or "", is_favorite=row.is_favorite, is_archived=False,
+        is_trashed=False, is_offline=row.is_offline, visibility="timeline",
+        duration=_duration(row.duration_seconds), checksum=_checksum(row),
+        has_metadata=row.metadata_status == "done", is_external=external,
+        is_read_only=external, resized=row.thumbnail_key is not None,
+        exif_info=exif_dto(row) if with_exif else s.UNSET,
+        offline_reason=row.offline_reason, metadata_status=row.metadata_status,
+        metadata_error=row.metadata_error,
+    )
+
+
+ASSET_SELECT = (
+    "SELECT a.*, l.type AS library_type FROM assets a JOIN libraries l ON l.id = a.library_id"
+)
+
+
+async def get_asset(conn: AsyncConnection, auth: AuthUser, asset_id: uuid.UUID) -> Row[Any]:
+    """The asset if the caller may see it; Immich answers 400 for both unknown and foreign."""
+    row = (await conn.execute(text(ASSET_SELECT + " WHERE a.id = :id"), {"id": asset_id})).first()
+    if row is None or (row.owner_id != auth.id and not auth.is_admin):
+        raise InvalidInput("Not found or no asset.read access")
+    return row
+
+
+async def search(conn: AsyncConnection, auth: AuthUser,
+                 dto: s.MetadataSearchDto) -> s.SearchResponseDto:
+    where = ["NOT l.deleting"]
+    params: dict[str, Any] = {}
+    if dto.library_id is not None and auth.is_admin:
+        pass  # an admin may list any library's assets
+    else:
+        where.append("a.owner_id = :owner")
+        params["owner"] = auth.id
+    filters: list[tuple[str, str, Any]] = [
+        ("library_id", "a.library_id = :library_id", dto.library_id),
+        ("is_offline", "a.is_offline = :is_offline", dto.is_offline),
+        ("original_path", "a.original_path = :original_path", dto.original_path),
+        ("original_file_name", "a.original_file_name = :original_file_name",
+         dto.original_file_name),
+        ("type", "a.type = :type", dto.type),
+        ("id", "a.id = :id", dto.id),
+        ("device_id", "a.device_id = :device_id", dto.device_id),
+        ("device_asset_id", "a.device_asset_id = :device_asset_id", dto.device_asset_id),
+        ("is_favorite", "a.is_favorite = :is_favorite", dto.is_favorite),
+        ("taken_after", "a.file_created_at >= :taken_after", dto.taken_after),
+        ("taken_before", "a.file_created_at <= :taken_before", dto.taken_before),
+    ]
+    for name, clause, value in filters:
+        if value is not None:
+            where.append(clause)
+            params[name] = value
+    if dto.checksum:
+        try:
+            params["checksum"] = base64.b64decode(dto.checksum).hex() if len(
+                dto.checksum) == 28 else dto.checksum.lower()
+        except ValueError as e:
+            raise InvalidInput("checksum must be base64 or hex SHA-1") from e
+        where.append("a.checksum = :checksum")
+    size = max(1, min(dto.size, 1000))
+    page = max(1, dto.page)
+    sql_where = " WHERE " + " AND ".join(where)
+    total = int((await conn.execute(text(
+        "SELECT count(*) FROM assets a JOIN libraries l ON l.id = a.library_id" + sql_where),
+        params)).scalar() or 0)
+    order = "ASC" if dto.order == "asc" else "DESC"
+    rows = (await conn.execute(text(
+        f"{ASSET_SELECT}{sql_where} ORDER BY a.file_created_at {order}, a.id "
+        "LIMIT :limit OFFSET :offset"),
+        {**params, "limit": size, "offset": (page - 1) * size})).all()
+    items = [asset_dto(r, with_exif=dto.with_exif) for r in rows]
+    next_page = str(page + 1) if page * size < total else None
+    return s.SearchResponseDto(
+        albums=s.SearchAlbumResponseDto(),
+        assets=s.SearchAssetResponseDto(total=total, count=len(items), items=items,
+                                        next_page=next_page),
+    )

@@ -1,0 +1,21 @@
+"""Run the scanner service: `python -m services.scanner`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from services.scanner.app import build_app
+from shared.service import setup_logging
+from shared.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    setup_logging(settings.log_level, "scanner")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(build_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

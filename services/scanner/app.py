@@ -1,0 +1,120 @@
+"""Composition root of the scanner: faststream subscribers on library events and scan work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import msgspec
+from faststream import AckPolicy, FastStream
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+
+from services.scanner.handlers import Scanner
+from services.scanner.nightly import run_nightly
+from shared import events as ev
+from shared.bus import connect, ensure_streams
+from shared.db import create_engine
+from shared.settings import Settings
+from shared.work import DIR_TASK_DECODER
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Holder:
+    scanner: Scanner | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def s(self) -> Scanner:
+        assert self.scanner is not None, "scanner not started"
+        return self.scanner
+
+
+def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
+    """The scanner process: N replicas share both durable consumers."""
+    nats = settings.nats
+    # log_level is the level faststream logs each message at: keep it below the default.
+    broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
+    app = FastStream(broker, logger=log)
+    holder = Holder()
+
+    @app.on_startup
+    async def _start() -> None:
+        nc = await connect(nats, "scanner")
+        await ensure_streams(nc.jetstream(), nats)
+        holder.scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        if nightly:
+            holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))
+
+    @app.after_shutdown
+    async def _stop() -> None:
+        for task in holder.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if holder.scanner is not None:
+            await holder.scanner.nc.drain()
+            await holder.scanner.engine.dispose()
+
+    @broker.subscriber(
+        nats.subject("events", "library", ">"),
+        stream=JStream(name=nats.name("EVENTS"), declare=False),
+        durable=nats.name("scanner-library"),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        config=ConsumerConfig(ack_wait=600, max_ack_pending=100),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_library_event(msg: NatsMessage) -> None:
+        try:
+            event = ev.decode(msg.body)
+        except msgspec.ValidationError:
+            log.error("scanner: undecodable library event %s; rejected", msg.raw_message.subject)
+            await msg.reject()
+            return
+        if isinstance(event, ev.LibraryScanRequested):
+            await holder.s.start_scan(event)
+        elif isinstance(event, ev.LibraryDeletionStarted):
+            await holder.s.finish_deletion(event.stream_id)
+
+    @broker.subscriber(
+        nats.subject("work", "scan", ">"),
+        stream=JStream(name=nats.name("WORK"), declare=False),
+        durable=nats.name("scanner-dirs"),
+        pull_sub=PullSub(batch_size=4, timeout=1.0),
+        config=ConsumerConfig(ack_wait=300, max_ack_pending=1000),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=4,
+    )
+    async def on_dir_task(msg: NatsMessage) -> None:
+        try:
+            task = DIR_TASK_DECODER.decode(msg.body)
+        except msgspec.ValidationError:
+            log.error("scanner: undecodable work item; rejected")
+            await msg.reject()
+            return
+        try:
+            await holder.s.run_dir(task)
+        except Exception:
+            # Infrastructure trouble (database, NATS): let another attempt do it.
+            log.exception("scan %s library %s: folder %s failed; will retry", task.scan_id,
+                          task.library_id, task.path)
+            await msg.nack(delay=2)
+            return
+        await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
+        if await holder.s.scan_backlog(task.scan_id) == 0:
+            await holder.s.finish_scan(task.scan_id, task.library_id)
+
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, nightly: bool = True) -> None:
+    """Run the scanner in the current event loop until `stop` is set (tests, embedding)."""
+    app = build_app(settings, nightly=nightly)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,121 @@
+"""Listing one directory for a scan: streaming, fenced, never following a link out."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from shared.globs import ExclusionMatcher
+from shared.media import asset_type, is_hidden
+
+
+class Entry(NamedTuple):
+    """An eligible file found in a directory (its real path) — not yet stat'ed."""
+
+    path: str
+    type: str
+
+
+class Seen(NamedTuple):
+    """An eligible file with what stat said."""
+
+    path: str
+    type: str
+    mtime_ms: int
+    size: int
+
+
+@dataclass
+class Listing:
+    """What one directory holds, as far as a library cares."""
+
+    files: list[Entry] = field(default_factory=list)
+    subdirs: list[str] = field(default_factory=list)
+    excluded: set[str] = field(default_factory=set)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The real external path of the library's owner, and the library's exclusions."""
+
+    root: str
+    matcher: ExclusionMatcher
+
+    def contains(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root.rstrip("/") + "/")
+
+
+def _display(path: str) -> str:
+    """A path for a message, even when its name is not valid UTF-8."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def list_dir(directory: str, fence: Fence) -> Listing:
+    """List `directory` (a real path inside the fence) without reading any file.
+
+    Hidden entries are skipped as Immich does; excluded paths are reported apart so their assets
+    can go offline with the right reason; a symlink whose target leaves the fence, a symlink
+    loop, and anything that is not a regular file or directory are reported as problems.
+    """
+    out = Listing()
+    with os.scandir(directory) as it:
+        for entry in it:
+            name = entry.name
+            if is_hidden(name):
+                continue
+            path = entry.path
+            try:
+                is_link = entry.is_symlink()
+                if is_link:
+                    real = os.path.realpath(path)
+                    if not fence.contains(real):
+                        out.problems.append(
+                            (_display(path), "symlink points outside the external path; skipped")
+                        )
+                        continue
+                    if directory == real or directory.startswith(real.rstrip("/") + "/"):
+                        out.problems.append((_display(path), "symlink loop; skipped"))
+                        continue
+                    mode = os.stat(real).st_mode
+                else:
+                    real = path
+                    mode = entry.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue  # vanished while listing, or a dangling link: nothing to import
+            except OSError as e:
+                out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
+                continue
+            if stat.S_ISDIR(mode):
+                # Exclusions are decided per file: a pattern such as `**/Raw/*.tif` can drop
+                # some files of a folder and keep others.
+                out.subdirs.append(real)
+                continue
+            kind = asset_type(name)
+            if kind is None:
+                continue
+            if not stat.S_ISREG(mode):
+                out.problems.append((_display(path), "not a regular file; skipped"))
+                continue
+            if fence.matcher.matches(real):
+                out.excluded.add(real)
+                continue
+            try:
+                real.encode("utf-8")
+            except UnicodeEncodeError:
+                out.problems.append((_display(path), "file name is not valid UTF-8; skipped"))
+                continue
+            out.files.append(Entry(real, kind))
+    return out
+
+
+def stat_file(path: str) -> Seen | None:
+    """mtime (ms) and size of an eligible file, None if it vanished since the listing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    kind = asset_type(path) or "OTHER"
+    return Seen(path, kind, st.st_mtime_ns // 1_000_000, st.st_size)

@@ -1,0 +1,270 @@
+"""The scanner's handlers: plan a scan, reconcile one directory, finish scans and deletions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nats.js.errors import NotFoundError, ObjectNotFoundError
+from sqlalchemy import text
+
+from services.scanner.crawl import Fence, Listing, list_dir, stat_file
+from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
+from shared import events as ev
+from shared.bus import EventBus
+from shared.globs import ExclusionMatcher
+from shared.paths import validate_import_path
+from shared.scanprogress import ScanProgress, read_progress, update_progress
+from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js.object_store import ObjectStore
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _like_prefix(path: str) -> str:
+    """A LIKE pattern for everything below `path` (LIKE's wildcards in the path escaped)."""
+    escaped = path.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+@dataclass(frozen=True)
+class LibraryState:
+    """What a directory task needs to know about its library, loaded once per scan."""
+
+    owner_id: uuid.UUID
+    import_paths: tuple[str, ...]
+    fence: Fence | None
+
+
+class Scanner:
+    """Scans libraries; any number of replicas share the work through the WORK stream."""
+
+    def __init__(self, nc: Client, engine: AsyncEngine, settings: Settings) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.engine = engine
+        self.settings = settings
+        self.bus = EventBus(nc, settings.nats)
+        self._libraries: dict[uuid.UUID, LibraryState] = {}
+        self._thumbs: ObjectStore | None = None
+
+    # --- starting a scan ------------------------------------------------------------------
+
+    async def _library(self, library_id: uuid.UUID, *, fresh: bool = False) -> LibraryState | None:
+        if not fresh and library_id in self._libraries:
+            return self._libraries[library_id]
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT l.owner_id, l.import_paths, l.exclusion_patterns, l.deleting, "
+                "u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id "
+                "WHERE l.id = :id"), {"id": library_id})).first()
+        if row is None or row.deleting:
+            self._libraries.pop(library_id, None)
+            return None
+        fence = None
+        if row.external_path:
+            fence = Fence(os.path.realpath(row.external_path),
+                          ExclusionMatcher(list(row.exclusion_patterns)))
+        state = LibraryState(row.owner_id, tuple(row.import_paths), fence)
+        if len(self._libraries) > 256:
+            self._libraries.clear()
+        self._libraries[library_id] = state
+        return state
+
+    async def start_scan(self, e: ev.LibraryScanRequested) -> None:
+        """Check the import paths, take unreachable assets offline, queue the root folders."""
+        library_id = e.stream_id
+        lib = await self._library(library_id, fresh=True)
+        if lib is None:
+            log.info("scan %s: library %s is gone; nothing to do", e.scan_id, library_id)
+            return
+        ctx = ScanContext(e.scan_id, library_id, lib.owner_id, e.mode)
+        roots: list[tuple[str, str]] = []  # (real path, import path)
+        unavailable: list[str] = []
+        planned: list[Planned] = []
+        problems: list[ev.BaseEvent] = []
+        external = lib.fence.root if lib.fence else None
+        for path in lib.import_paths:
+            message = validate_import_path(path, external)
+            if message is None:
+                roots.append((os.path.realpath(path), path))
+                continue
+            unavailable.append(path)
+            outside = lib.fence is None or "outside" in message or "external path" in message
+            reason = (ev.OfflineReason.OUTSIDE_EXTERNAL_PATH if outside
+                      else ev.OfflineReason.IMPORT_PATH_UNAVAILABLE)
+            problems.append(ev.ScanProblemFound(stream_id=library_id, scan_id=e.scan_id,
+                                                path=path, problem=f"import path unavailable: {message}"))
+            log.warning("scan %s library %s: import path %s unavailable: %s",
+                        e.scan_id, library_id, path, message)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(text(
+                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND original_path LIKE :p"),
+                    {"l": library_id, "p": _like_prefix(os.path.normpath(path))})).all()
+            planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows], reason)
+        # A folder inside another import path is walked once, as part of the outer one.
+        roots = [(r, p) for r, p in roots
+                 if not any(r != o and r.startswith(o.rstrip("/") + "/") for o, _ in roots)]
+        roots = list({r: (r, p) for r, p in roots}.values())
+        covered = [r for r, _ in roots] + [os.path.normpath(p) for p in unavailable]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                "AND NOT (original_path LIKE ANY(:prefixes))"),
+                {"l": library_id, "prefixes": [_like_prefix(c) for c in covered] or ["\\"]})).all()
+        planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows],
+                                ev.OfflineReason.OUTSIDE_IMPORT_PATHS)
+        await self.bus.publish_many(problems)
+        await self._publish(planned)
+        await update_progress(self.js, self.settings.nats, e.scan_id, pending=len(roots),
+                              unavailable=unavailable,
+                              init=ScanProgress(library_id=str(library_id), mode=e.mode.value))
+        for real, import_path in roots:
+            await self._queue(DirTask(scan_id=e.scan_id, library_id=library_id, path=real,
+                                      import_path=import_path, mode=e.mode))
+        if not roots:
+            await self.finish_scan(e.scan_id, library_id)
+
+    async def _queue(self, task: DirTask) -> None:
+        await self.js.publish(scan_work_subject(self.settings.nats, task.scan_id),
+                              WORK_ENCODER.encode(task), stream=self.settings.nats.name("WORK"),
+                              headers={"Nats-Msg-Id": dir_task_msg_id(task)})
+
+    async def _publish(self, planned: list[Planned]) -> None:
+        """Publish decisions; a FileDiscovered refused because the asset exists is either a
+        replica's duplicate (dropped) or an asset removed earlier, which starts a new life."""
+        if not planned:
+            return
+        _, conflicts = await self.bus.publish_many(planned)
+        for event in conflicts:
+            if not isinstance(event, ev.FileDiscovered):
+                continue  # someone changed the asset since we looked; the next scan sees it
+            seq, last = await self.bus.last_event("asset", event.stream_id)
+            if isinstance(last, ev.AssetRemoved):
+                await self.bus.publish_many([(event, seq)])
+
+    # --- one directory --------------------------------------------------------------------
+
+    async def run_dir(self, task: DirTask) -> None:
+        """Reconcile one folder and queue its subfolders."""
+        lib = await self._library(task.library_id)
+        if lib is None:
+            return
+        ctx = ScanContext(task.scan_id, task.library_id, lib.owner_id, task.mode)
+        problems: list[ev.BaseEvent] = []
+        listing = Listing()
+        if lib.fence is None or not lib.fence.contains(os.path.realpath(task.path)):
+            problems.append(ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
+                                                path=task.path, problem="outside the external path; skipped"))
+        else:
+            try:
+                listing = await asyncio.to_thread(list_dir, task.path, lib.fence)
+            except FileNotFoundError:
+                pass  # the folder went away since it was queued: its files are missing
+            except OSError as err:
+                problems.append(ev.ScanProblemFound(
+                    stream_id=task.library_id, scan_id=task.scan_id, path=task.path,
+                    problem=f"cannot read folder: {err.strerror or err}"))
+                log.warning("scan %s library %s: cannot read %s: %s", task.scan_id,
+                            task.library_id, task.path, err)
+                await self._after_dir(task, [], problems, 0)
+                return
+        problems += [ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
+                                         path=p, problem=msg) for p, msg in listing.problems]
+        known = await self._known(task.library_id, task.path)
+        to_stat = [f.path for f in listing.files if needs_stat(task.mode, known.get(f.path))]
+        seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
+        present = [f.path for f in listing.files]
+        planned = plan_dir(ctx, known, present, seen, listing.excluded)
+        planned += await self._missing_subdirs(ctx, task.path, set(listing.subdirs))
+        await self._publish(planned)
+        await self._after_dir(task, listing.subdirs, problems, len(listing.files))
+
+    async def _after_dir(self, task: DirTask, subdirs: list[str],
+                         problems: list[ev.BaseEvent], files: int) -> None:
+        if problems:
+            await self.bus.publish_many(problems)
+        for sub in subdirs:
+            await self._queue(DirTask(scan_id=task.scan_id, library_id=task.library_id,
+                                      path=sub, import_path=task.import_path, mode=task.mode))
+        await update_progress(self.js, self.settings.nats, task.scan_id,
+                              pending=len(subdirs) - 1, dirs_done=1, files_seen=files)
+
+    async def _known(self, library_id: uuid.UUID, directory: str) -> dict[str, Known]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, original_path, file_modified_at, is_offline, last_seq FROM assets "
+                "WHERE library_id = :l AND dir = :d"), {"l": library_id, "d": directory})).all()
+        return {r.original_path: Known(r.id, r.original_path,
+                                       int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
+                                       r.is_offline, r.last_seq) for r in rows}
+
+    async def _missing_subdirs(self, ctx: ScanContext, directory: str,
+                               present: set[str]) -> list[Planned]:
+        """Assets in folders below `directory` that no longer exist go offline at once."""
+        base = directory.rstrip("/") + "/"
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
+                "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline"),
+                {"l": ctx.library_id, "p": _like_prefix(directory), "n": len(base) + 1})).all()
+            gone = [base + r.child for r in rows if base + r.child not in present]
+            planned: list[Planned] = []
+            for child in gone:
+                assets = (await conn.execute(text(
+                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND (dir = :d OR dir LIKE :p)"),
+                    {"l": ctx.library_id, "d": child, "p": _like_prefix(child)})).all()
+                planned += plan_offline(ctx, [(a.id, a.last_seq) for a in assets],
+                                        ev.OfflineReason.DELETED)
+        return planned
+
+    # --- finishing ------------------------------------------------------------------------
+
+    async def scan_backlog(self, scan_id: uuid.UUID) -> int:
+        """Directory tasks of a scan still queued or in flight (acked ones leave the stream)."""
+        subject = scan_work_subject(self.settings.nats, scan_id)
+        info = await self.js.stream_info(self.settings.nats.name("WORK"), subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+
+    async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
+        """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""
+        progress = await read_progress(self.js, self.settings.nats, scan_id)
+        await self.bus.publish(ev.LibraryScanFinished(
+            stream_id=library_id, scan_id=scan_id, event_id=uuid.uuid5(scan_id, "finished"),
+            files_seen=progress.files_seen, unavailable_import_paths=progress.unavailable))
+        log.info("scan %s library %s finished: %d files seen", scan_id, library_id,
+                 progress.files_seen)
+
+    # --- deleting a library ---------------------------------------------------------------
+
+    async def finish_deletion(self, library_id: uuid.UUID) -> None:
+        """Remove a deleted library's thumbnails in batches, then record LibraryDeleted."""
+        if self._thumbs is None:
+            self._thumbs = await self.js.object_store(self.settings.nats.name("thumbs"))
+        async with self.engine.connect() as conn:
+            keys = (await conn.execute(text(
+                "SELECT thumbnail_key, preview_key FROM assets WHERE library_id = :l "
+                "AND (thumbnail_key IS NOT NULL OR preview_key IS NOT NULL)"),
+                {"l": library_id})).all()
+        for row in keys:
+            for key in (row.thumbnail_key, row.preview_key):
+                if key:
+                    with contextlib.suppress(ObjectNotFoundError, NotFoundError):
+                        await self._thumbs.delete(key)  # already gone is fine
+        await self.bus.publish(ev.LibraryDeleted(stream_id=library_id,
+                                                 event_id=uuid.uuid5(library_id, "deleted")))
+        self._libraries.pop(library_id, None)
+        log.info("library %s deleted (%d thumbnails removed)", library_id, len(keys))

@@ -1,0 +1,34 @@
+"""Work items: derived, not facts. Shared by replicas through durable pull consumers on WORK."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from shared.events import ScanMode
+from shared.settings import NatsSettings
+
+
+class DirTask(msgspec.Struct, frozen=True, kw_only=True):
+    """List one directory of a scan and reconcile its files with the library's assets."""
+
+    scan_id: uuid.UUID
+    library_id: uuid.UUID
+    path: str
+    import_path: str
+    mode: ScanMode = ScanMode.NEW
+
+
+WORK_ENCODER = msgspec.json.Encoder()
+DIR_TASK_DECODER = msgspec.json.Decoder(DirTask)
+
+
+def scan_work_subject(settings: NatsSettings, scan_id: uuid.UUID | str) -> str:
+    """All directory tasks of one scan share a subject, so its backlog can be counted."""
+    return settings.subject("work", "scan", str(scan_id))
+
+
+def dir_task_msg_id(task: DirTask) -> str:
+    """De-duplicates a directory task re-published after a crash."""
+    return str(uuid.uuid5(task.scan_id, task.path))

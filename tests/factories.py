@@ -1,0 +1,35 @@
+"""Builders of real file trees for scanner and metadata tests."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image
+
+_JPEG_CACHE: dict[tuple[int, int, tuple[int, int, int]], bytes] = {}
+
+
+def jpeg_bytes(size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    key = (*size, color)
+    if key not in _JPEG_CACHE:
+        buf = io.BytesIO()
+        Image.new("RGB", size, color).save(buf, "JPEG", quality=80)
+        _JPEG_CACHE[key] = buf.getvalue()
+    return _JPEG_CACHE[key]
+
+
+def make_tree(root: Path, files: dict[str, bytes | None]) -> dict[str, Path]:
+    """Create files below root (None -> a small JPEG); returns name -> real path."""
+    out = {}
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg_bytes() if data is None else data)
+        out[rel] = Path(os.path.realpath(path))
+    return out
+
+
+def set_mtime(path: Path, seconds: float) -> None:
+    os.utime(path, (seconds, seconds))

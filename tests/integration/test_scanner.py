@@ -1,0 +1,265 @@
+"""Scanning external libraries through the real API, NATS, PostgreSQL and files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.scanner.app import serve as serve_scanner
+from shared.bus import EventBus
+from tests.factories import make_tree, set_mtime
+from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
+from tests.system import Infra, System, open_system
+
+
+async def _scanner(settings: Any, stop: Any) -> None:
+    await serve_scanner(settings, stop, nightly=False)
+
+
+class World:
+    """A system with a scanner, an admin, and a user whose external path is `media`."""
+
+    def __init__(self, system: System, media: Path, admin: dict[str, str],
+                 user: dict[str, Any]) -> None:
+        self.system, self.media, self.admin, self.user = system, media, admin, user
+
+    async def library(self, *paths: Path, **extra: Any) -> str:
+        lib = await external_library(self.system, self.admin, self.user["id"],
+                                     [str(p) for p in paths], **extra)
+        return str(lib["id"])
+
+    async def scan(self, library_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await scan(self.system, self.admin, library_id, body)
+
+    async def assets(self, library_id: str, **filters: Any) -> dict[str, dict[str, Any]]:
+        return {a["originalPath"]: a for a in
+                await assets_of(self.system, self.admin, library_id, **filters)}
+
+    async def last_seq(self) -> int:
+        return await EventBus(self.system.ctx.nc, self.system.settings.nats).last_seq()
+
+
+@pytest.fixture
+async def world(infra: Infra, tmp_path: Path) -> AsyncIterator[World]:
+    async with open_system(infra, tmp_path) as system:
+        await system.start("scanner", _scanner)
+        media = tmp_path / "media"
+        media.mkdir()
+        admin = await sign_up_admin(system)
+        user, _ = await create_user(system, admin, "owner@example.com", str(media))
+        yield World(system, media, admin, user)
+
+
+class TestScanNew:
+    async def test_new_files_become_assets(self, world: World) -> None:
+        files = make_tree(world.media / "photos", {"a.jpg": None, "sub/b.JPG": None,
+                                                   "sub/deeper/c.mp4": b"x", "notes.txt": b"t",
+                                                   ".hidden/d.jpg": None, "sub/.e.jpg": None})
+        lib = await world.library(world.media / "photos")
+        state = await world.scan(lib)
+        assets = await world.assets(lib)
+        assert set(assets) == {str(files[k]) for k in ("a.jpg", "sub/b.JPG", "sub/deeper/c.mp4")}
+        assert assets[str(files["sub/deeper/c.mp4"])]["type"] == "VIDEO"
+        assert state["new"] == 3 and state["filesSeen"] == 3
+        a = assets[str(files["a.jpg"])]
+        assert a["libraryId"] == lib and a["isOffline"] is False
+        assert a["originalFileName"] == "a.jpg"
+        detail = await ok(await world.system.client.get(f"/api/assets/{a['id']}",
+                                                        headers=world.admin))
+        assert detail["originalPath"] == str(files["a.jpg"])
+
+    async def test_unchanged_library_emits_no_asset_events(self, world: World) -> None:
+        make_tree(world.media, {f"d{i}/p{j}.jpg": None for i in range(3) for j in range(5)})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        before = await world.last_seq()
+        state = await world.scan(lib)
+        # Only the request and the finish are recorded.
+        assert await world.last_seq() - before == 2
+        assert state["new"] == state["changed"] == state["missing"] == 0
+
+    async def test_glob_characters_in_folder_names_are_literal(self, world: World) -> None:
+        odd = "weird [1] {a,b} *?! @#$%^&=+~|<>; 'q' \"dq\" (x)"
+        files = make_tree(world.media / odd, {"p.jpg": None, "sub [2]/q.jpg": None})
+        lib = await world.library(world.media / odd)
+        await world.scan(lib)
+        assert set(await world.assets(lib)) == {str(p) for p in files.values()}
+
+
+class TestModes:
+    async def test_modified_rereads_only_files_whose_mtime_changed(self, world: World) -> None:
+        files = make_tree(world.media, {"a.jpg": None, "b.jpg": None, "c.jpg": None})
+        for p in files.values():
+            set_mtime(p, 1_600_000_000)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        set_mtime(files["a.jpg"], 1_700_000_000)
+        # b changes content but keeps its mtime: not re-read.
+        files["b.jpg"].write_bytes(b"different bytes")
+        set_mtime(files["b.jpg"], 1_600_000_000)
+        new_state = await world.scan(lib)
+        assert new_state["changed"] == 0  # new mode never re-reads known files
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert state["changed"] == 1
+        asset = (await world.assets(lib))[str(files["a.jpg"])]
+        assert asset["fileModifiedAt"].startswith("2023-11-14T22:13:20")
+
+    async def test_force_rereads_every_file(self, world: World) -> None:
+        make_tree(world.media, {"a.jpg": None, "b.jpg": None, "x/c.jpg": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        state = await world.scan(lib, {"refreshAllFiles": True})
+        assert state["changed"] == 3 and state["new"] == 0
+
+
+class TestOffline:
+    async def test_deleted_file_goes_offline_and_comes_back(self, world: World) -> None:
+        files = make_tree(world.media, {"a.jpg": None, "b.jpg": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        data = files["a.jpg"].read_bytes()
+        files["a.jpg"].unlink()
+        state = await world.scan(lib)
+        assert state["missing"] == 1
+        a = (await world.assets(lib))[str(files["a.jpg"])]
+        assert a["isOffline"] is True and a["offlineReason"] == "deleted"
+        offline = await world.assets(lib, isOffline=True)
+        assert list(offline) == [str(files["a.jpg"])]
+        files["a.jpg"].write_bytes(data)
+        await world.scan(lib)
+        a2 = (await world.assets(lib))[str(files["a.jpg"])]
+        assert a2["isOffline"] is False and a2["id"] == a["id"]
+
+    async def test_deleted_folder_takes_its_assets_offline(self, world: World) -> None:
+        make_tree(world.media, {"keep/a.jpg": None, "gone/b.jpg": None, "gone/deep/c.jpg": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        shutil.rmtree(world.media / "gone")
+        await world.scan(lib)
+        offline = await world.assets(lib, isOffline=True)
+        assert sorted(Path(p).name for p in offline) == ["b.jpg", "c.jpg"]
+
+    async def test_exclusion_added_after_import_takes_assets_offline(self, world: World) -> None:
+        files = make_tree(world.media, {"a.jpg": None, "raw/b.tif": None, "c.TIF": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
+                                               json={"exclusionPatterns": ["**/*.tif"]}))
+        await world.scan(lib)
+        assets = await world.assets(lib)
+        assert assets[str(files["raw/b.tif"])]["offlineReason"] == "excluded"
+        assert assets[str(files["c.TIF"])]["isOffline"] is True
+        assert assets[str(files["a.jpg"])]["isOffline"] is False
+        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
+                                               json={"exclusionPatterns": []}))
+        await world.scan(lib)
+        assert not await world.assets(lib, isOffline=True)
+
+    async def test_removed_import_path_takes_assets_offline(self, world: World) -> None:
+        make_tree(world.media, {"one/a.jpg": None, "two/b.jpg": None})
+        lib = await world.library(world.media / "one", world.media / "two")
+        await world.scan(lib)
+        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
+                                               json={"importPaths": [str(world.media / "one")]}))
+        await world.scan(lib)
+        offline = await world.assets(lib, isOffline=True)
+        assert [a["offlineReason"] for a in offline.values()] == ["outside-import-paths"]
+
+    async def test_unmounted_import_path_is_reported(self, world: World) -> None:
+        make_tree(world.media, {"drive/a.jpg": None, "drive/b.jpg": None})
+        lib = await world.library(world.media / "drive")
+        await world.scan(lib)
+        (world.media / "drive").rename(world.media / "unplugged")
+        state = await world.scan(lib)
+        assert state["unavailableImportPaths"] == [str(world.media / "drive")]
+        offline = await world.assets(lib, isOffline=True)
+        assert {a["offlineReason"] for a in offline.values()} == {"import-path-unavailable"}
+        (world.media / "unplugged").rename(world.media / "drive")
+        await world.scan(lib)
+        assert not await world.assets(lib, isOffline=True)
+
+    async def test_remove_offline_deletes_only_offline_assets(self, world: World) -> None:
+        files = make_tree(world.media, {"a.jpg": None, "b.jpg": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        files["a.jpg"].unlink()
+        await world.scan(lib)
+        r = await world.system.client.post(f"/api/libraries/{lib}/removeOffline",
+                                           headers=world.admin)
+        assert r.status_code == 204
+        assert list(await world.assets(lib)) == [str(files["b.jpg"])]
+        assert files["b.jpg"].exists()
+
+    async def test_moved_file_is_a_new_asset_and_old_path_goes_offline(self, world: World) -> None:
+        files = make_tree(world.media, {"a/p.jpg": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        old = (await world.assets(lib))[str(files["a/p.jpg"])]
+        (world.media / "b").mkdir()
+        files["a/p.jpg"].rename(world.media / "b" / "p.jpg")
+        await world.scan(lib)
+        assets = await world.assets(lib)
+        assert assets[str(files["a/p.jpg"])]["isOffline"] is True
+        moved = assets[str((world.media / "b" / "p.jpg").resolve())]
+        assert moved["isOffline"] is False and moved["id"] != old["id"]
+
+
+class TestIdentity:
+    async def test_overlapping_import_paths_give_one_asset(self, world: World) -> None:
+        make_tree(world.media, {"top/a.jpg": None, "top/inner/b.jpg": None})
+        lib = await world.library(world.media / "top", world.media / "top" / "inner")
+        await world.scan(lib)
+        assert len(await world.assets(lib)) == 2
+
+    async def test_same_bytes_in_two_libraries_are_two_assets(self, world: World) -> None:
+        make_tree(world.media, {"x/a.jpg": None, "x/b.jpg": None})
+        one = await world.library(world.media / "x")
+        two = await world.library(world.media / "x")
+        await world.scan(one)
+        await world.scan(two)
+        a, b = await world.assets(one), await world.assets(two)
+        assert len(a) == len(b) == 2
+        assert {v["id"] for v in a.values()}.isdisjoint({v["id"] for v in b.values()})
+
+
+class TestHostileTrees:
+    async def test_symlink_out_of_the_fence_is_skipped_and_reported(
+            self, world: World, tmp_path: Path) -> None:
+        secret = tmp_path / "secret"
+        make_tree(secret, {"s.jpg": None})
+        make_tree(world.media, {"ok.jpg": None})
+        (world.media / "escape").symlink_to(secret)
+        (world.media / "escape.jpg").symlink_to(secret / "s.jpg")
+        lib = await world.library(world.media)
+        state = await world.scan(lib)
+        assert [Path(p).name for p in await world.assets(lib)] == ["ok.jpg"]
+        problems = {Path(p["path"]).name: p["problem"] for p in state["problems"]}
+        assert "outside" in problems["escape"] and "outside" in problems["escape.jpg"]
+
+    async def test_bad_entries_are_reported_and_the_scan_goes_on(self, world: World) -> None:
+        make_tree(world.media, {"good.jpg": None, "sub/fine.jpg": None})
+        (world.media / "loop").symlink_to(world.media)
+        os.mkfifo(world.media / "pipe.jpg")
+        bad_name = os.fsencode(str(world.media)) + b"/bad\xff.jpg"
+        with open(bad_name, "wb") as f:
+            f.write(b"x")
+        (world.media / "dangling.jpg").symlink_to(world.media / "nowhere.jpg")
+        lib = await world.library(world.media)
+        state = await world.scan(lib)
+        assert sorted(Path(p).name for p in await world.assets(lib)) == ["fine.jpg", "good.jpg"]
+        problems = " | ".join(f"{p['path']}: {p['problem']}" for p in state["problems"])
+        assert "loop" in problems and "pipe.jpg" in problems and "UTF-8" in problems
+        assert state["failed"] == len(state["problems"]) == 3
+
+    async def test_import_path_that_is_a_file_is_reported(self, world: World) -> None:
+        make_tree(world.media, {"dir/a.jpg": None, "file.jpg": None})
+        lib = await world.library(world.media / "dir", world.media / "file.jpg")
+        state = await world.scan(lib)
+        assert state["unavailableImportPaths"] == [str(world.media / "file.jpg")]
+        assert "Not a directory" in state["problems"][0]["problem"]
+        assert len(await world.assets(lib)) == 1
