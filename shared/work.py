@@ -18,6 +18,10 @@ class DirTask(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     import_path: str
     mode: ScanMode = ScanMode.NEW
+    # The watcher asks for single folders (recursive=False, watch=True): no subfolders are
+    # queued and no scan run is counted or finished for them.
+    recursive: bool = True
+    watch: bool = False
 
 
 WORK_ENCODER = msgspec.json.Encoder()
@@ -32,3 +36,9 @@ def scan_work_subject(settings: NatsSettings, scan_id: uuid.UUID | str) -> str:
 def dir_task_msg_id(task: DirTask) -> str:
     """De-duplicates a directory task re-published after a crash."""
     return str(uuid.uuid5(task.scan_id, task.path))
+
+
+def watch_task(library_id: uuid.UUID, directory: str, import_path: str) -> DirTask:
+    """A one-folder *modified* reconciliation requested by the watcher."""
+    return DirTask(scan_id=uuid.uuid4(), library_id=library_id, path=directory,
+                   import_path=import_path, mode=ScanMode.MODIFIED, recursive=False, watch=True)

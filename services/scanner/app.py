@@ -104,7 +104,7 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await msg.nack(delay=2)
             return
         await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-        if await holder.s.scan_backlog(task.scan_id) == 0:
+        if not task.watch and await holder.s.scan_backlog(task.scan_id) == 0:
             await holder.s.finish_scan(task.scan_id, task.library_id)
 
     return app

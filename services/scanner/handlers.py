@@ -196,11 +196,14 @@ class Scanner:
                          problems: list[ev.BaseEvent], files: int) -> None:
         if problems:
             await self.bus.publish_many(problems)
-        for sub in subdirs:
+        if task.watch:
+            return
+        for sub in subdirs if task.recursive else []:
             await self._queue(DirTask(scan_id=task.scan_id, library_id=task.library_id,
                                       path=sub, import_path=task.import_path, mode=task.mode))
         await update_progress(self.js, self.settings.nats, task.scan_id,
-                              pending=len(subdirs) - 1, dirs_done=1, files_seen=files)
+                              pending=(len(subdirs) if task.recursive else 0) - 1, dirs_done=1,
+                              files_seen=files)
 
     async def _known(self, library_id: uuid.UUID, directory: str) -> dict[str, Known]:
         async with self.engine.connect() as conn:
