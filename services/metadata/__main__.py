@@ -1,0 +1,21 @@
+"""Run the metadata service: `python -m services.metadata`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from services.metadata.app import build_app
+from shared.service import setup_logging
+from shared.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    setup_logging(settings.log_level, "metadata")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(build_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Composition root of the metadata service: a durable consumer on asset events + a process pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import msgspec
+from faststream import AckPolicy, FastStream
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+
+from services.metadata.handlers import MetadataWorker
+from shared import events as ev
+from shared.bus import connect, ensure_streams
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def worker_count() -> int:
+    """Worker processes per replica (SHOEBOX_METADATA_WORKERS, default: one per core)."""
+    return max(1, int(os.environ.get("SHOEBOX_METADATA_WORKERS", "0")) or (os.cpu_count() or 1))
+
+
+def build_app(settings: Settings, workers: int | None = None) -> FastStream:
+    nats = settings.nats
+    broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
+    app = FastStream(broker, logger=log)
+    n = workers or worker_count()
+    state: dict[str, MetadataWorker] = {}
+
+    @app.on_startup
+    async def _start() -> None:
+        nc = await connect(nats, "metadata")
+        await ensure_streams(nc.jetstream(), nats)
+        state["w"] = MetadataWorker(nc, settings, ProcessPoolExecutor(n))
+
+    @app.after_shutdown
+    async def _stop() -> None:
+        if "w" in state:
+            state["w"].pool.shutdown(cancel_futures=True)
+            await state["w"].nc.drain()
+
+    @broker.subscriber(
+        nats.subject("events", "asset", ">"),
+        stream=JStream(name=nats.name("EVENTS"), declare=False),
+        durable=nats.name("metadata"),
+        pull_sub=PullSub(batch_size=max(2, n * 2), timeout=1.0),
+        config=ConsumerConfig(ack_wait=300, max_ack_pending=max(64, n * 16)),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_workers=n * 2,
+    )
+    async def on_asset_event(msg: NatsMessage) -> None:
+        try:
+            event = ev.decode(msg.body)
+        except msgspec.ValidationError:
+            log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
+            await msg.reject()
+            return
+        await state["w"].handle(event)
+
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event, workers: int | None = None) -> None:
+    """Run the metadata service in the current event loop until `stop` is set."""
+    app = build_app(settings, workers)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,111 @@
+"""The metadata worker's handler: read a file, store its thumbnails, record what was read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from services.metadata.exif import UnreadableFile, apply_sidecar, find_sidecar, read_metadata
+from services.metadata.thumbs import make_thumbnails
+from shared import events as ev
+from shared.bus import EventBus
+from shared.metadata import AssetMetadata
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js.object_store import ObjectStore
+
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Extracted(msgspec.Struct, frozen=True, kw_only=True):
+    """What the worker process sends back: metadata and thumbnails, or why it could not."""
+
+    metadata: AssetMetadata | None = None
+    thumbnail: bytes | None = None
+    preview: bytes | None = None
+    failure: str | None = None
+    thumbnail_failure: str | None = None
+
+
+def extract(path: str) -> Extracted:
+    """Runs in a worker process: everything CPU-bound about one file."""
+    try:
+        meta = read_metadata(path)
+    except UnreadableFile as e:
+        return Extracted(failure=f"unreadable file: {e}")
+    except FileNotFoundError:
+        return Extracted(failure="the file disappeared before it could be read")
+    except OSError as e:
+        return Extracted(failure=f"cannot read file: {e.strerror or e}")
+    sidecar = find_sidecar(path)
+    if sidecar is not None:
+        try:
+            meta = apply_sidecar(meta, sidecar)
+        except OSError as e:
+            log.warning("metadata: sidecar %s unreadable: %s", sidecar, e)
+    try:
+        thumbs = make_thumbnails(path)
+    except UnreadableFile as e:
+        return Extracted(metadata=meta, thumbnail_failure=f"no thumbnail: {e}")
+    except OSError as e:
+        return Extracted(metadata=meta, thumbnail_failure=f"no thumbnail: {e.strerror or e}")
+    return Extracted(metadata=meta, thumbnail=thumbs.thumbnail, preview=thumbs.preview)
+
+
+def thumbnail_keys(asset_id: uuid.UUID) -> tuple[str, str]:
+    """Object-store names of an asset's thumbnail and preview."""
+    return f"{asset_id}/thumbnail.webp", f"{asset_id}/preview.jpeg"
+
+
+class MetadataWorker:
+    """Handles FileDiscovered / FileChanged / AssetUploaded for any number of replicas."""
+
+    def __init__(self, nc: Client, settings: Settings, pool: Executor) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.settings = settings
+        self.bus = EventBus(nc, settings.nats)
+        self.pool = pool
+        self._thumbs: ObjectStore | None = None
+
+    async def thumbs(self) -> ObjectStore:
+        if self._thumbs is None:
+            self._thumbs = await self.js.object_store(self.settings.nats.name("thumbs"))
+        return self._thumbs
+
+    async def handle(self, event: ev.BaseEvent) -> None:
+        if not isinstance(event, ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded):
+            return
+        path = event.path
+        if isinstance(event, ev.AssetUploaded) and not os.path.isabs(path):
+            path = str(self.settings.upload_path / path)
+        loop = asyncio.get_running_loop()
+        result: Extracted = await loop.run_in_executor(self.pool, extract, path)
+        # Fixed ids: a redelivered event republishes the same fact, which NATS drops.
+        event_id = uuid.uuid5(event.event_id, "metadata")
+        if result.metadata is None:
+            log.info("metadata: asset %s path %s failed: %s", event.stream_id, path, result.failure)
+            await self.bus.publish(ev.MetadataFailed(
+                stream_id=event.stream_id, event_id=event_id, reason=result.failure or "unknown"))
+            return
+        thumb_key = preview_key = None
+        if result.thumbnail is not None and result.preview is not None:
+            thumb_key, preview_key = thumbnail_keys(event.stream_id)
+            store = await self.thumbs()
+            await store.put(thumb_key, result.thumbnail)
+            await store.put(preview_key, result.preview)
+        elif result.thumbnail_failure:
+            log.info("metadata: asset %s path %s: %s", event.stream_id, path,
+                     result.thumbnail_failure)
+        await self.bus.publish(ev.MetadataExtracted(
+            stream_id=event.stream_id, event_id=event_id, metadata=result.metadata,
+            thumbnail_key=thumb_key, preview_key=preview_key))

@@ -1,0 +1,123 @@
+"""The metadata service end to end: scan real camera files, read EXIF, store thumbnails."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from services.metadata.app import serve as serve_metadata
+from services.metadata.handlers import thumbnail_keys
+from services.scanner.app import serve as serve_scanner
+from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
+from tests.system import Infra, System, eventually, open_system
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "exif-samples"
+pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found at {CORPUS}")
+
+
+async def _scanner(settings: Any, stop: Any) -> None:
+    await serve_scanner(settings, stop, nightly=False)
+
+
+async def _metadata(settings: Any, stop: Any) -> None:
+    await serve_metadata(settings, stop, workers=2)
+
+
+@pytest.fixture
+async def env(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
+    async with open_system(infra, tmp_path) as system:
+        await system.start("scanner", _scanner)
+        await system.start("metadata", _metadata)
+        media = tmp_path / "media"
+        media.mkdir()
+        admin = await sign_up_admin(system)
+        user, _ = await create_user(system, admin, "owner@example.com", str(media))
+        yield system, admin, user["id"], media
+
+
+async def _all_read(system: System, admin: dict[str, str], lib: str, n: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+
+    async def done() -> bool:
+        nonlocal items
+        items = await assets_of(system, admin, lib, withExif=True)
+        return len(items) == n and all(a["metadataStatus"] != "pending" for a in items)
+
+    await eventually(done, 60, f"metadata of {n} assets")
+    return items
+
+
+async def test_camera_files_get_exif_and_thumbnails(env: Any) -> None:
+    system, admin, owner, media = env
+    for name in ("Canon_40D.jpg", "Nikon_D70.jpg", "corrupted.jpg"):
+        shutil.copy(CORPUS / "jpg" / name, media / name)
+    shutil.copy(CORPUS / "heic" / "IMG_5195.HEIC", media / "IMG_5195.HEIC")
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 4)}
+
+    canon = assets["Canon_40D.jpg"]
+    assert canon["metadataStatus"] == "done"
+    assert canon["exifInfo"]["make"] == "Canon" and canon["exifInfo"]["model"] == "Canon EOS 40D"
+    assert canon["exifInfo"]["dateTimeOriginal"].startswith("2008-05-30T15:56:01")
+    assert canon["localDateTime"].startswith("2008-05-30T15:56:01")
+    heic = assets["IMG_5195.HEIC"]
+    assert heic["exifInfo"]["latitude"] == pytest.approx(39.0513, abs=1e-3)
+
+    broken = assets["corrupted.jpg"]
+    assert broken["metadataStatus"] in ("failed", "done")
+    if broken["metadataStatus"] == "failed":
+        assert broken["metadataError"]
+
+    thumb_key, preview_key = thumbnail_keys(canon["id"])
+    store = system.ctx.thumbs
+    assert store is not None
+    thumb = Image.open(io.BytesIO((await store.get(thumb_key)).data or b""))
+    assert max(thumb.size) <= 250 or min(thumb.size) <= 250
+    preview = Image.open(io.BytesIO((await store.get(preview_key)).data or b""))
+    assert preview.format == "JPEG" and max(preview.size) <= 1440
+
+
+async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any) -> None:
+    system, admin, owner, media = env
+    (media / "garbage.jpg").write_bytes(b"this is not a jpeg at all" * 10)
+    (media / "empty.png").write_bytes(b"")
+    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", media / "good.jpg")
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 3)}
+    assert assets["garbage.jpg"]["metadataStatus"] == "failed"
+    assert assets["garbage.jpg"]["metadataError"]
+    assert assets["empty.png"]["metadataStatus"] == "failed"
+    assert assets["good.jpg"]["metadataStatus"] == "done"
+    detail = await ok(await system.client.get(f"/api/assets/{assets['garbage.jpg']['id']}",
+                                              headers=admin))
+    assert detail["isOffline"] is False and detail["metadataError"]
+
+
+async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
+    import os
+
+    system, admin, owner, media = env
+    target = media / "photo.jpg"
+    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", target)
+    os.utime(target, (1_600_000_000, 1_600_000_000))
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    (first,) = await _all_read(system, admin, lib, 1)
+    assert first["exifInfo"]["make"] == "Canon"
+    shutil.copy(CORPUS / "jpg" / "Nikon_D70.jpg", target)
+    os.utime(target, (1_700_000_000, 1_700_000_000))
+    await scan(system, admin, lib, {"refreshModifiedFiles": True})
+
+    async def reread() -> bool:
+        (a,) = await assets_of(system, admin, lib, withExif=True)
+        return a["exifInfo"]["make"] == "NIKON CORPORATION"
+
+    await eventually(reread, 30, "the changed file to be re-read")
