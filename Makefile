@@ -16,7 +16,8 @@ help:
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# The project itself is not built: a .pth puts this checkout on the venv's path.
+	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'shoebox.pth').write_text('$(CURDIR)\n')"
 	touch $@
 
 install: $(VENV)/.installed
@@ -35,7 +36,7 @@ bench: install
 	$(PY) bench/scan.py
 
 replay: install
-	SHOEBOX_DATA=$(DATA) $(PY) -m services.cli replay
+	SHOEBOX_DATA=$(DATA) ./shoebox replay
 
 lint: install
 	$(PY) -m ruff check . || true
