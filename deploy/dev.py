@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine, create_schema
@@ -55,9 +55,9 @@ async def bootstrap(settings: Settings) -> None:
 class Supervisor:
     """Starts the service processes and keeps them running until asked to stop."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(self, env: dict[str, str], restart_nats: Callable[[], None] | None) -> None:
         self.env = env
-        self.logs = logs
+        self.restart_nats = restart_nats
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, float] = {}
         self.stopping = False
@@ -68,8 +68,12 @@ class Supervisor:
         )
         log.info("started %s (pid %d)", name, self.procs[name].pid)
 
-    def watch(self) -> None:
+    def watch(self, current_nats: Callable[[], subprocess.Popen[bytes] | None]) -> None:
         while not self.stopping:
+            nats = current_nats()
+            if nats is not None and nats.poll() is not None and self.restart_nats:
+                log.warning("nats-server exited with %s; restarting it", nats.returncode)
+                self.restart_nats()
             for name, proc in list(self.procs.items()):
                 if proc.poll() is not None and not self.stopping:
                     log.warning("%s exited with %s; restarting in 2 s", name, proc.returncode)
@@ -119,15 +123,22 @@ def main() -> None:
         stop_requested = True
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
 
-    nats_proc = None
+    nats_proc: subprocess.Popen[bytes] | None = None
     pg_server = None
-    supervisor = Supervisor(env, data / "logs")
+
+    def _start_nats() -> None:
+        nonlocal nats_proc
+        nats_proc = start_nats(data / "nats", settings.nats.port)
+        log.info("nats-server on %s (store %s)", settings.nats.url, data / "nats")
+
+    supervisor = Supervisor(env, _start_nats if settings.nats.embedded else None)
     try:
         if settings.nats.embedded:
-            nats_proc = start_nats(data / "nats", settings.nats.port)
-            log.info("nats-server on %s (store %s)", settings.nats.url, data / "nats")
+            _start_nats()
         if settings.db.embedded:
             pg_server, uri = start_postgres(data / "pg", cleanup_mode="stop")
             env["SHOEBOX_DATABASE_URL"] = uri
@@ -138,7 +149,7 @@ def main() -> None:
             supervisor.spawn(name)
         log.info("Shoebox is up: http://%s:%d/api  (Ctrl-C stops everything)",
                  settings.host, settings.port)
-        supervisor.watch()
+        supervisor.watch(lambda: nats_proc)
     except KeyboardInterrupt:
         log.info("stopping")
     finally:

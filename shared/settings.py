@@ -44,6 +44,8 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     watch_enabled: bool = False
     watch_use_polling: bool = False
     watch_interval_ms: int = 10000
+    # Seconds before an unacknowledged folder task of a dead scanner goes to another replica.
+    work_ack_wait: float = 30.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +102,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "watch_enabled": _flag(env.get("SHOEBOX_LIBRARY_WATCH_ENABLED", "false")),
             "watch_use_polling": _flag(env.get("SHOEBOX_LIBRARY_WATCH_USE_POLLING", "false")),
             "watch_interval_ms": int(env.get("SHOEBOX_LIBRARY_WATCH_INTERVAL", "10000")),
+            "work_ack_wait": float(env.get("SHOEBOX_SCAN_ACK_WAIT", "30")),
         },
     }
     return msgspec.convert(raw, Settings)

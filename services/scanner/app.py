@@ -64,7 +64,7 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
         stream=JStream(name=nats.name("EVENTS"), declare=False),
         durable=nats.name("scanner-library"),
         pull_sub=PullSub(batch_size=1, timeout=1.0),
-        config=ConsumerConfig(ack_wait=600, max_ack_pending=100),
+        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_library_event(msg: NatsMessage) -> None:
@@ -84,7 +84,9 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
         stream=JStream(name=nats.name("WORK"), declare=False),
         durable=nats.name("scanner-dirs"),
         pull_sub=PullSub(batch_size=4, timeout=1.0),
-        config=ConsumerConfig(ack_wait=300, max_ack_pending=1000),
+        # A replica that dies mid-folder leaves its task unacked; after ack_wait another
+        # replica (or the restarted one) gets it. Long folders send in-progress acks.
+        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=1000),
         ack_policy=AckPolicy.MANUAL,
         max_workers=4,
     )
@@ -96,7 +98,7 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await msg.reject()
             return
         try:
-            await holder.s.run_dir(task)
+            await holder.s.run_dir(task, keepalive=msg.in_progress)
         except Exception:
             # Infrastructure trouble (database, NATS): let another attempt do it.
             log.exception("scan %s library %s: folder %s failed; will retry", task.scan_id,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -157,8 +158,10 @@ class Scanner:
 
     # --- one directory --------------------------------------------------------------------
 
-    async def run_dir(self, task: DirTask) -> None:
-        """Reconcile one folder and queue its subfolders."""
+    async def run_dir(self, task: DirTask,
+                      keepalive: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Reconcile one folder and queue its subfolders; `keepalive` tells NATS we still
+        work on it (a folder of 100,000 files takes a while)."""
         lib = await self._library(task.library_id)
         if lib is None:
             return
@@ -183,6 +186,8 @@ class Scanner:
                 return
         problems += [ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
                                          path=p, problem=msg) for p, msg in listing.problems]
+        if keepalive is not None and len(listing.files) > 5000:
+            await keepalive()
         known = await self._known(task.library_id, task.path)
         to_stat = [f.path for f in listing.files if needs_stat(task.mode, known.get(f.path))]
         seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
