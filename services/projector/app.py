@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from shared import events as ev
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import NatsSettings
@@ -34,7 +36,7 @@ def checkpoint_subject(settings: NatsSettings) -> str:
 
 
 class Projector:
-    """Reads EVENTS from its checkpoint with an ordered consumer; one transaction per batch.
+    """Reads EVENTS from its checkpoint with an ephemeral pull consumer; one transaction per batch.
 
     The checkpoint in PostgreSQL is the only position there is: on start (or after a crash)
     delivery resumes at checkpoint + 1, and a batch's effects and its checkpoint commit
@@ -64,37 +66,50 @@ class Projector:
         self.position, _version = await checkpoint.read_checkpoint(self.engine)
         if until_seq is not None and self.position >= until_seq:
             return
-        sub = await self.js.subscribe(
-            self.settings.subject("events", ">"),
-            stream=self.settings.name("EVENTS"),
-            ordered_consumer=True,
-            deliver_policy=(
-                api.DeliverPolicy.BY_START_SEQUENCE if self.position else api.DeliverPolicy.ALL
-            ),
-            config=api.ConsumerConfig(opt_start_seq=self.position + 1 if self.position else None),
-            pending_msgs_limit=100_000,
-        )
-        try:
-            while not stop.is_set():
-                batch = await self._next_batch(sub)
-                if batch:
+        while not stop.is_set():
+            # An ephemeral pull consumer from the checkpoint: fetches of up to batch_size in
+            # stream order. If a sequence is ever skipped (a reconnect lost a fetch), the
+            # consumer is dropped and re-created from the checkpoint.
+            sub = await self.js.pull_subscribe(
+                self.settings.subject("events", ">"),
+                stream=self.settings.name("EVENTS"),
+                config=api.ConsumerConfig(
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=self.position + 1,
+                    ack_policy=api.AckPolicy.NONE,
+                    inactive_threshold=60.0,
+                    max_waiting=1,
+                ),
+            )
+            try:
+                while not stop.is_set():
+                    batch = await self._fetch(sub)
+                    if not batch:
+                        continue
+                    first = int(batch[0].metadata.sequence.stream)
+                    if first > self.position + 1:
+                        log.warning("projector: expected seq %d, got %d; re-subscribing",
+                                    self.position + 1, first)
+                        break
                     await self.apply(batch)
                     if until_seq is not None and self.position >= until_seq:
                         return
-        finally:
-            await sub.unsubscribe()
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
-    async def _next_batch(self, sub: object) -> list[Msg]:
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """Up to batch_size messages: wait for the first, then take what keeps arriving."""
         try:
-            first = await sub.next_msg(timeout=0.5)  # type: ignore[attr-defined]
+            batch = await sub.fetch(self.batch_size, timeout=0.5)
         except NatsTimeout:
             return []
-        batch = [first]
-        while len(batch) < self.batch_size and sub.pending_msgs > 0:  # type: ignore[attr-defined]
+        while len(batch) < self.batch_size:
             try:
-                batch.append(await sub.next_msg(timeout=0.05))  # type: ignore[attr-defined]
+                more = await sub.fetch(self.batch_size - len(batch), timeout=0.01)
             except NatsTimeout:
                 break
+            batch.extend(more)
         return batch
 
     async def apply(self, msgs: list[Msg]) -> None:

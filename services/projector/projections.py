@@ -579,22 +579,54 @@ if _missing:  # checked at import: every event in the union has exactly one proj
     raise RuntimeError(f"events without a projection: {sorted(t.__name__ for t in _missing)}")
 
 
+def _key(params: dict[str, Any]) -> Any:
+    """The row an operation touches: its owner user for sessions/keys (they reference the
+    user), else its id. None means it touches rows of several aggregates: a barrier."""
+    return params.get("user_id", params.get("id"))
+
+
 def plan(events: list[tuple[int, ev.BaseEvent]]) -> list[tuple[TextClause, list[dict[str, Any]]]]:
-    """Turn a batch of (seq, event) into statements, grouping runs of the same statement."""
-    grouped: list[tuple[TextClause, list[dict[str, Any]]]] = []
+    """Turn a batch of (seq, event) into statements for executemany.
+
+    Operations on different rows commute, so each is given a level: one more than the last
+    operation on the same row. Levels run in order and, inside a level, operations that share a
+    statement run together; the order of operations on any one row is kept. An operation that
+    spans rows (deleting a library's assets, album membership) is a barrier: everything before
+    it runs first. Scan counters are summed and applied last.
+    """
+    out: list[tuple[TextClause, list[dict[str, Any]]]] = []
+    levels: list[dict[TextClause, list[dict[str, Any]]]] = []
+    row_level: dict[Any, int] = {}
     increments: dict[tuple[str, Any], int] = {}
+
+    def flush() -> None:
+        for level in levels:
+            out.extend(level.items())
+        levels.clear()
+        row_level.clear()
+
     for seq, event in events:
         for op in PROJECTIONS[type(event)](event, seq):
             if isinstance(op, Increment):
                 increments[op] = increments.get(op, 0) + 1
                 continue
             stmt, params = op
-            if grouped and grouped[-1][0] is stmt:
-                grouped[-1][1].append(params)
-            else:
-                grouped.append((stmt, [params]))
+            key = _key(params)
+            if key is None:
+                flush()
+                if out and out[-1][0] is stmt:
+                    out[-1][1].append(params)
+                else:
+                    out.append((stmt, [params]))
+                continue
+            level = row_level.get(key, -1) + 1
+            row_level[key] = level
+            if level == len(levels):
+                levels.append({})
+            levels[level].setdefault(stmt, []).append(params)
+    flush()
     for column in _SCAN_ADD:
         rows = [{"id": i, "n": n} for (c, i), n in increments.items() if c == column]
         if rows:
-            grouped.append((_SCAN_ADD[column], rows))
-    return grouped
+            out.append((_SCAN_ADD[column], rows))
+    return out
