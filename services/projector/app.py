@@ -102,12 +102,12 @@ class Projector:
         """Up to batch_size messages: wait for the first, then take what keeps arriving."""
         try:
             batch = await sub.fetch(self.batch_size, timeout=0.5)
-        except NatsTimeout:
+        except (NatsTimeout, TimeoutError):
             return []
         while len(batch) < self.batch_size:
             try:
                 more = await sub.fetch(self.batch_size - len(batch), timeout=0.01)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
                 break
             batch.extend(more)
         return batch
