@@ -142,7 +142,8 @@ _SESSION_ENDED = text("DELETE FROM sessions WHERE id = :id")
 
 
 def apply_session_ended(e: ev.SessionEnded, seq: int) -> list[Op | Increment]:
-    return [(_SESSION_ENDED, {"id": e.session_id}), (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
+    return [(_SESSION_ENDED, {"id": e.session_id, "user_id": e.stream_id}),
+            (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
 
 
 _KEY_CREATED = text(
@@ -165,7 +166,8 @@ _KEY_DELETED = text("DELETE FROM api_keys WHERE id = :id")
 
 
 def apply_api_key_deleted(e: ev.ApiKeyDeleted, seq: int) -> list[Op | Increment]:
-    return [(_KEY_DELETED, {"id": e.key_id}), (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
+    return [(_KEY_DELETED, {"id": e.key_id, "user_id": e.stream_id}),
+            (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
 
 
 # --- libraries ------------------------------------------------------------------------------
@@ -579,9 +581,18 @@ if _missing:  # checked at import: every event in the union has exactly one proj
     raise RuntimeError(f"events without a projection: {sorted(t.__name__ for t in _missing)}")
 
 
-def _key(params: dict[str, Any]) -> Any:
-    """The row an operation touches: its owner user for sessions/keys (they reference the
-    user), else its id. None means it touches rows of several aggregates: a barrier."""
+# Statements that touch rows of several aggregates: everything planned before them runs first.
+BARRIERS = frozenset({
+    _LIBRARY_ASSETS_DELETED, _LIBRARY_SCANS_DELETED, _LIBRARY_PROBLEMS_DELETED, _ALBUM_ADD,
+    _ALBUM_REMOVE,
+})
+
+
+def _key(stmt: TextClause, params: dict[str, Any]) -> Any:
+    """The row an operation touches: the user for sessions and API keys (they reference it),
+    else its id. None for a barrier."""
+    if stmt in BARRIERS:
+        return None
     return params.get("user_id", params.get("id"))
 
 
@@ -611,7 +622,7 @@ def plan(events: list[tuple[int, ev.BaseEvent]]) -> list[tuple[TextClause, list[
                 increments[op] = increments.get(op, 0) + 1
                 continue
             stmt, params = op
-            key = _key(params)
+            key = _key(stmt, params)
             if key is None:
                 flush()
                 if out and out[-1][0] is stmt:
