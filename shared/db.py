@@ -37,3 +37,9 @@ async def drop_schema(engine: AsyncEngine) -> None:
     """Drop every read-model table (replay rebuilds them)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
+
+
+def like_prefix(path: str) -> str:
+    """A LIKE pattern for everything below `path` (LIKE's wildcards in the path escaped)."""
+    escaped = path.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"

@@ -218,6 +218,25 @@ class LibraryScanFinished(BaseEvent, frozen=True, kw_only=True, tag=True):
     unavailable_import_paths: list[str] = []
 
 
+class DirectoryIndexed(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan listed a folder whose mtime is `mtime_ns`: while the folder keeps that mtime (and
+    the exclusion patterns hash `patterns_hash`), a *new*-mode rescan need not list it again."""
+
+    aggregate = Aggregate.LIBRARY
+    path: str
+    mtime_ns: int
+    patterns_hash: str
+    scan_id: uuid.UUID | None = None
+
+
+class DirectoryGone(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A folder (and everything below it) that a scan had indexed no longer exists."""
+
+    aggregate = Aggregate.LIBRARY
+    path: str
+    scan_id: uuid.UUID | None = None
+
+
 class LibraryDeletionStarted(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A library is being deleted; it is hidden at once, its assets go in the background."""
 
@@ -378,6 +397,8 @@ Event = (
     | LibraryScanRequested
     | ScanProblemFound
     | LibraryScanFinished
+    | DirectoryIndexed
+    | DirectoryGone
     | LibraryDeletionStarted
     | LibraryDeleted
     | FileDiscovered

@@ -181,6 +181,15 @@ scan_runs = Table(
     Column("unavailable_import_paths", ARRAY(Text), nullable=False, default=[]),
 )
 
+library_dirs = Table(
+    "library_dirs",
+    metadata,
+    Column("library_id", Uuid, primary_key=True),
+    Column("path", Text(collation="C"), primary_key=True),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("patterns_hash", Text, nullable=False),
+)
+
 scan_problems = Table(
     "scan_problems",
     metadata,

@@ -22,6 +22,9 @@ class DirTask(msgspec.Struct, frozen=True, kw_only=True):
     # queued and no scan run is counted or finished for them.
     recursive: bool = True
     watch: bool = False
+    # Set by a pruned *new*-mode scan: subfolders already in the folder index are checked by
+    # the planner itself, so only subfolders the index does not know are queued.
+    skip_indexed: bool = False
 
 
 WORK_ENCODER = msgspec.json.Encoder()

@@ -33,3 +33,13 @@ def make_tree(root: Path, files: dict[str, bytes | None]) -> dict[str, Path]:
 
 def set_mtime(path: Path, seconds: float) -> None:
     os.utime(path, (seconds, seconds))
+
+
+def backdate(root: Path, seconds: float = 1_600_000_000) -> None:
+    """Set the mtime of every folder (and file) below root into the past, as on a library
+    that has sat on disk for a while (fresh folders are re-listed: see MTIME_GUARD_NS)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            os.utime(os.path.join(dirpath, name), (seconds, seconds), follow_symlinks=False)
+    for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+        os.utime(dirpath, (seconds, seconds))

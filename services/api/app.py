@@ -14,10 +14,12 @@ from litestar.openapi import OpenAPIConfig
 from services.api.auth import AuthUser, authenticate
 from services.api.context import CheckpointWaiter, Context
 from services.api.errors import EXCEPTION_HANDLERS
+from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
 from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
+from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
 from services.projector.app import checkpoint_subject
 from shared.bus import EventBus, connect, ensure_streams
@@ -35,6 +37,9 @@ CONTROLLERS: list[type[Any]] = [
     LibraryController,
     AssetController,
     SearchController,
+    AlbumController,
+    TimelineController,
+    MapController,
 ]
 
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
+import logging
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from urllib.parse import quote
 
+from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
 from services.api import schemas as s
 from services.api.schemas import iso
-from shared.errors import InvalidInput
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.media import mime_type
+from shared.paths import resolve_inside
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.js.object_store import ObjectStore
     from sqlalchemy import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from services.api.auth import AuthUser
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _checksum(row: Row[Any]) -> str:
@@ -133,3 +148,143 @@ async def search(conn: AsyncConnection, auth: AuthUser,
         assets=s.SearchAssetResponseDto(total=total, count=len(items), items=items,
                                         next_page=next_page),
     )
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+def require_permission(auth: AuthUser, permission: str) -> None:
+    """An API key must carry the permission (or `all`); sessions may do everything."""
+    if auth.api_key_id is not None and "all" not in auth.permissions and (
+            permission not in auth.permissions):
+        raise Forbidden(f"Missing required permission: {permission}")
+
+
+NOT_DELETING = "a.library_id NOT IN (SELECT id FROM libraries WHERE deleting)"
+
+
+# --- statistics and upload checks ---------------------------------------------------------
+
+
+async def statistics(conn: AsyncConnection, auth: AuthUser, *, is_favorite: bool | None,
+                     is_trashed: bool | None, visibility: str | None) -> s.AssetStatsResponseDto:
+    """{images, videos, total} of the caller's assets (uploads and external libraries)."""
+    if is_trashed or visibility not in (None, "timeline"):
+        # Shoebox has no trash and every asset is on the timeline.
+        return s.AssetStatsResponseDto(images=0, videos=0, total=0)
+    sql = ("SELECT count(*) FILTER (WHERE a.type = 'IMAGE') AS images, "
+           "count(*) FILTER (WHERE a.type = 'VIDEO') AS videos, count(*) AS total "
+           f"FROM assets a WHERE a.owner_id = :owner AND {NOT_DELETING}")
+    params: dict[str, Any] = {"owner": auth.id}
+    if is_favorite is not None:
+        sql += " AND a.is_favorite = :fav"
+        params["fav"] = is_favorite
+    row = (await conn.execute(text(sql), params)).one()
+    return s.AssetStatsResponseDto(images=row.images, videos=row.videos, total=row.total)
+
+
+async def existing_device_assets(conn: AsyncConnection, auth: AuthUser,
+                                 dto: s.CheckExistingAssetsDto) -> list[str]:
+    """Immich's legacy POST /assets/exist: which device asset ids the caller already has."""
+    if not dto.device_asset_ids:
+        return []
+    rows = (await conn.execute(text(
+        "SELECT DISTINCT device_asset_id FROM assets WHERE owner_id = :o AND device_id = :d "
+        "AND device_asset_id = ANY(:ids)"),
+        {"o": auth.id, "d": dto.device_id, "ids": list(dto.device_asset_ids)})).all()
+    return [r.device_asset_id for r in rows]
+
+
+# --- reading media ------------------------------------------------------------------------
+
+CHUNK = 1 << 20
+
+
+async def _file_chunks(fh: Any) -> AsyncIterator[bytes]:
+    try:
+        while data := await asyncio.to_thread(fh.read, CHUNK):
+            yield data
+    finally:
+        await asyncio.to_thread(fh.close)
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """`inline; filename="a.jpg"; filename*=UTF-8''a.jpg` (ASCII fallback + RFC 5987 form)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+MEDIA_HEADERS = {"Cache-Control": "private, max-age=86400, no-transform"}
+
+
+async def open_original(conn: AsyncConnection, settings: Settings, row: Row[Any]
+                        ) -> tuple[AsyncIterator[bytes], int]:
+    """The original file as chunks, and its size.
+
+    The file must lie inside the folder it may come from: the upload location for uploads, the
+    owner's external path for external assets (resolved again now, so a symlink swapped in
+    after the scan cannot lead outside). An offline external asset is not read at all."""
+    if row.library_type == "EXTERNAL":
+        if row.is_offline:
+            raise InvalidInput(
+                f"Asset is offline ({row.offline_reason or 'file missing'}): its original file "
+                "cannot be read until it is back")
+        owner = (await conn.execute(text("SELECT external_path FROM users WHERE id = :id"),
+                                    {"id": row.owner_id})).first()
+        if owner is None or not owner.external_path:
+            raise Forbidden("The owner of this asset has no external path any more")
+        root, path = owner.external_path, row.original_path
+    else:
+        root = str(settings.upload_path)
+        path = str(original_file(settings.upload_path, row.original_path))
+    real = resolve_inside(root, path)
+    try:
+        fh = await asyncio.to_thread(open, real, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
+        raise NotFound("Asset media not found: the original file is missing") from e
+    size = (await asyncio.to_thread(os.fstat, fh.fileno())).st_size
+    return _file_chunks(fh), size
+
+
+class ThumbnailMissing(NotFound):
+    """Raised when an asset has no thumbnail (yet) in the object store."""
+
+
+async def open_thumbnail(store: ObjectStore | None, key: str | None
+                         ) -> tuple[AsyncIterator[bytes], int]:
+    """An object of the thumbnail store as its chunks (never the whole object in memory)."""
+    if store is None or key is None:
+        raise ThumbnailMissing("Asset media not found: no thumbnail has been generated yet")
+    try:
+        info = await store.get_info(key)
+    except (ObjectNotFoundError, NotFoundError) as e:
+        raise ThumbnailMissing("Asset media not found: the thumbnail is missing") from e
+    return _object_chunks(store, info), int(info.size or 0)
+
+
+async def _object_chunks(store: ObjectStore, info: Any) -> AsyncIterator[bytes]:
+    """nats-py's ObjectStore.get, chunk by chunk: an ordered consumer on the chunk subject."""
+    if not info.size:
+        return
+    js = store._js  # noqa: SLF001 - nats-py exposes no streaming read
+    sub = await js.subscribe(f"$O.{store._name}.C.{info.nuid}",  # noqa: SLF001
+                             ordered_consumer=True)
+    digest = hashlib.sha256()
+    try:
+        async for msg in sub.messages:
+            digest.update(msg.data)
+            yield msg.data
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    encoded = (info.digest or "").partition("=")[2].rstrip("=")
+    with contextlib.suppress(ValueError):
+        if digest.digest() != base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)):
+            log.warning("thumbnail %s: digest mismatch", info.name)
+
+
+def original_file(upload_root: Path, path: str) -> Path:
+    """The file of an upload asset (its recorded path is relative to the upload location)."""
+    return Path(path) if os.path.isabs(path) else upload_root / path

@@ -333,3 +333,159 @@ class SearchAlbumResponseDto(Dto):
 class SearchResponseDto(Dto):
     albums: SearchAlbumResponseDto
     assets: SearchAssetResponseDto
+
+
+# --- uploads, asset media and statistics --------------------------------------------------
+
+
+class AssetMediaResponseDto(Dto):
+    id: str
+    status: Literal["created", "duplicate", "replaced"]
+
+
+class AssetBulkUploadCheckItem(Dto):
+    id: str
+    checksum: str
+
+
+class AssetBulkUploadCheckDto(Dto):
+    assets: list[AssetBulkUploadCheckItem]
+
+
+class AssetBulkUploadCheckResult(Dto):
+    id: str
+    action: Literal["accept", "reject"]
+    reason: Literal["duplicate", "unsupported-format"] | UnsetType = UNSET
+    asset_id: str | UnsetType = UNSET
+    is_trashed: bool | UnsetType = UNSET
+
+
+class AssetBulkUploadCheckResponseDto(Dto):
+    results: list[AssetBulkUploadCheckResult]
+
+
+class CheckExistingAssetsDto(Dto):
+    device_asset_ids: list[str]
+    device_id: str
+
+
+class CheckExistingAssetsResponseDto(Dto):
+    existing_ids: list[str]
+
+
+class AssetBulkDeleteDto(Dto):
+    ids: list[uuid.UUID]
+    force: bool = False
+
+
+class AssetStatsResponseDto(Dto):
+    images: int
+    videos: int
+    total: int
+
+
+# --- timeline and map -----------------------------------------------------------------------
+
+
+class TimeBucketsResponseDto(Dto):
+    time_bucket: str
+    count: int
+
+
+class TimeBucketAssetResponseDto(Dto):
+    """Immich's columnar bucket: one slot per asset in every array."""
+
+    id: list[str]
+    owner_id: list[str]
+    ratio: list[float]
+    is_favorite: list[bool]
+    is_trashed: list[bool]
+    is_image: list[bool]
+    visibility: list[str]
+    thumbhash: list[str | None]
+    file_created_at: list[str]
+    created_at: list[str]
+    local_offset_hours: list[float]
+    duration: list[int | None]
+    projection_type: list[str | None]
+    live_photo_video_id: list[str | None]
+    city: list[str | None]
+    country: list[str | None]
+    latitude: list[float | None] | UnsetType = UNSET
+    longitude: list[float | None] | UnsetType = UNSET
+    # Shoebox's own: offline assets stay in the timeline, marked.
+    is_offline: list[bool] = []
+
+
+class MapMarkerResponseDto(Dto):
+    id: str
+    lat: float
+    lon: float
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+
+# --- albums ---------------------------------------------------------------------------------
+
+
+class AlbumUserCreateDto(Dto):
+    user_id: uuid.UUID
+    role: Literal["editor", "viewer"] = "editor"
+
+
+class CreateAlbumDto(Dto):
+    album_name: str
+    description: str | None = None
+    asset_ids: list[uuid.UUID] = []
+    album_users: list[AlbumUserCreateDto] = []
+
+
+class UpdateAlbumDto(Dto):
+    album_name: str | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+    album_thumbnail_asset_id: uuid.UUID | UnsetType = UNSET
+    is_activity_enabled: bool | UnsetType = UNSET
+    order: Literal["asc", "desc"] | UnsetType = UNSET
+
+
+class BulkIdsDto(Dto):
+    ids: list[uuid.UUID]
+
+
+class BulkIdResponseDto(Dto):
+    id: str
+    success: bool
+    error: Literal["duplicate", "no_permission", "not_found", "unknown"] | UnsetType = UNSET
+
+
+class AlbumUserResponseDto(Dto):
+    user: UserResponseDto
+    role: Literal["owner", "editor", "viewer"]
+
+
+class AlbumResponseDto(Dto):
+    id: str
+    album_name: str
+    description: str
+    album_thumbnail_asset_id: str | None
+    created_at: str
+    updated_at: str
+    owner_id: str
+    owner: UserResponseDto
+    album_users: list[AlbumUserResponseDto]
+    shared: bool
+    has_shared_link: bool
+    asset_count: int
+    assets: list[AssetResponseDto]
+    is_activity_enabled: bool = True
+    order: Literal["asc", "desc"] = "desc"
+    start_date: str | UnsetType = UNSET
+    end_date: str | UnsetType = UNSET
+    last_modified_asset_timestamp: str | UnsetType = UNSET
+
+
+class AlbumStatisticsResponseDto(Dto):
+    owned: int
+    shared: int
+    not_shared: int

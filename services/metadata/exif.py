@@ -1,19 +1,4 @@
-"""Read AssetMetadata from a photo or video: Pillow/pillow-heif, exifread for RAW, PyAV for video.
-
-Contract, for the handler that wraps :func:`read_metadata`:
-
-- Content problems (corrupt, truncated, unsupported, not media at all) raise :class:`UnreadableFile`
-  and nothing else, but only when *nothing useful* could be read. A file whose header and EXIF
-  parse but whose pixel data is broken still yields metadata: this module never decodes image
-  pixels, so broken pixels cannot affect it (``thumbs.make_thumbnails`` is where they fail).
-- Real I/O failures (the file vanished, permission denied, EIO) propagate as the OSError they are,
-  because the caller treats a vanished file differently from a bad one.
-- Dates follow Immich's order (which follows exiftool's tag priority): EXIF DateTimeOriginal, EXIF
-  CreateDate (DateTimeDigitized), then the XMP packet (exif:DateTimeOriginal, xmp:CreateDate,
-  photoshop:DateCreated), and only then IFD0 DateTime. IFD0 DateTime is the *modification* time,
-  so it loses to an XMP creation date; on the corpus this order agrees with exiftool in all three
-  files where the two differ. No date at all gives None; the caller falls back to the mtime.
-"""
+"""Read AssetMetadata from photos and videos: Pillow/pillow-heif, exifread for RAW, PyAV."""
 
 from __future__ import annotations
 
@@ -33,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 import av
 import av.error
 import exifread
+import exifread.core.exceptions
 import msgspec
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
@@ -48,6 +34,7 @@ __all__ = [
     "CONTENT_ERRORS",
     "EXIF_TRANSPOSE",
     "RAW_EXTENSIONS",
+    "VIDEO_BUFFER",
     "VIDEO_EXTENSIONS",
     "TiffImage",
     "UnreadableFile",
@@ -65,6 +52,24 @@ __all__ = [
     "zone_name",
 ]
 
+# Contract, for the handler that wraps read_metadata():
+#
+# - Content problems (corrupt, truncated, unsupported, not media at all) raise UnreadableFile
+#   and nothing else, but only when *nothing useful* could be read. A file whose header and EXIF
+#   parse but whose pixel data is broken still yields metadata: this module never decodes image
+#   pixels, so broken pixels cannot affect it (``thumbs.make_thumbnails`` is where they fail).
+# - Real I/O failures (the file vanished, permission denied, EIO) propagate as the OSError they are,
+#   because the caller treats a vanished file differently from a bad one.
+# - Images Pillow refuses as decompression bombs (over ~179 MP) or cannot identify are read with
+#   exifread alone; RAW files always are, plus a walk of their TIFF directories for the sensor size.
+# - HEIF width/height/orientation come from the container (ispe, irot/imir), like the decoder sees
+#   them; EXIF Orientation inside a HEIF is ignored, as libheif ignores it.
+# - Dates follow Immich's order (which follows exiftool's tag priority): EXIF DateTimeOriginal, EXIF
+#   CreateDate (DateTimeDigitized), then the XMP packet (exif:DateTimeOriginal, xmp:CreateDate,
+#   photoshop:DateCreated), and only then IFD0 DateTime. IFD0 DateTime is the *modification* time,
+#   so it loses to an XMP creation date; on the corpus this order agrees with exiftool in all three
+#   files where the two differ. No date at all gives None; the caller falls back to the mtime.
+
 logger = logging.getLogger(__name__)
 
 # Once per process, so Image.open() understands HEIC/HEIF (pillow-heif applies irot/imir on decode).
@@ -72,6 +77,7 @@ pillow_heif.register_heif_opener()
 
 HASH_CHUNK = 1 << 20
 XMP_MAX_BYTES = 4 << 20
+VIDEO_BUFFER = 1 << 20  # PyAV reads a Python file object in chunks of this size
 
 # The scanner only hands over what shared.media imports; containers PyAV reads beyond that are
 # decoded as video too rather than failing in Pillow.
@@ -103,6 +109,7 @@ CONTENT_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError,  # pillow-heif's libheif errors; RecursionError on looping IFDs
     Image.DecompressionBombError,
     av.error.FFmpegError,
+    exifread.core.exceptions.ExifError,  # InvalidExif, ExifNotFound, HEIC BadSize/BoxVersion
 )
 
 _IO_ERRNOS = frozenset(
@@ -127,8 +134,17 @@ class UnreadableFile(Exception):
 
 
 def is_io_error(exc: BaseException) -> bool:
-    """True for an OSError that reports the file system (gone, forbidden, EIO), not the content."""
-    return isinstance(exc, OSError) and exc.errno in _IO_ERRNOS
+    """True for an OSError that reports the file system (gone, forbidden, EIO), not the content.
+
+    PyAV errors never count: FFmpeg reports corrupt input as EIO or EPERM too (a broken Matroska
+    gives EIO, an impossible seek EPERM), so callers open the file with Python first and let
+    that open() report the file system.
+    """
+    return (
+        isinstance(exc, OSError)
+        and exc.errno in _IO_ERRNOS
+        and not isinstance(exc, av.error.FFmpegError)
+    )
 
 
 def file_sha1(path: str) -> tuple[str, int]:
@@ -881,26 +897,27 @@ _ISO6709_RE = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 
 def _read_video(path: str) -> _Found:
     found = _Found()
-    try:
-        with av.open(path, metadata_errors="replace") as container:
-            tags = {k.lower(): v for k, v in container.metadata.items()}
-            if not container.streams.video:
-                raise UnreadableFile("no video stream")
-            stream = container.streams.video[0]
-            for key, value in stream.metadata.items():
-                tags.setdefault(key.lower(), value)
-            if container.duration:
-                found.duration_seconds = container.duration / av.time_base
-            elif stream.duration and stream.time_base:
-                found.duration_seconds = float(stream.duration * stream.time_base)
-            width, height = stream.codec_context.width, stream.codec_context.height
-            if width and height:
-                found.width, found.height = width, height
-            found.orientation = _video_orientation(container, stream)
-    except CONTENT_ERRORS as exc:
-        if is_io_error(exc):
-            raise
-        raise UnreadableFile(f"not a readable video: {exc}") from None
+    with open(path, "rb") as fh:  # file-system errors surface here, not as PyAV errors
+        try:
+            with av.open(fh, "r", metadata_errors="replace", buffer_size=VIDEO_BUFFER) as container:
+                tags = {k.lower(): v for k, v in container.metadata.items()}
+                if not container.streams.video:
+                    raise UnreadableFile("no video stream")
+                stream = container.streams.video[0]
+                for key, value in stream.metadata.items():
+                    tags.setdefault(key.lower(), value)
+                if container.duration:
+                    found.duration_seconds = container.duration / av.time_base
+                elif stream.duration and stream.time_base:
+                    found.duration_seconds = float(stream.duration * stream.time_base)
+                codec = stream.codec_context
+                if codec is not None and codec.width and codec.height:
+                    found.width, found.height = codec.width, codec.height
+                found.orientation = _video_orientation(container, stream)
+        except CONTENT_ERRORS as exc:
+            if is_io_error(exc):
+                raise
+            raise UnreadableFile(f"not a readable video: {exc}") from None
     _apply_video_tags(found, tags)
     if found.width is None and found.duration_seconds is None:
         raise UnreadableFile("video stream has neither size nor duration")
@@ -910,6 +927,8 @@ def _read_video(path: str) -> _Found:
 def _video_orientation(container: Any, stream: Any) -> int:
     """EXIF orientation from the display matrix. PyAV only exposes it on decoded frames, so decode
     the first key frame; a stream that does not decode is still readable metadata-wise."""
+    if stream.codec_context is None:
+        return 1
     stream.codec_context.skip_frame = "NONKEY"
     try:
         frame = next(container.decode(stream), None)

@@ -1,17 +1,4 @@
-"""Thumbnail (WebP) and preview (JPEG) generation for photos and videos, sized like Immich's.
-
-Sizes follow Immich's media repository (``resize(size, size, {fit: 'outside',
-withoutEnlargement: true})``): the *short* side becomes 250 px for the thumbnail and 1440 px for
-the preview, and nothing is enlarged. So a 4032x3024 photo gives a 333x250 thumbnail and a
-1920x1440 preview.
-
-Decoding: JPEGs are decoded at a reduced DCT scale with ``draft()`` (at least 1440 px on the short
-side), the preview is resized from that, and the thumbnail from the preview. Orientation is applied
-after resizing (cheaper, same result) with the EXIF orientation Pillow reports, i.e. the same rule
-as ``ImageOps.exif_transpose``; pillow-heif hands out HEIF pixels already rotated and reports
-orientation 1, so HEIF images are never rotated twice. Broken pixel data raises UnreadableFile
-(``read_metadata`` still returns the header's metadata for such files).
-"""
+"""Thumbnail (WebP) and preview (JPEG) generation for photos and videos, sized like Immich's."""
 
 from __future__ import annotations
 
@@ -27,6 +14,7 @@ from services.metadata.exif import (
     CONTENT_ERRORS,
     EXIF_TRANSPOSE,
     RAW_EXTENSIONS,
+    VIDEO_BUFFER,
     VIDEO_EXTENSIONS,
     UnreadableFile,
     is_io_error,
@@ -40,6 +28,21 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
 
 __all__ = ["PREVIEW_SIZE", "THUMBNAIL_SIZE", "Thumbnails", "make_thumbnails"]
+
+# Sizes follow Immich's media repository (``resize(size, size, {fit: 'outside',
+# withoutEnlargement: true})``): the *short* side becomes 250 px for the thumbnail and 1440 px for
+# the preview, and nothing is enlarged. So a 4032x3024 photo gives a 333x250 thumbnail and a
+# 1920x1440 preview.
+#
+# Decoding: JPEGs are decoded at a reduced DCT scale with ``draft()`` (at least 1440 px on the
+# short side), the preview is resized from that, and the thumbnail from the preview. Orientation
+# is applied after resizing (cheaper, same result) with the EXIF orientation Pillow reports, i.e.
+# the same rule as ``ImageOps.exif_transpose``; pillow-heif hands out HEIF pixels already rotated
+# and reports orientation 1, so HEIF images are never rotated twice. Broken pixel data raises
+# UnreadableFile (``read_metadata`` still returns the header's metadata for such files), and so
+# does an image over Pillow's decompression-bomb limit (~179 MP). RAW files use their biggest
+# embedded JPEG; videos a frame about 1 s in (at most 10% of the duration), rotated by the display
+# matrix.
 
 THUMBNAIL_SIZE = 250
 PREVIEW_SIZE = 1440
@@ -105,7 +108,10 @@ def _image_thumbnails(path: str, *, raw: bool) -> Thumbnails:
 def _render_opened(
     image: Image.Image, *, orientation: int | None = None, size: tuple[int, int] | None = None
 ) -> Thumbnails:
-    """Render while the image is open (closing a Pillow image drops its pixels)."""
+    """Render while the image is open (closing a Pillow image drops its pixels).
+
+    orientation and size (upright) override what the image itself says, for RAW previews.
+    """
     original = size or image.size
     if image.format in ("JPEG", "MPO"):
         image.draft("RGB", (PREVIEW_SIZE, PREVIEW_SIZE))
@@ -135,9 +141,14 @@ def _raw_thumbnails(fh: BinaryIO) -> Thumbnails | None:
     images = scan_tiff_images(fh)
     if not images:
         return None
-    orientation = images[0].orientation if images[0].orientation in range(1, 9) else 1
-    sized = [(i.width, i.height) for i in images if i.width and i.height]
-    sensor = max(sized, key=lambda wh: (wh[0] or 0) * (wh[1] or 0)) if sized else None
+    orientation = images[0].orientation or 1  # IFD0's; embedded previews carry none of their own
+    if not 1 <= orientation <= 8:
+        orientation = 1
+    sizes = [(i.width, i.height) for i in images if i.width is not None and i.height is not None]
+    upright: tuple[int, int] | None = None
+    if sizes:
+        width, height = max(sizes, key=lambda wh: wh[0] * wh[1])  # the sensor image
+        upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     candidates = sorted(
         (i for i in images if i.jpeg_offset and i.jpeg_length),
         key=lambda i: i.jpeg_length or 0,
@@ -150,22 +161,16 @@ def _raw_thumbnails(fh: BinaryIO) -> Thumbnails | None:
             continue
         try:
             with Image.open(io.BytesIO(data)) as embedded:
-                size = None
-                if sensor is not None and sensor[0] and sensor[1]:
-                    size = (sensor[1], sensor[0]) if orientation in (5, 6, 7, 8) else sensor
-                return _render_opened(
-                    embedded, orientation=orientation, size=(size[0], size[1]) if size else None
-                )
+                return _render_opened(embedded, orientation=orientation, size=upright)
         except CONTENT_ERRORS as exc:
             if is_io_error(exc):
                 raise
-            continue
     return None
 
 
 def _video_thumbnails(path: str) -> Thumbnails:
     """From a frame ~1 s (at most 10% of the duration) in, scaled by swscale, then rotated."""
-    with av.open(path) as container:
+    with open(path, "rb") as fh, av.open(fh, "r", buffer_size=VIDEO_BUFFER) as container:
         if not container.streams.video:
             raise UnreadableFile("no video stream")
         stream = container.streams.video[0]
@@ -192,7 +197,7 @@ def _frame_near(container: InputContainer, stream: VideoStream) -> av.VideoFrame
             frame = next(container.decode(stream), None)
             if frame is not None:
                 return frame
-        except CONTENT_ERRORS as exc:
+        except CONTENT_ERRORS as exc:  # unseekable or broken there: try from the start
             if is_io_error(exc):
                 raise
         container.seek(0)

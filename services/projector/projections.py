@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import TextClause, text
 
 from shared import events as ev
+from shared.db import like_prefix
 
 Op = tuple[TextClause, dict[str, Any]]
 
@@ -274,6 +275,28 @@ def apply_library_scan_finished(e: ev.LibraryScanFinished, seq: int) -> list[Op 
     ]
 
 
+_DIR_INDEXED = text(
+    "INSERT INTO library_dirs (library_id, path, mtime_ns, patterns_hash) "
+    "VALUES (:library_id, :path, :mtime_ns, :patterns_hash) ON CONFLICT (library_id, path) "
+    "DO UPDATE SET mtime_ns = excluded.mtime_ns, patterns_hash = excluded.patterns_hash"
+)
+
+
+def apply_directory_indexed(e: ev.DirectoryIndexed, seq: int) -> list[Op | Increment]:
+    return [(_DIR_INDEXED, {"library_id": e.stream_id, "path": e.path, "mtime_ns": e.mtime_ns,
+                            "patterns_hash": e.patterns_hash, "id": (e.stream_id, e.path)})]
+
+
+_DIR_GONE = text(
+    "DELETE FROM library_dirs WHERE library_id = :library_id AND (path = :path OR path LIKE :below)"
+)
+
+
+def apply_directory_gone(e: ev.DirectoryGone, seq: int) -> list[Op | Increment]:
+    return [(_DIR_GONE, {"library_id": e.stream_id, "path": e.path,
+                          "below": like_prefix(e.path)})]
+
+
 _LIBRARY_DELETING = text(
     "UPDATE libraries SET deleting = true, updated_at = :at, last_seq = :seq WHERE id = :id"
 )
@@ -285,6 +308,7 @@ def apply_library_deletion_started(e: ev.LibraryDeletionStarted, seq: int) -> li
 
 _LIBRARY_ASSETS_DELETED = text("DELETE FROM assets WHERE library_id = :id")
 _LIBRARY_DELETED = text("DELETE FROM libraries WHERE id = :id")
+_LIBRARY_DIRS_DELETED = text("DELETE FROM library_dirs WHERE library_id = :id")
 _LIBRARY_SCANS_DELETED = text("DELETE FROM scan_runs WHERE library_id = :id")
 _LIBRARY_PROBLEMS_DELETED = text("DELETE FROM scan_problems WHERE library_id = :id")
 
@@ -295,6 +319,7 @@ def apply_library_deleted(e: ev.LibraryDeleted, seq: int) -> list[Op | Increment
         (_LIBRARY_ASSETS_DELETED, p),
         (_LIBRARY_SCANS_DELETED, p),
         (_LIBRARY_PROBLEMS_DELETED, p),
+        (_LIBRARY_DIRS_DELETED, p),
         (_LIBRARY_DELETED, p),
     ]
 
@@ -559,6 +584,8 @@ PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.LibraryScanRequested: apply_library_scan_requested,
     ev.ScanProblemFound: apply_scan_problem_found,
     ev.LibraryScanFinished: apply_library_scan_finished,
+    ev.DirectoryIndexed: apply_directory_indexed,
+    ev.DirectoryGone: apply_directory_gone,
     ev.LibraryDeletionStarted: apply_library_deletion_started,
     ev.LibraryDeleted: apply_library_deleted,
     ev.FileDiscovered: apply_file_discovered,
@@ -584,7 +611,7 @@ if _missing:  # checked at import: every event in the union has exactly one proj
 # Statements that touch rows of several aggregates: everything planned before them runs first.
 BARRIERS = frozenset({
     _LIBRARY_ASSETS_DELETED, _LIBRARY_SCANS_DELETED, _LIBRARY_PROBLEMS_DELETED, _ALBUM_ADD,
-    _ALBUM_REMOVE,
+    _ALBUM_REMOVE, _DIR_GONE, _LIBRARY_DIRS_DELETED,
 })
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import time
 import logging
 import os
 import uuid
@@ -18,6 +20,7 @@ from services.scanner.crawl import Fence, Listing, list_dir, stat_file
 from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
 from shared import events as ev
 from shared.bus import EventBus
+from shared.db import like_prefix
 from shared.globs import ExclusionMatcher
 from shared.paths import validate_import_path
 from shared.scanprogress import ScanProgress, read_progress, update_progress
@@ -33,10 +36,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _like_prefix(path: str) -> str:
-    """A LIKE pattern for everything below `path` (LIKE's wildcards in the path escaped)."""
-    escaped = path.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "/%"
+# A folder whose mtime is this close to the moment it was listed may change again within the
+# file system's clock granularity without its mtime moving: it is indexed as "always re-list".
+MTIME_GUARD_NS = 2_000_000_000
+
+
+def patterns_hash(patterns: list[str] | tuple[str, ...]) -> str:
+    """Identifies a set of exclusion patterns; a change invalidates the folder index."""
+    return hashlib.sha1("\n".join(patterns).encode()).hexdigest()
+
+
+def unchanged_dirs(index: dict[str, tuple[int, str]], roots: list[str],
+                   current_hash: str) -> tuple[list[str], int]:
+    """Blocking: stat every indexed folder under `roots`; return (folders to list, unchanged).
+
+    A folder whose mtime and patterns hash match its index entry has the same entries as when
+    it was listed (adding, removing or renaming an entry changes a folder's mtime), so a *new*
+    scan does not list it. A vanished folder is left to its parent, whose mtime changed.
+    """
+    to_list: list[str] = []
+    same = 0
+    for path, (mtime_ns, phash) in index.items():
+        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if mtime_ns and st.st_mtime_ns == mtime_ns and phash == current_hash:
+            same += 1
+        else:
+            to_list.append(path)
+    return to_list, same
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,7 @@ class LibraryState:
     owner_id: uuid.UUID
     import_paths: tuple[str, ...]
     fence: Fence | None
+    patterns_hash: str
 
 
 class Scanner:
@@ -77,7 +109,8 @@ class Scanner:
         if row.external_path:
             fence = Fence(os.path.realpath(row.external_path),
                           ExclusionMatcher(list(row.exclusion_patterns)))
-        state = LibraryState(row.owner_id, tuple(row.import_paths), fence)
+        state = LibraryState(row.owner_id, tuple(row.import_paths), fence,
+                             patterns_hash(list(row.exclusion_patterns)))
         if len(self._libraries) > 256:
             self._libraries.clear()
         self._libraries[library_id] = state
@@ -113,7 +146,7 @@ class Scanner:
                 rows = (await conn.execute(text(
                     "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
                     "AND original_path LIKE :p"),
-                    {"l": library_id, "p": _like_prefix(os.path.normpath(path))})).all()
+                    {"l": library_id, "p": like_prefix(os.path.normpath(path))})).all()
             planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows], reason)
         # A folder inside another import path is walked once, as part of the outer one.
         roots = [(r, p) for r, p in roots
@@ -124,19 +157,48 @@ class Scanner:
             rows = (await conn.execute(text(
                 "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
                 "AND NOT (original_path LIKE ANY(:prefixes))"),
-                {"l": library_id, "prefixes": [_like_prefix(c) for c in covered] or ["\\"]})).all()
+                {"l": library_id, "prefixes": [like_prefix(c) for c in covered] or ["\\"]})).all()
         planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows],
                                 ev.OfflineReason.OUTSIDE_IMPORT_PATHS)
         await self.bus.publish_many(problems)
         await self._publish(planned)
-        await update_progress(self.js, self.settings.nats, e.scan_id, pending=len(roots),
+        tasks = await self._plan_folders(e, lib, roots)
+        await update_progress(self.js, self.settings.nats, e.scan_id, pending=len(tasks),
                               unavailable=unavailable,
                               init=ScanProgress(library_id=str(library_id), mode=e.mode.value))
-        for real, import_path in roots:
-            await self._queue(DirTask(scan_id=e.scan_id, library_id=library_id, path=real,
-                                      import_path=import_path, mode=e.mode))
-        if not roots:
+        for task in tasks:
+            await self._queue(task)
+        if not tasks:
             await self.finish_scan(e.scan_id, library_id)
+
+    async def _plan_folders(self, e: ev.LibraryScanRequested, lib: LibraryState,
+                            roots: list[tuple[str, str]]) -> list[DirTask]:
+        """The folders to list: every root, recursively; or, for a *new* scan of an indexed
+        library, only the folders whose mtime moved (the rest are known unchanged)."""
+        full = [DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=real,
+                        import_path=import_path, mode=e.mode) for real, import_path in roots]
+        if e.mode is not ev.ScanMode.NEW or not roots:
+            return full
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l"),
+                {"l": e.stream_id})).all()
+        index = {r.path: (r.mtime_ns, r.patterns_hash) for r in rows}
+        tasks = [t for t in full if t.path not in index]  # roots never listed: in full
+        indexed_roots = [(r, p) for r, p in roots if r in index]
+        if indexed_roots:
+            to_list, same = await asyncio.to_thread(
+                unchanged_dirs, index, [r for r, _ in indexed_roots], lib.patterns_hash)
+            import_path_of = dict(indexed_roots)
+            for path in to_list:
+                root = next((r for r in import_path_of
+                             if path == r or path.startswith(r.rstrip("/") + "/")), path)
+                tasks.append(DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=path,
+                                     import_path=import_path_of.get(root, root), mode=e.mode,
+                                     skip_indexed=True))
+            log.info("scan %s library %s: %d folders unchanged, %d to list", e.scan_id,
+                     e.stream_id, same, len(to_list))
+        return tasks
 
     async def _queue(self, task: DirTask) -> None:
         await self.js.publish(scan_work_subject(self.settings.nats, task.scan_id),
@@ -168,11 +230,15 @@ class Scanner:
         ctx = ScanContext(task.scan_id, task.library_id, lib.owner_id, task.mode)
         problems: list[ev.BaseEvent] = []
         listing = Listing()
+        dir_mtime_ns: int | None = None
         if lib.fence is None or not lib.fence.contains(os.path.realpath(task.path)):
             problems.append(ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
                                                 path=task.path, problem="outside the external path; skipped"))
         else:
             try:
+                # Taken before listing: a change during the listing leaves a stale mtime in
+                # the index, so the next scan lists the folder again.
+                dir_mtime_ns = os.stat(task.path).st_mtime_ns
                 listing = await asyncio.to_thread(list_dir, task.path, lib.fence)
             except FileNotFoundError:
                 pass  # the folder went away since it was queued: its files are missing
@@ -193,9 +259,25 @@ class Scanner:
         seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
         present = [f.path for f in listing.files]
         planned = plan_dir(ctx, known, present, seen, listing.excluded)
-        planned += await self._missing_subdirs(ctx, task.path, set(listing.subdirs))
+        index = await self._index_near(task.library_id, task.path)
+        missing, gone = await self._missing_subdirs(ctx, task.path, set(listing.subdirs), index)
+        planned += missing
         await self._publish(planned)
-        await self._after_dir(task, listing.subdirs, problems, len(listing.files))
+        folder_events: list[ev.BaseEvent] = [
+            ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id)
+            for g in gone]
+        if dir_mtime_ns is not None:
+            recorded = dir_mtime_ns if time.time_ns() - dir_mtime_ns > MTIME_GUARD_NS else 0
+            if index.get(task.path) != (recorded, lib.patterns_hash):
+                folder_events.append(ev.DirectoryIndexed(
+                    stream_id=task.library_id, path=task.path, mtime_ns=recorded,
+                    patterns_hash=lib.patterns_hash, scan_id=task.scan_id))
+        if folder_events:
+            await self.bus.publish_many(folder_events)
+        subdirs = listing.subdirs
+        if task.skip_indexed:
+            subdirs = [d for d in subdirs if d not in index]
+        await self._after_dir(task, subdirs, problems, len(listing.files))
 
     async def _after_dir(self, task: DirTask, subdirs: list[str],
                          problems: list[ev.BaseEvent], files: int) -> None:
@@ -219,25 +301,40 @@ class Scanner:
                                        int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
                                        r.is_offline, r.last_seq) for r in rows}
 
-    async def _missing_subdirs(self, ctx: ScanContext, directory: str,
-                               present: set[str]) -> list[Planned]:
-        """Assets in folders below `directory` that no longer exist go offline at once."""
+    async def _index_near(self, library_id: uuid.UUID, directory: str) -> dict[str, tuple[int, str]]:
+        """Index entries of a folder and of its direct subfolders."""
         base = directory.rstrip("/") + "/"
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l "
+                "AND (path = :d OR (path LIKE :p AND strpos(substr(path, :n), '/') = 0))"),
+                {"l": library_id, "d": directory, "p": like_prefix(directory),
+                 "n": len(base) + 1})).all()
+        return {r.path: (r.mtime_ns, r.patterns_hash) for r in rows}
+
+    async def _missing_subdirs(
+        self, ctx: ScanContext, directory: str, present: set[str],
+        index: dict[str, tuple[int, str]],
+    ) -> tuple[list[Planned], list[str]]:
+        """Assets in folders below `directory` that no longer exist go offline at once;
+        returns those events and the vanished subfolders the index knew."""
+        base = directory.rstrip("/") + "/"
+        indexed_gone = [p for p in index if p != directory and p not in present]
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
                 "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
                 "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline"),
-                {"l": ctx.library_id, "p": _like_prefix(directory), "n": len(base) + 1})).all()
+                {"l": ctx.library_id, "p": like_prefix(directory), "n": len(base) + 1})).all()
             gone = [base + r.child for r in rows if base + r.child not in present]
             planned: list[Planned] = []
             for child in gone:
                 assets = (await conn.execute(text(
                     "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
                     "AND (dir = :d OR dir LIKE :p)"),
-                    {"l": ctx.library_id, "d": child, "p": _like_prefix(child)})).all()
+                    {"l": ctx.library_id, "d": child, "p": like_prefix(child)})).all()
                 planned += plan_offline(ctx, [(a.id, a.last_seq) for a in assets],
                                         ev.OfflineReason.DELETED)
-        return planned
+        return planned, indexed_gone
 
     # --- finishing ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 
 from services.scanner.app import serve as serve_scanner
 from shared.bus import EventBus
-from tests.factories import make_tree, set_mtime
+from tests.factories import backdate, make_tree, set_mtime
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
 from tests.system import Infra, System, open_system
 
@@ -75,6 +75,7 @@ class TestScanNew:
 
     async def test_unchanged_library_emits_no_asset_events(self, world: World) -> None:
         make_tree(world.media, {f"d{i}/p{j}.jpg": None for i in range(3) for j in range(5)})
+        backdate(world.media)
         lib = await world.library(world.media)
         await world.scan(lib)
         before = await world.last_seq()
@@ -82,6 +83,29 @@ class TestScanNew:
         # Only the request and the finish are recorded.
         assert await world.last_seq() - before == 2
         assert state["new"] == state["changed"] == state["missing"] == 0
+
+    async def test_new_mode_rescan_finds_changes_below_unchanged_folders(
+            self, world: World) -> None:
+        files = make_tree(world.media, {"a/b/c/one.jpg": None, "a/two.jpg": None,
+                                        "x/y/three.jpg": None})
+        backdate(world.media)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        # Deep changes: only the touched folders' mtimes move, not their parents'.
+        (world.media / "a/b/c/new.jpg").write_bytes(files["a/two.jpg"].read_bytes())
+        files["x/y/three.jpg"].unlink()
+        (world.media / "a/b/c/sub").mkdir()
+        (world.media / "a/b/c/sub/deeper.jpg").write_bytes(files["a/two.jpg"].read_bytes())
+        state = await world.scan(lib)
+        assert state["new"] == 2 and state["missing"] == 1
+        names = {Path(p).name: a["isOffline"] for p, a in (await world.assets(lib)).items()}
+        assert names == {"one.jpg": False, "two.jpg": False, "new.jpg": False,
+                         "deeper.jpg": False, "three.jpg": True}
+        # A folder removed below an unchanged grandparent takes its assets offline too.
+        shutil.rmtree(world.media / "a/b/c/sub")
+        await world.scan(lib)
+        assert {Path(p).name for p in await world.assets(lib, isOffline=True)} == {
+            "three.jpg", "deeper.jpg"}
 
     async def test_glob_characters_in_folder_names_are_literal(self, world: World) -> None:
         odd = "weird [1] {a,b} *?! @#$%^&=+~|<>; 'q' \"dq\" (x)"

@@ -1,0 +1,117 @@
+"""Scan benchmark: a 100,000-file library through the whole system vs a bare os.scandir walk.
+
+Run: `.venv/bin/python bench/scan.py [--files 100000] [--per-dir 100]`. Prints, in one run: the
+bare walk (the floor), the first scan, an unchanged *new*-mode rescan and its ratio to the floor,
+files/s with 1 and with 2 scanner processes, and the scanner's peak RSS. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import infra, peak_rss_mb  # noqa: E402
+from tests.factories import backdate  # noqa: E402
+from tests.helpers import create_user, external_library, ok, sign_up_admin  # noqa: E402
+from tests.system import System, env_for, open_system  # noqa: E402
+
+
+def build_tree(root: Path, files: int, per_dir: int) -> None:
+    payload = b"\xff\xd8\xff\xe0" + b"\0" * 60
+    for i in range(files):
+        d = root / f"{(i // per_dir) // 50:03d}" / f"{i // per_dir:05d}"
+        if i % per_dir == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"IMG_{i:07d}.jpg").write_bytes(payload)
+
+
+def bare_walk(root: str) -> int:
+    count = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    count += 1
+    return count
+
+
+def spawn(system: System, n: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, **env_for(system.settings), "SHOEBOX_LIBRARY_SCAN_ENABLED": "false"}
+    return [subprocess.Popen([sys.executable, "-m", "services.scanner"], env=env)
+            for _ in range(n)]
+
+
+async def timed_scan(system: System, admin: dict[str, str], lib: str) -> tuple[float, dict]:
+    before = await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin))
+    started = time.perf_counter()
+    r = await system.client.post(f"/api/libraries/{lib}/scan", headers=admin)
+    assert r.status_code == 204, r.text
+    while True:
+        state = await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin))
+        if state["scanId"] != before["scanId"] and state["state"] == "finished":
+            return time.perf_counter() - started, state
+        await asyncio.sleep(0.02)
+
+
+async def main(files: int, per_dir: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with infra() as inf, tempfile.TemporaryDirectory(prefix="sbscan-") as tmp:
+        media = Path(tmp) / "media"
+        t = time.perf_counter()
+        build_tree(media, files, per_dir)
+        backdate(media)  # a library that has sat on disk (see MTIME_GUARD_NS)
+        print(f"tree: {files:,} files in {files // per_dir:,} folders "
+              f"(built in {time.perf_counter() - t:.1f} s)")
+        walks = []
+        for _ in range(3):
+            t = time.perf_counter()
+            assert bare_walk(str(media)) == files
+            walks.append(time.perf_counter() - t)
+        floor = min(walks)
+        print(f"bare os.scandir walk (floor, best of 3):   {floor:7.3f} s")
+        async with open_system(inf, Path(tmp)) as system:
+            admin = await sign_up_admin(system)
+            user, _ = await create_user(system, admin, "bench@example.com", str(media))
+            results = {}
+            for n in (1, 2):
+                scanners = spawn(system, n)
+                try:
+                    lib = (await external_library(system, admin, user["id"], [str(media)]))["id"]
+                    first, state = await timed_scan(system, admin, lib)
+                    assert state["new"] == files, state
+                    rescans = []
+                    for _ in range(3):
+                        elapsed, state = await timed_scan(system, admin, lib)
+                        assert state["new"] == state["missing"] == 0
+                        rescans.append(elapsed)
+                    rss = max(peak_rss_mb(p.pid) for p in scanners)
+                    results[n] = (first, min(rescans), rss)
+                finally:
+                    for p in scanners:
+                        p.terminate()
+                        p.wait(15)
+            for n, (first, rescan, rss) in results.items():
+                print(f"{n} scanner(s): first scan {first:7.2f} s ({files / first:8,.0f} files/s); "
+                      f"unchanged rescan {rescan:6.2f} s = {rescan / floor:5.1f}x the bare walk; "
+                      f"peak RSS {rss:5.1f} MB")
+            print(f"2 scanners vs 1 (first scan files/s): {results[1][0] / results[2][0]:.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--per-dir", type=int, default=100)
+    args = parser.parse_args()
+    asyncio.run(main(args.files, args.per_dir))

@@ -1,0 +1,76 @@
+"""AlbumController (/api/albums): Immich's albums tag, for the album owner."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.params import QueryParameter
+
+from services.api import albums
+from services.api import schemas as s
+from services.api.auth import AuthUser
+from services.api.context import Context
+
+
+class AlbumController(Controller):
+    path = "/api/albums"
+    tags = ["Albums"]
+
+    @get("/", operation_id="getAllAlbums")
+    async def list(
+        self, ctx: Context, auth: AuthUser,
+        asset_id: Annotated[uuid.UUID | None, QueryParameter(name="assetId")] = None,
+        shared: bool | None = None,
+        is_shared: Annotated[bool | None, QueryParameter(name="isShared")] = None,
+        is_owned: Annotated[bool | None, QueryParameter(name="isOwned")] = None,
+        name: str | None = None,
+        id: uuid.UUID | None = None,  # noqa: A002 - Immich's query parameter
+    ) -> list[s.AlbumResponseDto]:
+        if is_owned is False:
+            return []  # every album a user sees is their own
+        async with ctx.engine.connect() as conn:
+            return await albums.list_albums(conn, auth, asset_id=asset_id,
+                                            shared=shared or is_shared, name=name, album_id=id)
+
+    @post("/", operation_id="createAlbum", status_code=201)
+    async def create(self, ctx: Context, auth: AuthUser,
+                     data: s.CreateAlbumDto) -> s.AlbumResponseDto:
+        album_id = await albums.create_album(ctx, auth, data)
+        async with ctx.engine.connect() as conn:
+            return await albums.get_album(conn, auth, album_id)
+
+    @get("/statistics", operation_id="getAlbumStatistics")
+    async def statistics(self, ctx: Context, auth: AuthUser) -> s.AlbumStatisticsResponseDto:
+        async with ctx.engine.connect() as conn:
+            return await albums.album_statistics(conn, auth)
+
+    @get("/{album_id:uuid}", operation_id="getAlbumInfo")
+    async def get_one(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
+        without_assets: Annotated[bool, QueryParameter(name="withoutAssets")] = False,
+    ) -> s.AlbumResponseDto:
+        async with ctx.engine.connect() as conn:
+            return await albums.get_album(conn, auth, album_id, without_assets=without_assets)
+
+    @patch("/{album_id:uuid}", operation_id="updateAlbumInfo")
+    async def update(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
+                     data: s.UpdateAlbumDto) -> s.AlbumResponseDto:
+        await albums.update_album(ctx, auth, album_id, data)
+        async with ctx.engine.connect() as conn:
+            return await albums.get_album(conn, auth, album_id, without_assets=True)
+
+    @delete("/{album_id:uuid}", operation_id="deleteAlbum", status_code=204)
+    async def delete_one(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
+        await albums.delete_album(ctx, auth, album_id)
+
+    @put("/{album_id:uuid}/assets", operation_id="addAssetsToAlbum")
+    async def add_assets(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
+                         data: s.BulkIdsDto) -> list[s.BulkIdResponseDto]:
+        return await albums.add_assets(ctx, auth, album_id, data.ids)
+
+    @delete("/{album_id:uuid}/assets", operation_id="removeAssetFromAlbum", status_code=200)
+    async def remove_assets(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
+                            data: s.BulkIdsDto) -> list[s.BulkIdResponseDto]:
+        return await albums.remove_assets(ctx, auth, album_id, data.ids)
