@@ -124,40 +124,37 @@ class EventBus:
     async def publish_many(
         self, events: Iterable[BaseEvent | tuple[BaseEvent, int | None]]
     ) -> tuple[int, list[BaseEvent]]:
-        """Append many events pipelined, each optionally with its aggregate's expected last
-        sequence. Returns (last sequence written, the events refused by their expectation)."""
-        futures: list[asyncio.Future[api.PubAck]] = []
-        pending: list[BaseEvent] = []
-        conflicts: list[BaseEvent] = []
-        last = 0
+        """Append many events, 256 in flight at a time, each optionally with its aggregate's
+        expected last sequence. Returns (last sequence written, the events refused by their
+        expectation).
 
-        async def _settle() -> None:
+        Awaited publishes rather than nats-py's publish_async: with publish_async a refused
+        expectation never resolves its future (nats.py issue 985), which would hang the caller.
+        """
+        last = 0
+        conflicts: list[BaseEvent] = []
+        chunk: list[tuple[BaseEvent, int | None]] = []
+
+        async def _one(event: BaseEvent, expected: int | None) -> int | None:
+            try:
+                return await self.publish(event, expected_last_seq=expected)
+            except WrongExpectedSequence:
+                conflicts.append(event)
+                return None
+
+        async def _flush() -> None:
             nonlocal last
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            for event, result in zip(pending, results, strict=True):
-                if isinstance(result, APIError) and result.err_code == WRONG_LAST_SEQUENCE:
-                    conflicts.append(event)
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    last = max(last, int(result.seq))
-            futures.clear()
-            pending.clear()
+            for seq in await asyncio.gather(*(_one(e, x) for e, x in chunk)):
+                if seq is not None:
+                    last = max(last, seq)
+            chunk.clear()
 
         for item in events:
-            event, expected = item if isinstance(item, tuple) else (item, None)
-            headers = {"Nats-Msg-Id": str(event.event_id)}
-            if expected is not None:
-                headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
-            futures.append(
-                await self.js.publish_async(
-                    self.subject_of(event), encode(event), stream=self.stream, headers=headers
-                )
-            )
-            pending.append(event)
-            if len(futures) >= 1000:
-                await _settle()
-        await _settle()
+            chunk.append(item if isinstance(item, tuple) else (item, None))
+            if len(chunk) >= 256:
+                await _flush()
+        if chunk:
+            await _flush()
         return last, conflicts
 
     async def last_event(self, aggregate: str, stream_id: uuid.UUID | str) -> tuple[int, Event | None]:

@@ -53,6 +53,14 @@ def _display(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def list_dir(directory: str, fence: Fence) -> Listing:
     """List `directory` (a real path inside the fence) without reading any file.
 
@@ -67,6 +75,10 @@ def list_dir(directory: str, fence: Fence) -> Listing:
             if is_hidden(name):
                 continue
             path = entry.path
+            if not _utf8(name):
+                # PostgreSQL and JSON cannot hold it; skipped and reported, never crashed on.
+                out.problems.append((_display(path), "name is not valid UTF-8; skipped"))
+                continue
             try:
                 is_link = entry.is_symlink()
                 if is_link:
@@ -102,10 +114,8 @@ def list_dir(directory: str, fence: Fence) -> Listing:
             if fence.matcher.matches(real):
                 out.excluded.add(real)
                 continue
-            try:
-                real.encode("utf-8")
-            except UnicodeEncodeError:
-                out.problems.append((_display(path), "file name is not valid UTF-8; skipped"))
+            if not _utf8(real):
+                out.problems.append((_display(path), "path is not valid UTF-8; skipped"))
                 continue
             out.files.append(Entry(real, kind))
     return out

@@ -272,13 +272,18 @@ class TestHostileTrees:
         bad_name = os.fsencode(str(world.media)) + b"/bad\xff.jpg"
         with open(bad_name, "wb") as f:
             f.write(b"x")
+        bad_dir = os.fsencode(str(world.media)) + b"/dir\xfe"
+        os.mkdir(bad_dir)
+        with open(bad_dir + b"/inside.jpg", "wb") as f:
+            f.write(b"x")
         (world.media / "dangling.jpg").symlink_to(world.media / "nowhere.jpg")
         lib = await world.library(world.media)
         state = await world.scan(lib)
         assert sorted(Path(p).name for p in await world.assets(lib)) == ["fine.jpg", "good.jpg"]
         problems = " | ".join(f"{p['path']}: {p['problem']}" for p in state["problems"])
         assert "loop" in problems and "pipe.jpg" in problems and "UTF-8" in problems
-        assert state["failed"] == len(state["problems"]) == 3
+        assert "dir" in problems
+        assert state["failed"] == len(state["problems"]) == 4
 
     async def test_import_path_that_is_a_file_is_reported(self, world: World) -> None:
         make_tree(world.media, {"dir/a.jpg": None, "file.jpg": None})
