@@ -267,21 +267,23 @@ class Watcher:
             await self._stop_observer(watch)
         watch.config, watch.roots = config, roots
         watch.fence = fence
-        observer = make_observer(self.use_polling, self.interval_ms)
         assert self._loop is not None
         sink = threadsafe_sink(self._loop.call_soon_threadsafe, watch.debouncer.touch)
-        for root in roots:
-            handler = ImportPathHandler(config.id, root.real, matcher,
-                                        native=not self.use_polling, sink=sink)
-            observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
+        observer: BaseObserver | None = None
         try:
+            observer = make_observer(self.use_polling, self.interval_ms)
+            for root in roots:
+                handler = ImportPathHandler(config.id, root.real, matcher,
+                                            native=not self.use_polling, sink=sink)
+                observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
             # inotify adds a watch per folder (and polling takes its first snapshot) here.
             await asyncio.to_thread(observer.start)
         except OSError as e:
             # Typically inotify's max_user_watches / max_user_instances: say how to fix it.
             log.error("watch library %s (%s): cannot watch: %s; raise fs.inotify limits or "
                       "set SHOEBOX_LIBRARY_WATCH_USE_POLLING", config.id, paths, e)
-            observer.stop()
+            if observer is not None:
+                observer.stop()
             await self._drop(config.id, "observer failed")
             return
         watch.observer = observer
