@@ -68,6 +68,11 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return Response(error_body(status, message), status_code=status, headers=exc.headers)
 
 
+def unicode_error_handler(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
+    """A body that is not UTF-8 (msgspec raises UnicodeDecodeError, which Litestar lets by)."""
+    return Response(error_body(400, "Request body is not valid UTF-8"), status_code=400)
+
+
 def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error: %s", exc)
     return Response(error_body(500, "Internal server error"), status_code=500)
@@ -76,5 +81,6 @@ def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     errors.ShoeboxError: shoebox_error_handler,
     HTTPException: http_error_handler,
+    UnicodeError: unicode_error_handler,
     500: internal_error_handler,
 }
