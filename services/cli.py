@@ -62,6 +62,46 @@ def replay_command(
         pg.cleanup()
 
 
+@app.command("scan")
+def scan_command(
+    library_id: str,
+    mode: Annotated[str, typer.Option(help="new, modified or force")] = "new",
+    server: Annotated[str, typer.Option(envvar="SHOEBOX_SERVER")] = "http://127.0.0.1:2283/api",
+    api_key: Annotated[str, typer.Option(envvar="SHOEBOX_API_KEY", help="an API key")] = "",
+) -> None:
+    """Scan a library through the API and follow it with a progress bar."""
+    import httpx
+
+    body = {"new": None, "modified": {"refreshModifiedFiles": True},
+            "force": {"refreshAllFiles": True}}
+    if mode not in body:
+        raise typer.BadParameter("mode must be new, modified or force")
+    with httpx.Client(base_url=server, headers={"x-api-key": api_key}, timeout=30) as http:
+        url = f"/libraries/{library_id}/scan"
+        r = http.post(url, json=body[mode]) if body[mode] else http.post(url)
+        if r.status_code != 204:
+            typer.echo(f"scan refused ({r.status_code}): {r.json().get('message')}", err=True)
+            raise typer.Exit(1)
+        scan_id = http.get(url).json()["scanId"]
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[counts]}"), TimeElapsedColumn()) as progress:
+            task = progress.add_task("folders", total=None, counts="")
+            while True:
+                s = http.get(url).json()
+                total = s["dirsDone"] + s["dirsPending"] or None
+                progress.update(task, completed=s["dirsDone"], total=total, counts=(
+                    f"{s['filesSeen']} files, {s['new']} new, {s['changed']} changed, "
+                    f"{s['missing']} missing, {s['failed']} problems"))
+                if s["scanId"] == scan_id and s["state"] == "finished":
+                    progress.update(task, total=s["dirsDone"] or 1, completed=s["dirsDone"] or 1)
+                    break
+                time.sleep(0.25)
+        for problem in s["problems"][:20]:
+            typer.echo(f"  problem: {problem['path']}: {problem['problem']}")
+        for path in s["unavailableImportPaths"]:
+            typer.echo(f"  import path unavailable: {path}")
+
+
 @app.command("serve")
 def serve_command(service: str) -> None:
     """Run one service in the foreground (api, projector, scanner, metadata, watcher)."""
