@@ -1,0 +1,163 @@
+"""Files/s of read_metadata + make_thumbnails on the corpus (1, 2 processes) vs a Pillow floor."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image
+
+from services.metadata.exif import UnreadableFile, read_metadata
+from services.metadata.thumbs import make_thumbnails
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+# Run: ``.venv/bin/python bench/metadata.py`` (or ``-m bench.metadata``); about 1.5 min on 2 cores.
+#
+# The floor is the least work any thumbnailer must do, measured in the same run on the same files:
+# open, ``draft()`` for JPEG, ``thumbnail((250, 250))``, save a JPEG to memory, in one process.
+# The pipeline does more by design: it hashes the whole file, parses EXIF/XMP, decodes JPEGs at the
+# 1440 px preview scale instead of 1/8 scale, and encodes a 1440 px JPEG plus a WebP thumbnail.
+# Workers return only the rendition sizes; a real worker writes the bytes to storage itself.
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "exif-samples"
+TARGET_SECONDS = 10.0
+MIN_ROUNDS = 3  # each figure is the best round; a round is whole passes over the same files
+CHUNKSIZE = 4
+TARGET_RATIO = 1.5
+
+
+def pipeline(path: str) -> int:
+    """What the metadata worker does per file; returns the rendition bytes produced."""
+    read_metadata(path)
+    thumbs = make_thumbnails(path)
+    return len(thumbs.thumbnail) + len(thumbs.preview)
+
+
+def metadata_only(path: str) -> int:
+    return read_metadata(path).file_size
+
+
+def thumbnails_only(path: str) -> int:
+    thumbs = make_thumbnails(path)
+    return len(thumbs.thumbnail) + len(thumbs.preview)
+
+
+def floor(path: str) -> int:
+    """Bare Pillow: open, draft for JPEG, thumbnail 250, JPEG to memory."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (250, 250))
+        image.thumbnail((250, 250))
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        out = io.BytesIO()
+        rgb.save(out, "JPEG")
+        return out.tell()
+
+
+def _noop(_: int) -> int:
+    return os.getpid()
+
+
+def readable_images() -> list[str]:
+    """Every corpus file the pipeline accepts (READMEs and the like raise UnreadableFile)."""
+    paths = []
+    for path in sorted(p for p in CORPUS.rglob("*") if p.is_file()):
+        try:
+            pipeline(str(path))
+        except UnreadableFile:
+            continue
+        paths.append(str(path))
+    return paths
+
+
+def in_process(function: Callable[[str], int], rounds: Sequence[Sequence[str]]) -> float:
+    """Best files/s over the rounds, calling function in this process."""
+    rates = []
+    for chunk in rounds:
+        start = time.perf_counter()
+        for path in chunk:
+            function(path)
+        rates.append(len(chunk) / (time.perf_counter() - start))
+    return max(rates)
+
+
+def in_pool(workers: int, rounds: Sequence[Sequence[str]]) -> float:
+    """Best files/s over the rounds, running the pipeline in a pool of warm worker processes."""
+    rates = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_noop, range(workers * 4)))  # start every worker before timing
+        for chunk in rounds:
+            start = time.perf_counter()
+            for _ in pool.map(pipeline, chunk, chunksize=CHUNKSIZE):
+                pass
+            rates.append(len(chunk) / (time.perf_counter() - start))
+    return max(rates)
+
+
+def main() -> None:
+    if not CORPUS.is_dir():
+        sys.exit(f"corpus not found at {CORPUS}")
+    files = readable_images()  # also warms caches and imports
+    megabytes = sum(os.path.getsize(p) for p in files) / 1e6
+    start = time.perf_counter()
+    for path in files:
+        pipeline(path)
+    one_pass = time.perf_counter() - start
+    # ~TARGET_SECONDS of pipeline work per figure, in at least MIN_ROUNDS rounds of whole passes
+    # (shuffled so the big HEICs spread over each pool run).
+    passes_per_round = max(1, math.ceil(TARGET_SECONDS / MIN_ROUNDS / one_pass))
+    rng = random.Random(0)
+    rounds = []
+    for _ in range(MIN_ROUNDS):
+        chunk = files * passes_per_round
+        rng.shuffle(chunk)
+        rounds.append(chunk)
+
+    print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    print(
+        f"corpus: {len(files)} readable images, {megabytes:.1f} MB; {MIN_ROUNDS} rounds of "
+        f"{passes_per_round} pass(es) = {len(rounds[0])} files each; best round reported"
+    )
+    floor_rate = in_process(floor, rounds)
+    print(f"floor   Pillow open+draft+thumbnail(250)+JPEG, 1 process: {floor_rate:8.1f} files/s")
+    meta_rate = in_process(metadata_only, rounds)
+    thumbs_rate = in_process(thumbnails_only, rounds)
+    both_rate = in_process(pipeline, rounds)
+    print(f"in-process read_metadata only:                  {meta_rate:8.1f} files/s")
+    print(f"in-process make_thumbnails only:                {thumbs_rate:8.1f} files/s")
+    print(f"in-process read_metadata + make_thumbnails:     {both_rate:8.1f} files/s")
+    for label, suffixes in (("JPEG", (".jpg", ".jpeg")), ("HEIF", (".heic", ".heif"))):
+        subset = [p for p in files if p.lower().endswith(suffixes)]
+        subset_rounds = [subset] * MIN_ROUNDS
+        f_rate = in_process(floor, subset_rounds)
+        p_rate = in_process(pipeline, subset_rounds)
+        print(
+            f"  {label} only ({len(subset)} files), in-process: floor {f_rate:7.1f}, "
+            f"pipeline {p_rate:7.1f} files/s = {f_rate / p_rate:.2f}x"
+        )
+    for workers in (1, 2):
+        rate = in_pool(workers, rounds)
+        per_worker = rate / workers
+        ratio = floor_rate / per_worker
+        verdict = "within" if ratio <= TARGET_RATIO else "outside"
+        print(
+            f"pool {workers} worker{'s' if workers > 1 else ' '}: {rate:8.1f} files/s, "
+            f"{per_worker:8.1f} per worker, floor/per-worker = {ratio:.2f}x "
+            f"({verdict} the {TARGET_RATIO}x target)"
+        )
+
+
+if __name__ == "__main__":
+    main()
