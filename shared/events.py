@@ -263,6 +263,7 @@ class FileDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
     file_modified_at: datetime
     file_size: int
     scan_id: uuid.UUID | None = None
+    sidecar_mtime_ms: int = 0
 
 
 class FileChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
@@ -274,6 +275,7 @@ class FileChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
     file_modified_at: datetime
     file_size: int
     scan_id: uuid.UUID | None = None
+    sidecar_mtime_ms: int = 0
 
 
 class AssetOffline(BaseEvent, frozen=True, kw_only=True, tag=True):

@@ -148,3 +148,10 @@ def media_types_response() -> dict[str, list[str]]:
         "video": sorted(VIDEO_EXTENSIONS),
         "sidecar": sorted(SIDECAR_EXTENSIONS),
     }
+
+
+def sidecar_candidates(path: str) -> tuple[str, ...]:
+    """Where a file's XMP sidecar may be, best first: `photo.jpg.xmp` before `photo.xmp`
+    (Immich's rule), each in lower and upper case."""
+    stem = os.path.splitext(path)[0]
+    return (f"{path}.xmp", f"{path}.XMP", f"{stem}.xmp", f"{stem}.XMP")

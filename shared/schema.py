@@ -131,6 +131,7 @@ assets = Table(
     Column("focal_length", Float),
     Column("description", Text),
     Column("duration_seconds", Float),
+    Column("sidecar_mtime_ms", BigInteger, nullable=False, default=0),
     Column("thumbnail_key", Text),
     Column("preview_key", Text),
     Column("created_at", TZ, nullable=False),

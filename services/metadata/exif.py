@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from PIL.ExifTags import IFD
 
 from shared import media
+from shared.media import sidecar_candidates
 from shared.metadata import AssetMetadata
 
 if TYPE_CHECKING:
@@ -1058,8 +1059,7 @@ def _xmp_property_text(element: ET.Element) -> str | None:
 
 def find_sidecar(path: str) -> str | None:
     """The XMP sidecar of a file; ``photo.jpg.xmp`` wins over ``photo.xmp`` (Immich's rule)."""
-    stem = os.path.splitext(path)[0]
-    for candidate in (f"{path}.xmp", f"{path}.XMP", f"{stem}.xmp", f"{stem}.XMP"):
+    for candidate in sidecar_candidates(path):
         if os.path.isfile(candidate):
             return candidate
     return None

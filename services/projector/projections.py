@@ -330,9 +330,10 @@ _ASSET_INSERT = text(
     "INSERT INTO assets (id, owner_id, library_id, type, original_path, original_file_name, dir, "
     "checksum, file_size, file_modified_at, file_created_at, local_date_time, is_offline, "
     "offline_reason, is_favorite, device_asset_id, device_id, metadata_status, mime_type, "
-    "created_at, updated_at, last_seq) VALUES (:id, :owner_id, :library_id, :type, :path, "
-    ":file_name, :dir, :checksum, :file_size, :mtime, :created, :created, false, NULL, "
-    ":is_favorite, :device_asset_id, :device_id, 'pending', NULL, :at, :at, :seq) "
+    "sidecar_mtime_ms, created_at, updated_at, last_seq) VALUES (:id, :owner_id, :library_id, "
+    ":type, :path, :file_name, :dir, :checksum, :file_size, :mtime, :created, :created, false, "
+    "NULL, :is_favorite, :device_asset_id, :device_id, 'pending', NULL, :sidecar, :at, :at, "
+    ":seq) "
     "ON CONFLICT (id) DO NOTHING"
 )
 _SCAN_ADD = {
@@ -365,6 +366,7 @@ def apply_file_discovered(e: ev.FileDiscovered, seq: int) -> list[Op | Increment
                 "is_favorite": False,
                 "device_asset_id": "".join(name.split()),
                 "device_id": "Library Import",
+                "sidecar": e.sidecar_mtime_ms,
                 "at": e.occurred_at,
                 "seq": seq,
             },
@@ -392,6 +394,7 @@ def apply_asset_uploaded(e: ev.AssetUploaded, seq: int) -> list[Op | Increment]:
                 "is_favorite": e.is_favorite,
                 "device_asset_id": e.device_asset_id,
                 "device_id": e.device_id,
+                "sidecar": 0,
                 "at": e.occurred_at,
                 "seq": seq,
             },
@@ -401,14 +404,15 @@ def apply_asset_uploaded(e: ev.AssetUploaded, seq: int) -> list[Op | Increment]:
 
 _FILE_CHANGED = text(
     "UPDATE assets SET file_modified_at = :mtime, file_size = :file_size, "
-    "metadata_status = 'pending', updated_at = :at, last_seq = :seq WHERE id = :id"
+    "sidecar_mtime_ms = :sidecar, metadata_status = 'pending', updated_at = :at, "
+    "last_seq = :seq WHERE id = :id"
 )
 
 
 def apply_file_changed(e: ev.FileChanged, seq: int) -> list[Op | Increment]:
     return [
         (_FILE_CHANGED, {"id": e.stream_id, "mtime": e.file_modified_at, "file_size": e.file_size,
-                         "at": e.occurred_at, "seq": seq}),
+                         "sidecar": e.sidecar_mtime_ms, "at": e.occurred_at, "seq": seq}),
         *_scan_inc("changed", e.scan_id),
     ]
 

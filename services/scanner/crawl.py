@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from shared.globs import ExclusionMatcher
-from shared.media import asset_type, is_hidden
+from shared.media import asset_type, is_hidden, sidecar_candidates
 
 
 class Entry(NamedTuple):
-    """An eligible file found in a directory (its real path) — not yet stat'ed."""
+    """An eligible file found in a directory (its real path) — not yet stat'ed — and the mtime
+    (ms) of its XMP sidecar, 0 without one."""
 
     path: str
     type: str
+    sidecar_ms: int = 0
 
 
 class Seen(NamedTuple):
@@ -25,6 +28,7 @@ class Seen(NamedTuple):
     type: str
     mtime_ms: int
     size: int
+    sidecar_ms: int = 0
 
 
 @dataclass
@@ -69,6 +73,7 @@ def list_dir(directory: str, fence: Fence) -> Listing:
     loop, and anything that is not a regular file or directory are reported as problems.
     """
     out = Listing()
+    sidecars: dict[str, int] = {}
     with os.scandir(directory) as it:
         for entry in it:
             name = entry.name
@@ -107,6 +112,9 @@ def list_dir(directory: str, fence: Fence) -> Listing:
                 continue
             kind = asset_type(name)
             if kind is None:
+                if name[-4:].lower() == ".xmp" and stat.S_ISREG(mode):
+                    with contextlib.suppress(OSError):
+                        sidecars[real] = os.stat(real).st_mtime_ns // 1_000_000
                 continue
             if not stat.S_ISREG(mode):
                 out.problems.append((_display(path), "not a regular file; skipped"))
@@ -118,14 +126,18 @@ def list_dir(directory: str, fence: Fence) -> Listing:
                 out.problems.append((_display(path), "path is not valid UTF-8; skipped"))
                 continue
             out.files.append(Entry(real, kind))
+    if sidecars:
+        out.files = [f._replace(sidecar_ms=next(
+            (sidecars[c] for c in sidecar_candidates(f.path) if c in sidecars), 0))
+            for f in out.files]
     return out
 
 
-def stat_file(path: str) -> Seen | None:
+def stat_file(entry: Entry) -> Seen | None:
     """mtime (ms) and size of an eligible file, None if it vanished since the listing."""
     try:
-        st = os.stat(path)
+        st = os.stat(entry.path)
     except FileNotFoundError:
         return None
-    kind = asset_type(path) or "OTHER"
-    return Seen(path, kind, st.st_mtime_ns // 1_000_000, st.st_size)
+    return Seen(entry.path, entry.type, st.st_mtime_ns // 1_000_000, st.st_size,
+                entry.sidecar_ms)

@@ -21,6 +21,7 @@ class Known(NamedTuple):
     mtime_ms: int
     is_offline: bool
     last_seq: int
+    sidecar_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def plan_dir(
                 stream_id=external_asset_id(ctx.library_id, s.path), library_id=ctx.library_id,
                 owner_id=ctx.owner_id, path=s.path, type=s.type,  # type: ignore[arg-type]
                 file_modified_at=from_ms(s.mtime_ms), file_size=s.size, scan_id=ctx.scan_id,
+                sidecar_mtime_ms=s.sidecar_ms,
             ), 0))
             continue
         expected = k.last_seq
@@ -76,12 +78,14 @@ def plan_dir(
                                        file_modified_at=from_ms(s.mtime_ms), file_size=s.size,
                                        scan_id=ctx.scan_id), expected))
             expected = None  # chained after AssetOnline; the pair is one decision
-        changed = s.mtime_ms != k.mtime_ms
+        # A sidecar that appeared, changed or went away changes what the asset shows.
+        changed = s.mtime_ms != k.mtime_ms or s.sidecar_ms != k.sidecar_ms
         if ctx.mode is ev.ScanMode.FORCE or (changed and (
                 ctx.mode is ev.ScanMode.MODIFIED or k.is_offline)):
             out.append((ev.FileChanged(stream_id=k.id, library_id=ctx.library_id, path=s.path,
                                        file_modified_at=from_ms(s.mtime_ms), file_size=s.size,
-                                       scan_id=ctx.scan_id), expected))
+                                       scan_id=ctx.scan_id, sidecar_mtime_ms=s.sidecar_ms),
+                        expected))
     for path, k in known.items():
         if path in present_set or k.is_offline:
             continue

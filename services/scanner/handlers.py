@@ -255,7 +255,7 @@ class Scanner:
         if keepalive is not None and len(listing.files) > 5000:
             await keepalive()
         known = await self._known(task.library_id, task.path)
-        to_stat = [f.path for f in listing.files if needs_stat(task.mode, known.get(f.path))]
+        to_stat = [f for f in listing.files if needs_stat(task.mode, known.get(f.path))]
         seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
         present = [f.path for f in listing.files]
         planned = plan_dir(ctx, known, present, seen, listing.excluded)
@@ -295,11 +295,13 @@ class Scanner:
     async def _known(self, library_id: uuid.UUID, directory: str) -> dict[str, Known]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT id, original_path, file_modified_at, is_offline, last_seq FROM assets "
-                "WHERE library_id = :l AND dir = :d"), {"l": library_id, "d": directory})).all()
+                "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
+                "sidecar_mtime_ms FROM assets WHERE library_id = :l AND dir = :d"),
+                {"l": library_id, "d": directory})).all()
         return {r.original_path: Known(r.id, r.original_path,
                                        int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
-                                       r.is_offline, r.last_seq) for r in rows}
+                                       r.is_offline, r.last_seq, r.sidecar_mtime_ms)
+                for r in rows}
 
     async def _index_near(self, library_id: uuid.UUID, directory: str) -> dict[str, tuple[int, str]]:
         """Index entries of a folder and of its direct subfolders."""

@@ -121,3 +121,49 @@ async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
         return a["exifInfo"]["make"] == "NIKON CORPORATION"
 
     await eventually(reread, 30, "the changed file to be re-read")
+
+
+def _xmp(description: str, date: str) -> bytes:
+    return f"""<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
+  xmlns:exif="http://ns.adobe.com/exif/1.0/">
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>
+<exif:DateTimeOriginal>{date}</exif:DateTimeOriginal>
+</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>""".encode()
+
+
+async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_scan(env: Any) -> None:
+    import os
+
+    system, admin, owner, media = env
+    photo = media / "photo.jpg"
+    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", photo)
+    os.utime(photo, (1_600_000_000, 1_600_000_000))
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    (first,) = await _all_read(system, admin, lib, 1)
+    assert first["exifInfo"]["dateTimeOriginal"].startswith("2008-05-30")
+
+    async def shows(description: str | None, date_prefix: str) -> None:
+        async def check() -> bool:
+            (a,) = await assets_of(system, admin, lib, withExif=True)
+            return (a["exifInfo"]["description"] == description
+                    and a["exifInfo"]["dateTimeOriginal"].startswith(date_prefix))
+
+        await eventually(check, 30, f"description {description!r}, date {date_prefix}")
+
+    sidecar = media / "photo.jpg.xmp"
+    sidecar.write_bytes(_xmp("Harbour at dawn", "2001-02-03T04:05:06"))
+    os.utime(sidecar, (1_600_000_100, 1_600_000_100))
+    await scan(system, admin, lib, {"refreshModifiedFiles": True})
+    await shows("Harbour at dawn", "2001-02-03")
+    sidecar.write_bytes(_xmp("Harbour at noon", "2001-02-03T12:00:00"))
+    os.utime(sidecar, (1_600_000_200, 1_600_000_200))
+    await scan(system, admin, lib, {"refreshModifiedFiles": True})
+    await shows("Harbour at noon", "2001-02-03T12")
+    sidecar.unlink()
+    await scan(system, admin, lib, {"refreshModifiedFiles": True})
+    await shows(None, "2008-05-30")
+    # The sidecar is never an asset.
+    assert len(await assets_of(system, admin, lib)) == 1
