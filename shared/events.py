@@ -334,7 +334,8 @@ class MetadataFailed(BaseEvent, frozen=True, kw_only=True, tag=True):
 
 
 class AssetRemoved(BaseEvent, frozen=True, kw_only=True, tag=True):
-    """An asset left Shoebox (remove-offline, or a user deleted an upload); files are kept."""
+    """An asset left Shoebox: remove-offline (the file is already gone), or a user deleted an
+    upload (the api then deletes the uploaded copy it holds). External files are never touched."""
 
     aggregate = Aggregate.ASSET
     library_id: uuid.UUID

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UNSET, UnsetType
 from sqlalchemy import text
 
 from services.api import schemas as s
@@ -65,9 +66,9 @@ def album_dto(row: Row[Any], assets: list[s.AssetResponseDto] | None = None) -> 
         assets=assets or [],
     )
     if row.asset_count:
-        dto.start_date = iso(row.start_date) or s.UNSET
-        dto.end_date = iso(row.end_date) or s.UNSET
-        dto.last_modified_asset_timestamp = iso(row.last_modified) or s.UNSET
+        dto.start_date = iso(row.start_date) or UNSET
+        dto.end_date = iso(row.end_date) or UNSET
+        dto.last_modified_asset_timestamp = iso(row.last_modified) or UNSET
     return dto
 
 
@@ -162,17 +163,17 @@ async def update_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
     async with ctx.engine.connect() as conn:
         row = await get_album_row(conn, auth, album_id, "album.update")
         thumb = None
-        if not isinstance(dto.album_thumbnail_asset_id, s.UnsetType):
+        if not isinstance(dto.album_thumbnail_asset_id, UnsetType):
             thumb = dto.album_thumbnail_asset_id
             member = (await conn.execute(text(
                 "SELECT 1 FROM album_assets WHERE album_id = :al AND asset_id = :a"),
                 {"al": album_id, "a": thumb})).first()
             if member is None:
                 raise InvalidInput("Invalid album thumbnail: the asset is not in the album")
-    name = None if isinstance(dto.album_name, s.UnsetType) or dto.album_name == row.name else (
+    name = None if isinstance(dto.album_name, UnsetType) or dto.album_name == row.name else (
         dto.album_name)
     description = None
-    if not isinstance(dto.description, s.UnsetType):
+    if not isinstance(dto.description, UnsetType):
         wanted = dto.description or ""
         description = wanted if wanted != row.description else None
     if thumb == row.thumbnail_asset_id:

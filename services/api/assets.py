@@ -1,4 +1,4 @@
-"""Asset rows -> Immich's AssetResponseDto, and the asset queries behind search and detail."""
+"""Asset rows -> AssetResponseDto, and asset reads: search, detail, statistics, media streams."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import hashlib
 import logging
 import os
 import uuid
-from typing import TYPE_CHECKING, Any
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from msgspec import UNSET
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
 from services.api import schemas as s
 from services.api.schemas import iso
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.media import mime_type
 from shared.paths import resolve_inside
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
         duration=_duration(row.duration_seconds), checksum=_checksum(row),
         has_metadata=row.metadata_status == "done", is_external=external,
         is_read_only=external, resized=row.thumbnail_key is not None,
-        exif_info=exif_dto(row) if with_exif else s.UNSET,
+        exif_info=exif_dto(row) if with_exif else UNSET,
         offline_reason=row.offline_reason, metadata_status=row.metadata_status,
         metadata_error=row.metadata_error,
     )
@@ -266,9 +266,8 @@ async def _object_chunks(store: ObjectStore, info: Any) -> AsyncIterator[bytes]:
     """nats-py's ObjectStore.get, chunk by chunk: an ordered consumer on the chunk subject."""
     if not info.size:
         return
-    js = store._js  # noqa: SLF001 - nats-py exposes no streaming read
-    sub = await js.subscribe(f"$O.{store._name}.C.{info.nuid}",  # noqa: SLF001
-                             ordered_consumer=True)
+    # nats-py has no streaming read, so this is its ObjectStore.get without the buffer.
+    sub = await store._js.subscribe(f"$O.{store._name}.C.{info.nuid}", ordered_consumer=True)
     digest = hashlib.sha256()
     try:
         async for msg in sub.messages:

@@ -443,7 +443,7 @@ class CreateAlbumDto(Dto):
 
 class UpdateAlbumDto(Dto):
     album_name: str | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
     album_thumbnail_asset_id: uuid.UUID | UnsetType = UNSET
     is_activity_enabled: bool | UnsetType = UNSET
     order: Literal["asc", "desc"] | UnsetType = UNSET

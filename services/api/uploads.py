@@ -300,7 +300,8 @@ def parse_form(fields: dict[str, str]) -> UploadForm:
     )
 
 
-async def find_upload(ctx: Context, library_id: uuid.UUID, checksums: list[str]) -> dict[str, uuid.UUID]:
+async def find_upload(ctx: Context, library_id: uuid.UUID,
+                      checksums: list[str]) -> dict[str, uuid.UUID]:
     """hex SHA-1 -> asset id, among the upload library's assets."""
     if not checksums:
         return {}
@@ -338,8 +339,11 @@ async def publish_upload(ctx: Context, event: ev.AssetUploaded) -> int | None:
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    async for _ in chunks:
-        pass
+    try:
+        async for _ in chunks:
+            pass
+    except InternalServerException as e:  # Litestar's "client disconnected prematurely"
+        raise InvalidInput("The upload was interrupted") from e
 
 
 async def upload_asset(ctx: Context, auth: AuthUser, content_type: str,

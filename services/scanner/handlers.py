@@ -47,15 +47,15 @@ def patterns_hash(patterns: list[str] | tuple[str, ...]) -> str:
 
 
 def unchanged_dirs(index: dict[str, tuple[int, str]], roots: list[str],
-                   current_hash: str) -> tuple[list[str], int]:
-    """Blocking: stat every indexed folder under `roots`; return (folders to list, unchanged).
+                   current_hash: str) -> tuple[list[str], list[str]]:
+    """Blocking: stat every indexed folder under `roots`; return (to list, unchanged).
 
     A folder whose mtime and patterns hash match its index entry has the same entries as when
     it was listed (adding, removing or renaming an entry changes a folder's mtime), so a *new*
     scan does not list it. A vanished folder is left to its parent, whose mtime changed.
     """
     to_list: list[str] = []
-    same = 0
+    same: list[str] = []
     for path, (mtime_ns, phash) in index.items():
         if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
             continue
@@ -64,7 +64,7 @@ def unchanged_dirs(index: dict[str, tuple[int, str]], roots: list[str],
         except OSError:
             continue
         if mtime_ns and st.st_mtime_ns == mtime_ns and phash == current_hash:
-            same += 1
+            same.append(path)
         else:
             to_list.append(path)
     return to_list, same
@@ -196,8 +196,15 @@ class Scanner:
                 tasks.append(DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=path,
                                      import_path=import_path_of.get(root, root), mode=e.mode,
                                      skip_indexed=True))
+            # The files of unchanged folders are seen too, without listing them.
+            async with self.engine.connect() as conn:
+                unseen = int((await conn.execute(text(
+                    "SELECT count(*) FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND dir = ANY(:dirs)"), {"l": e.stream_id, "dirs": same})).scalar() or 0)
+            await update_progress(self.js, self.settings.nats, e.scan_id, files_seen=unseen,
+                                  dirs_done=len(same))
             log.info("scan %s library %s: %d folders unchanged, %d to list", e.scan_id,
-                     e.stream_id, same, len(to_list))
+                     e.stream_id, len(same), len(to_list))
         return tasks
 
     async def _queue(self, task: DirTask) -> None:

@@ -19,14 +19,14 @@ class AlbumController(Controller):
     tags = ["Albums"]
 
     @get("/", operation_id="getAllAlbums")
-    async def list(
+    async def get_all(
         self, ctx: Context, auth: AuthUser,
         asset_id: Annotated[uuid.UUID | None, QueryParameter(name="assetId")] = None,
         shared: bool | None = None,
         is_shared: Annotated[bool | None, QueryParameter(name="isShared")] = None,
         is_owned: Annotated[bool | None, QueryParameter(name="isOwned")] = None,
         name: str | None = None,
-        id: uuid.UUID | None = None,  # noqa: A002 - Immich's query parameter
+        id: uuid.UUID | None = None,  # Immich's name for the query parameter
     ) -> list[s.AlbumResponseDto]:
         if is_owned is False:
             return []  # every album a user sees is their own

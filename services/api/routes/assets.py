@@ -61,7 +61,8 @@ class AssetController(Controller):
                                            is_trashed=is_trashed, visibility=visibility)
 
     @get("/{asset_id:uuid}", operation_id="getAssetInfo")
-    async def get_one(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> s.AssetResponseDto:
+    async def get_one(self, ctx: Context, auth: AuthUser,
+                      asset_id: uuid.UUID) -> s.AssetResponseDto:
         assets.require_permission(auth, "asset.read")
         async with ctx.engine.connect() as conn:
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))

@@ -10,7 +10,7 @@ from services.api.auth import AuthUser
 from services.api.schemas import ServerPingResponse, ServerVersionResponseDto
 from shared.media import media_types_response
 
-VERSION = (2, 3, 1)  # the Immich API version Shoebox follows
+VERSION = (3, 2, 2)  # the Immich release whose API (and pinned clients) Shoebox follows
 
 
 class ServerController(Controller):
