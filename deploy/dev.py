@@ -63,9 +63,11 @@ class Supervisor:
         self.stopping = False
 
     def spawn(self, name: str) -> None:
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], env=self.env,
-        )
+        env = dict(self.env)
+        base = env.get("SHOEBOX_METRICS_PORT")
+        if base:  # one port per service: base, base+1, ... in SERVICES order
+            env["SHOEBOX_METRICS_PORT"] = str(int(base) + SERVICES.index(name))
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
         log.info("started %s (pid %d)", name, self.procs[name].pid)
 
     def watch(self, current_nats: Callable[[], subprocess.Popen[bytes] | None]) -> None:

@@ -14,6 +14,7 @@ import msgspec
 from services.metadata.exif import UnreadableFile, apply_sidecar, find_sidecar, read_metadata
 from services.metadata.thumbs import make_thumbnails
 from shared import events as ev
+from shared import metrics
 from shared.bus import EventBus
 from shared.metadata import AssetMetadata
 
@@ -92,6 +93,7 @@ class MetadataWorker:
         result: Extracted = await loop.run_in_executor(self.pool, extract, path)
         # Fixed ids: a redelivered event republishes the same fact, which NATS drops.
         event_id = uuid.uuid5(event.event_id, "metadata")
+        metrics.METADATA_FILES.labels("failed" if result.metadata is None else "read").inc()
         if result.metadata is None:
             log.info("metadata: asset %s path %s failed: %s", event.stream_id, path, result.failure)
             await self.bus.publish(ev.MetadataFailed(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from services.projector import checkpoint
 from services.projector.projections import plan
 from shared import events as ev
+from shared import metrics
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -148,6 +149,8 @@ class Projector:
                         await self._commit([], seq)
                 await self._commit([], last)
         self.position = last
+        metrics.EVENTS_PROJECTED.inc(len(decoded))
+        metrics.CHECKPOINT.set(last)
         await self.nc.publish(checkpoint_subject(self.settings), str(last).encode())
         if self.on_batch:
             self.on_batch(last)

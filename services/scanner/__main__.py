@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 from services.scanner.app import build_app
+from shared.metrics import start_metrics
 from shared.service import setup_logging
 from shared.settings import load_settings
 
@@ -13,6 +14,7 @@ from shared.settings import load_settings
 def main() -> None:
     settings = load_settings()
     setup_logging(settings.log_level, "scanner")
+    start_metrics("scanner")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(build_app(settings).run())
 

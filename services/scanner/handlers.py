@@ -19,6 +19,7 @@ from sqlalchemy import text
 from services.scanner.crawl import Fence, Listing, list_dir, stat_file
 from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
 from shared import events as ev
+from shared import metrics
 from shared.bus import EventBus
 from shared.db import like_prefix
 from shared.globs import ExclusionMatcher
@@ -295,6 +296,9 @@ class Scanner:
         for sub in subdirs if task.recursive else []:
             await self._queue(DirTask(scan_id=task.scan_id, library_id=task.library_id,
                                       path=sub, import_path=task.import_path, mode=task.mode))
+        metrics.FOLDERS_SCANNED.inc()
+        metrics.FILES_SEEN.inc(files)
+        metrics.SCAN_PROBLEMS.inc(len(problems))
         await update_progress(self.js, self.settings.nats, task.scan_id,
                               pending=(len(subdirs) if task.recursive else 0) - 1, dirs_done=1,
                               files_seen=files)

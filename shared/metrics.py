@@ -1,0 +1,27 @@
+"""Prometheus metrics of every service, served on SHOEBOX_METRICS_PORT when it is set."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from prometheus_client import Counter, Gauge, start_http_server
+
+log = logging.getLogger(__name__)
+
+EVENTS_PROJECTED = Counter("shoebox_projector_events_total", "Events applied to the read models")
+CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the read models")
+FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
+FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")
+SCAN_PROBLEMS = Counter("shoebox_scanner_problems_total", "Problems recorded by scans")
+METADATA_FILES = Counter("shoebox_metadata_files_total", "Files read by metadata workers",
+                         ["outcome"])
+
+
+def start_metrics(service: str) -> None:
+    """Serve /metrics on SHOEBOX_METRICS_PORT (one port per process; unset = off)."""
+    port = os.environ.get("SHOEBOX_METRICS_PORT")
+    if not port:
+        return
+    start_http_server(int(port), addr=os.environ.get("SHOEBOX_METRICS_HOST", "127.0.0.1"))
+    log.info("%s: metrics on :%s/metrics", service, port)
