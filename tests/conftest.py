@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -51,4 +50,3 @@ def media_root(tmp_path: Path) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("SHOEBOX_LOG_LEVEL", "WARNING")
-    _ = uuid  # keep import for per-test ids in helpers

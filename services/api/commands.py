@@ -18,7 +18,7 @@ from services.api import queries
 from services.api.auth import AuthUser, hash_password, new_secret, token_hash
 from shared import events as ev
 from shared.bus import WrongExpectedSequence
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
 from shared.ids import upload_library_id
 from shared.paths import check_import_path_shape, validate_external_path, validate_import_path
@@ -338,11 +338,6 @@ async def request_scan(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
     return scan_id
 
 
-def ensure_found(row: object, message: str) -> None:
-    if row is None:
-        raise NotFound(message)
-
-
 async def remove_offline(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -> int:
     """Remove the library's offline assets (their files are gone; nothing on disk changes).
 
@@ -350,9 +345,7 @@ async def remove_offline(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -
     meantime (AssetOnline) is not removed."""
     await visible_library(ctx, actor, library_id)
     async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(
-            queries.text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
-            {"l": library_id})).all()
+        rows = await queries.offline_assets(conn, library_id)
     if not rows:
         return 0
     last, _conflicts = await ctx.bus.publish_many(

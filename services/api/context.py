@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -79,7 +79,6 @@ class Context:
     bus: EventBus
     waiter: CheckpointWaiter
     thumbs: ObjectStore | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     async def settle(self, seq: int) -> None:
         """Wait until the read models include a just-published event (read-your-writes)."""

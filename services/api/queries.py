@@ -115,3 +115,21 @@ async def library_statistics(conn: AsyncConnection, library_id: uuid.UUID) -> s.
     ).one()
     return s.LibraryStatsResponseDto(photos=row.photos, videos=row.videos, total=row.total,
                                      usage=int(row.usage), offline=row.offline)
+
+
+async def api_keys_of(conn: AsyncConnection, user_id: uuid.UUID) -> list[Row[Any]]:
+    return list((await conn.execute(
+        text("SELECT * FROM api_keys WHERE user_id = :u ORDER BY created_at, id"),
+        {"u": user_id})).all())
+
+
+async def api_key(conn: AsyncConnection, key_id: uuid.UUID) -> Row[Any] | None:
+    return (await conn.execute(text("SELECT * FROM api_keys WHERE id = :id"),
+                               {"id": key_id})).first()
+
+
+async def offline_assets(conn: AsyncConnection, library_id: uuid.UUID) -> list[Row[Any]]:
+    """(id, last_seq) of a library's offline assets."""
+    return list((await conn.execute(
+        text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
+        {"l": library_id})).all())

@@ -65,10 +65,7 @@ class APIKeyController(Controller):
     @get("/", operation_id="getApiKeys")
     async def list(self, ctx: Context, auth: AuthUser) -> list[s.APIKeyResponseDto]:
         async with ctx.engine.connect() as conn:
-            rows = (await conn.execute(
-                queries.text("SELECT * FROM api_keys WHERE user_id = :u ORDER BY created_at"),
-                {"u": auth.id})).all()
-        return [_dto(r) for r in rows]
+            return [_dto(r) for r in await queries.api_keys_of(conn, auth.id)]
 
     @get("/me", operation_id="getMyApiKey")
     async def me(self, ctx: Context, auth: AuthUser) -> s.APIKeyResponseDto:
@@ -95,8 +92,7 @@ def _dto(row: object) -> s.APIKeyResponseDto:
 
 async def _key_dto(ctx: Context, key_id: uuid.UUID, user_id: uuid.UUID | None = None) -> s.APIKeyResponseDto:
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(queries.text("SELECT * FROM api_keys WHERE id = :id"),
-                                  {"id": key_id})).first()
+        row = await queries.api_key(conn, key_id)
     if row is None or (user_id is not None and row.user_id != user_id):
         raise InvalidInput("API Key not found")
     return _dto(row)
