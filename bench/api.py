@@ -114,7 +114,7 @@ async def timed(call: Callable[[], Awaitable[object]], n: int, warmup: int = 3) 
 def line(name: str, samples: list[float], floor: list[float] | None = None,
          size: int | None = None) -> str:
     med, p95 = summary(samples)
-    text = f"{name:<34} median {med:8.2f} ms   p95 {p95:8.2f} ms"
+    text = f"{name:<36} median {med:8.2f} ms   p95 {p95:8.2f} ms"
     if floor is not None:
         fmed, fp95 = summary(floor)
         text += f"   | SQL alone {fmed:7.2f} / {fp95:7.2f} ms"

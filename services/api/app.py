@@ -102,5 +102,8 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Shoebox", version="1.0.0", path="/api/docs"),
         request_max_body_size=None,
+        # Logging is the service's (shared.service.setup_logging, SHOEBOX_LOG_LEVEL): Litestar's
+        # default would reset the root logger to INFO.
+        logging_config=None,
         debug=False,
     )

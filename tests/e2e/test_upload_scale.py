@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from nats.js.errors import NotFoundError
 from PIL import Image
 from sqlalchemy import text
 
@@ -125,7 +126,10 @@ async def _quiet(system: System) -> bool:
     """The metadata service has handled every asset event and the projector applied all."""
     js = system.ctx.nc.jetstream()
     nats = system.settings.nats
-    info = await js.consumer_info(nats.name("EVENTS"), nats.name("metadata"))
+    try:
+        info = await js.consumer_info(nats.name("EVENTS"), nats.name("metadata"))
+    except NotFoundError:
+        return False  # the metadata service has not created its consumer yet
     if info.num_pending or info.num_ack_pending:
         return False
     last = await EventBus(system.ctx.nc, nats).last_seq()

@@ -207,6 +207,21 @@ class TestOffline:
         await world.scan(lib)
         assert not await world.assets(lib, isOffline=True)
 
+    async def test_revoked_external_path_takes_assets_offline_and_reads_nothing(
+            self, world: World) -> None:
+        make_tree(world.media, {"lib/a.jpg": None})
+        lib = await world.library(world.media / "lib")
+        await world.scan(lib)
+        await ok(await world.system.client.put(
+            f"/api/admin/users/{world.user['id']}", headers=world.admin,
+            json={"externalPath": str(world.media / "elsewhere")}))
+        make_tree(world.media, {"lib/new.jpg": None})
+        state = await world.scan(lib)
+        assert state["unavailableImportPaths"] == [str(world.media / "lib")]
+        assets = await world.assets(lib)
+        assert [a["offlineReason"] for a in assets.values()] == ["outside-external-path"]
+        assert "new.jpg" not in {Path(p).name for p in assets}
+
     async def test_remove_offline_deletes_only_offline_assets(self, world: World) -> None:
         files = make_tree(world.media, {"a.jpg": None, "b.jpg": None})
         lib = await world.library(world.media)

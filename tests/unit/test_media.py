@@ -218,3 +218,9 @@ class TestMediaTypesResponse:
         assert body["image"] == sorted(IMMICH_IMAGES)
         assert body["video"] == sorted(IMMICH_VIDEOS)
         assert body["sidecar"] == [".xmp"]
+
+
+def test_sidecar_candidates_prefer_full_name() -> None:
+    from shared.media import sidecar_candidates
+
+    assert sidecar_candidates("/p/a.jpg")[:3] == ("/p/a.jpg.xmp", "/p/a.jpg.XMP", "/p/a.xmp")
