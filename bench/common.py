@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from shared.infra import free_port, start_nats, start_postgres
-from tests.system import Infra
+from tests.system import Infra, embedded_infra
 
 
-@contextlib.contextmanager
-def infra() -> Iterator[Infra]:
-    root = Path(tempfile.mkdtemp(prefix="sbb-", dir="/tmp"))
-    port = free_port()
-    nats = start_nats(root / "nats", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server, uri = start_postgres(root / "pg", cleanup_mode="stop")
-    try:
-        yield Infra(nats_url=f"nats://127.0.0.1:{port}", pg_uri=uri, root=root)
-    finally:
-        nats.terminate()
-        nats.wait(10)
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+def infra() -> contextlib.AbstractContextManager[Infra]:
+    """The tests' embedded NATS + PostgreSQL, in a temp folder of the bench's own."""
+    return embedded_infra(prefix="sbb-")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -74,8 +74,9 @@ def _real(path: str) -> str:
     return resolved or "/"
 
 
-def _contains(root_real: str, real: str) -> bool:
-    """Component-wise containment of two real (normalised, absolute) paths."""
+def within(root_real: str, real: str) -> bool:
+    """Component-wise containment of two paths that are already real (normalised, absolute):
+    no file system access. `/mnt/media2` is not within `/mnt/media`."""
     if real == root_real:
         return True
     prefix = root_real if root_real.endswith("/") else root_real + "/"
@@ -89,7 +90,7 @@ def is_inside(root: str, path: str) -> bool:
     be resolved (symlink loop, NUL byte) is never inside.
     """
     try:
-        return _contains(_real(root), _real(path))
+        return within(_real(root), _real(path))
     except _Unresolvable:
         return False
 
@@ -101,7 +102,7 @@ def resolve_inside(root: str, path: str) -> str:
         real = _real(path)
     except _Unresolvable as exc:
         raise PathOutsideAllowedRoot(f"Path {path} cannot be resolved: {exc}") from exc
-    if not _contains(root_real, real):
+    if not within(root_real, real):
         raise PathOutsideAllowedRoot(f"Path {path} is outside {root}")
     return real
 
@@ -156,10 +157,10 @@ def check_import_path_shape(
     except _Unresolvable as exc:
         # Say "cannot be resolved" only when resolution gave up inside the fence, so that the
         # message tells nothing about the file system outside it.
-        if _contains(fence, exc.partial):
+        if within(fence, exc.partial):
             return f"Import path cannot be resolved: {exc}"
         return outside
-    if not _contains(fence, real):
+    if not within(fence, real):
         return outside
     return None
 

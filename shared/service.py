@@ -7,7 +7,9 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from shared.metrics import start_metrics
 from shared.settings import Settings, load_settings
 
 
@@ -21,10 +23,20 @@ def setup_logging(level: str = "INFO", service: str = "shoebox") -> None:
     logging.getLogger("faststream").setLevel(logging.WARNING)
 
 
+def run_faststream(name: str, build: Callable[[Settings], Any]) -> None:
+    """Run a faststream service (`build(settings)` returns the FastStream app) until a signal."""
+    settings = load_settings()
+    setup_logging(settings.log_level, name)
+    start_metrics(name)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(build(settings).run())
+
+
 def run_service(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
     """Run `body(settings, stop)` until SIGINT/SIGTERM sets `stop`."""
     settings = load_settings()
     setup_logging(settings.log_level, name)
+    start_metrics(name)
 
     async def _main() -> None:
         stop = asyncio.Event()

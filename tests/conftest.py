@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.infra import free_port, start_nats, start_postgres
-from tests.system import Infra, System, open_system
+from tests.system import Infra, System, embedded_infra, open_system
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     """One nats-server and one PostgreSQL for the whole run (each test gets its own namespace
     and database on them)."""
-    # Short absolute paths: PostgreSQL's socket lives in its data dir (limit ~100 chars).
-    root = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
-    port = free_port()
-    nats = start_nats(root / "nats", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server, uri = start_postgres(root / "pg", cleanup_mode="stop")
-    try:
-        yield Infra(nats_url=f"nats://127.0.0.1:{port}", pg_uri=uri, root=root)
-    finally:
-        nats.terminate()
-        nats.wait(10)
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_infra() as inf:
+        yield inf
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import subprocess
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from services.api.context import Context
 from services.projector.app import Projector
 from shared.bus import connect
 from shared.db import create_engine, create_schema
+from shared.infra import free_port, start_nats, start_postgres
 from shared.settings import Settings, load_settings
 
 
@@ -26,6 +30,23 @@ class Infra:
     nats_url: str
     pg_uri: str
     root: Path
+
+
+@contextlib.contextmanager
+def embedded_infra(prefix: str = "sbt-") -> Iterator[Infra]:
+    """A real nats-server and PostgreSQL in a fresh temp folder, stopped and removed after."""
+    # Short absolute paths: PostgreSQL's socket lives in its data dir (limit ~100 chars).
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    port = free_port()
+    nats = start_nats(root / "nats", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, uri = start_postgres(root / "pg", cleanup_mode="stop")
+    try:
+        yield Infra(nats_url=f"nats://127.0.0.1:{port}", pg_uri=uri, root=root)
+    finally:
+        nats.terminate()
+        nats.wait(10)
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def database_url(pg_uri: str, name: str) -> str:

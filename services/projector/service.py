@@ -8,7 +8,6 @@ import logging
 from services.projector.app import Projector
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine, create_schema
-from shared.metrics import start_metrics
 from shared.service import run_service
 from shared.settings import Settings
 
@@ -31,5 +30,4 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    start_metrics("projector")
     run_service("projector", serve)

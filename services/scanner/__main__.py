@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from services.scanner.app import build_app
-from shared.metrics import start_metrics
-from shared.service import setup_logging
-from shared.settings import load_settings
+from shared.service import run_faststream
 
 
 def main() -> None:
-    settings = load_settings()
-    setup_logging(settings.log_level, "scanner")
-    start_metrics("scanner")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(build_app(settings).run())
+    run_faststream("scanner", build_app)
 
 
 if __name__ == "__main__":

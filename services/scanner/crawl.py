@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from shared.globs import ExclusionMatcher
 from shared.media import asset_type, is_hidden, sidecar_candidates
+from shared.paths import within
 
 
 class Entry(NamedTuple):
@@ -49,7 +50,7 @@ class Fence:
     matcher: ExclusionMatcher
 
     def contains(self, real: str) -> bool:
-        return real == self.root or real.startswith(self.root.rstrip("/") + "/")
+        return within(self.root, real)
 
 
 def _display(path: str) -> str:
@@ -93,7 +94,7 @@ def list_dir(directory: str, fence: Fence) -> Listing:
                             (_display(path), "symlink points outside the external path; skipped")
                         )
                         continue
-                    if directory == real or directory.startswith(real.rstrip("/") + "/"):
+                    if within(real, directory):
                         out.problems.append((_display(path), "symlink loop; skipped"))
                         continue
                     mode = os.stat(real).st_mode

@@ -23,7 +23,7 @@ from shared import metrics
 from shared.bus import EventBus
 from shared.db import like_prefix
 from shared.globs import ExclusionMatcher
-from shared.paths import validate_import_path
+from shared.paths import validate_import_path, within
 from shared.scanprogress import ScanProgress, read_progress, update_progress
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
 
@@ -58,7 +58,7 @@ def unchanged_dirs(index: dict[str, tuple[int, str]], roots: list[str],
     to_list: list[str] = []
     same: list[str] = []
     for path, (mtime_ns, phash) in index.items():
-        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+        if not any(within(r, path) for r in roots):
             continue
         try:
             st = os.stat(path)
@@ -151,7 +151,7 @@ class Scanner:
             planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows], reason)
         # A folder inside another import path is walked once, as part of the outer one.
         roots = [(r, p) for r, p in roots
-                 if not any(r != o and r.startswith(o.rstrip("/") + "/") for o, _ in roots)]
+                 if not any(r != o and within(o, r) for o, _ in roots)]
         roots = list({r: (r, p) for r, p in roots}.values())
         covered = [r for r, _ in roots] + [os.path.normpath(p) for p in unavailable]
         async with self.engine.connect() as conn:
@@ -193,7 +193,7 @@ class Scanner:
             import_path_of = dict(indexed_roots)
             for path in to_list:
                 root = next((r for r in import_path_of
-                             if path == r or path.startswith(r.rstrip("/") + "/")), path)
+                             if within(r, path)), path)
                 tasks.append(DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=path,
                                      import_path=import_path_of.get(root, root), mode=e.mode,
                                      skip_indexed=True))

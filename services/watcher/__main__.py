@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from services.watcher.app import serve
-from shared.metrics import start_metrics
 from shared.service import run_service
 
 
 def main() -> None:
-    start_metrics("watcher")
     run_service("watcher", serve)
 
 

@@ -27,7 +27,7 @@ from shared.bus import connect, ensure_streams
 from shared.db import create_engine
 from shared.errors import InvalidInput
 from shared.globs import ExclusionMatcher
-from shared.paths import is_inside, validate_import_path
+from shared.paths import is_inside, validate_import_path, within
 from shared.work import WORK_ENCODER, dir_task_msg_id, scan_work_subject, watch_task
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Root:
     import_path: str
 
     def holds(self, directory: str) -> bool:
-        return directory == self.real or directory.startswith(self.real.rstrip("/") + "/")
+        return within(self.real, directory)
 
 
 def watchable_roots(config: LibraryConfig) -> tuple[Root, ...]:
