@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
+    from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import NatsSettings
@@ -29,6 +33,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+
+
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@functools.cache
+def positional(stmt: TextClause) -> tuple[str, tuple[str, ...]]:
+    """A projection's `:name` SQL as asyncpg's `$n` SQL, and the names in `$n` order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _BIND.sub(number, stmt.text), tuple(names)
 
 
 def checkpoint_subject(settings: NatsSettings) -> str:
@@ -82,10 +102,16 @@ class Projector:
                     max_waiting=1,
                 ),
             )
+            # The next batch is fetched while this one commits.
+            queue: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=2)
+            pump = asyncio.create_task(self._pump(sub, queue))
             try:
                 while not stop.is_set():
-                    batch = await self._fetch(sub)
-                    if not batch:
+                    try:
+                        batch = await asyncio.wait_for(queue.get(), 0.5)
+                    except TimeoutError:
+                        if pump.done():
+                            pump.result()  # a fetch failed: raise it here
                         continue
                     first = int(batch[0].metadata.sequence.stream)
                     if first > self.position + 1:
@@ -96,8 +122,18 @@ class Projector:
                     if until_seq is not None and self.position >= until_seq:
                         return
             finally:
-                with contextlib.suppress(Exception):
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+                with contextlib.suppress(NatsError):  # the connection may be closing
                     await sub.unsubscribe()
+
+    async def _pump(self, sub: JetStreamContext.PullSubscription,
+                    queue: asyncio.Queue[list[Msg]]) -> None:
+        while True:
+            batch = await self._fetch(sub)
+            if batch:
+                await queue.put(batch)
 
     async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         """Up to batch_size messages: wait for the first, then take what keeps arriving."""
@@ -157,6 +193,10 @@ class Projector:
 
     async def _commit(self, decoded: list[tuple[int, ev.BaseEvent]], last: int) -> None:
         async with self.engine.begin() as conn:
+            # asyncpg's own executemany on the transaction's connection: a prepared statement
+            # and one round of binding per row, without SQLAlchemy's per-row parameter work.
+            raw = (await conn.get_raw_connection()).driver_connection
             for stmt, rows in plan(decoded):
-                await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+                sql, names = positional(stmt)
+                await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
             await checkpoint.advance(conn, last)
