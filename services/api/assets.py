@@ -154,10 +154,8 @@ async def search(conn: AsyncConnection, auth: AuthUser,
 
 
 def require_permission(auth: AuthUser, permission: str) -> None:
-    """An API key must carry the permission (or `all`); sessions may do everything."""
-    if auth.api_key_id is not None and "all" not in auth.permissions and (
-            permission not in auth.permissions):
-        raise Forbidden(f"Missing required permission: {permission}")
+    """See AuthUser.require."""
+    auth.require(permission)
 
 
 NOT_DELETING = "a.library_id NOT IN (SELECT id FROM libraries WHERE deleting)"

@@ -57,6 +57,12 @@ class AuthUser:
         if not self.is_admin:
             raise Forbidden("Forbidden")
 
+    def require(self, permission: str) -> None:
+        """An API key must carry the permission (or `all`), as Immich's; sessions may do all."""
+        if self.api_key_id is not None and "all" not in self.permissions and (
+                permission not in self.permissions):
+            raise Forbidden(f"Missing required permission: {permission}")
+
 
 _BY_SESSION = text(
     "SELECT u.id, u.email, u.name, u.is_admin, s.id AS sid FROM sessions s "

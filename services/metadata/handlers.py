@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from services.metadata.exif import UnreadableFile, apply_sidecar, find_sidecar, read_metadata
+from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import make_thumbnails
+from services.metadata.xmp import apply_sidecar, find_sidecar
 from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus

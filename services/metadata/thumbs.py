@@ -10,17 +10,10 @@ import av
 import msgspec
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from services.metadata.exif import (
-    CONTENT_ERRORS,
-    EXIF_TRANSPOSE,
-    RAW_EXTENSIONS,
-    VIDEO_BUFFER,
-    VIDEO_EXTENSIONS,
-    UnreadableFile,
-    is_io_error,
-    rotation_orientation,
-    scan_tiff_images,
-)
+from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
+from services.metadata.reading import CONTENT_ERRORS, UnreadableFile, is_io_error
+from services.metadata.values import EXIF_TRANSPOSE
+from services.metadata.video import VIDEO_BUFFER, VIDEO_EXTENSIONS, rotation_orientation
 from shared import media
 
 if TYPE_CHECKING:

@@ -262,3 +262,20 @@ async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
 
     await eventually(gone, 20, "the library's assets to be removed")
     assert sorted(os.listdir(media_root)) == ["a.jpg", "b"]  # files untouched
+
+
+async def test_api_key_needs_the_library_permission(system: System, media_root: Path) -> None:
+    admin, user, _ = await _setup(system, media_root)
+    created = await ok(await system.client.post(
+        "/api/api-keys", headers=admin, json={"name": "up", "permissions": ["asset.upload"]}), 201)
+    key = {"x-api-key": created["secret"]}
+    r = await system.client.get("/api/libraries", headers=key)
+    assert r.status_code == 403 and "library.read" in r.json()["message"]
+    reader = await ok(await system.client.post(
+        "/api/api-keys", headers=admin,
+        json={"name": "read", "permissions": ["library.read"]}), 201)
+    rkey = {"x-api-key": reader["secret"]}
+    assert (await system.client.get("/api/libraries", headers=rkey)).status_code == 200
+    r = await system.client.post("/api/libraries", headers=rkey,
+                                 json={"ownerId": user["id"], "importPaths": []})
+    assert r.status_code == 403 and "library.create" in r.json()["message"]

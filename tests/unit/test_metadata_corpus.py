@@ -17,16 +17,10 @@ import msgspec
 import pytest
 from PIL import Image
 
-from services.metadata.exif import (
-    UnreadableFile,
-    apply_sidecar,
-    find_sidecar,
-    parse_date,
-    parse_offset,
-    read_metadata,
-    zone_name,
-)
+from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import make_thumbnails
+from services.metadata.values import parse_date, parse_offset, zone_name
+from services.metadata.xmp import apply_sidecar, find_sidecar
 from shared.metadata import AssetMetadata
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

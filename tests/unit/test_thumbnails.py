@@ -15,8 +15,9 @@ import av
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from services.metadata.exif import EXIF_TRANSPOSE, UnreadableFile, read_metadata
+from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import PREVIEW_SIZE, THUMBNAIL_SIZE, Thumbnails, make_thumbnails
+from services.metadata.values import EXIF_TRANSPOSE
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 SAMPLES = CORPUS / "exif-samples"

@@ -29,6 +29,7 @@ class LibraryController(Controller):
 
     @get("/", operation_id="getAllLibraries")
     async def list(self, ctx: Context, auth: AuthUser) -> list[s.LibraryResponseDto]:
+        auth.require("library.read")
         async with ctx.engine.connect() as conn:
             rows = await queries.list_libraries(conn, None if auth.is_admin else auth.id)
         return [queries.library_dto(r) for r in rows]
@@ -36,26 +37,31 @@ class LibraryController(Controller):
     @post("/", operation_id="createLibrary", status_code=201)
     async def create(self, ctx: Context, auth: AuthUser,
                      data: s.CreateLibraryDto) -> s.LibraryResponseDto:
+        auth.require("library.create")
         return await _library_dto(ctx, await commands.create_library(ctx, auth, data))
 
     @get("/{library_id:uuid}", operation_id="getLibrary")
     async def get_one(self, ctx: Context, auth: AuthUser,
                       library_id: uuid.UUID) -> s.LibraryResponseDto:
+        auth.require("library.read")
         return queries.library_dto(await commands.visible_library(ctx, auth, library_id))
 
     @put("/{library_id:uuid}", operation_id="updateLibrary")
     async def update(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
                      data: s.UpdateLibraryDto) -> s.LibraryResponseDto:
+        auth.require("library.update")
         await commands.update_library(ctx, auth, library_id, data)
         return await _library_dto(ctx, library_id)
 
     @delete("/{library_id:uuid}", operation_id="deleteLibrary", status_code=204)
     async def delete_one(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> None:
+        auth.require("library.delete")
         await commands.delete_library(ctx, auth, library_id)
 
     @post("/{library_id:uuid}/validate", operation_id="validate", status_code=200)
     async def validate(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
                        data: s.ValidateLibraryDto) -> s.ValidateLibraryResponseDto:
+        auth.require("library.read")
         results = await commands.validate_library(ctx, auth, library_id, data)
         return s.ValidateLibraryResponseDto(import_paths=[
             s.ValidateLibraryImportPathResponseDto(
@@ -67,6 +73,7 @@ class LibraryController(Controller):
     @get("/{library_id:uuid}/statistics", operation_id="getLibraryStatistics")
     async def statistics(self, ctx: Context, auth: AuthUser,
                          library_id: uuid.UUID) -> s.LibraryStatsResponseDto:
+        auth.require("library.statistics")
         await commands.visible_library(ctx, auth, library_id)
         async with ctx.engine.connect() as conn:
             return await queries.library_statistics(conn, library_id)
@@ -74,6 +81,7 @@ class LibraryController(Controller):
     @post("/{library_id:uuid}/scan", operation_id="scanLibrary", status_code=204)
     async def scan(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
                    data: s.ScanLibraryDto | None = None) -> None:
+        auth.require("library.update")
         mode = ScanMode.NEW
         if data is not None and data.refresh_all_files:
             mode = ScanMode.FORCE
@@ -84,9 +92,11 @@ class LibraryController(Controller):
     @get("/{library_id:uuid}/scan", operation_id="getLibraryScanStatus")
     async def scan_state(self, ctx: Context, auth: AuthUser,
                          library_id: uuid.UUID) -> s.LibraryScanStatusDto:
+        auth.require("library.read")
         await commands.visible_library(ctx, auth, library_id)
         return await scan_status(ctx, library_id)
 
     @post("/{library_id:uuid}/removeOffline", operation_id="removeOfflineFiles", status_code=204)
     async def remove_offline(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> None:
+        auth.require("library.update")
         await commands.remove_offline(ctx, auth, library_id)

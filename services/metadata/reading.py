@@ -1,0 +1,107 @@
+"""What every metadata reader shares: UnreadableFile, content-vs-I/O errors, the Found record."""
+
+from __future__ import annotations
+
+import errno
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+
+import av
+import av.error
+import exifread
+import exifread.core.exceptions
+import pillow_heif
+from PIL import Image
+
+__all__ = ["CONTENT_ERRORS", "Found", "UnreadableFile", "is_io_error"]
+
+# Once per process, so Image.open() understands HEIC/HEIF (pillow-heif applies irot/imir on decode).
+# Here rather than in one reader because every module that opens images (exif, thumbs) imports this.
+pillow_heif.register_heif_opener()
+
+
+# What Pillow, pillow-heif, exifread and PyAV raise for bad *content*. OSError is in the list
+# because Pillow reports truncation and unknown formats as plain OSError; is_io_error() picks out
+# the OSErrors that are real I/O failures so they can propagate.
+CONTENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    SyntaxError,  # includes xml.etree.ElementTree.ParseError
+    ValueError,  # includes UnicodeDecodeError and av.error.InvalidDataError
+    struct.error,
+    KeyError,
+    IndexError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    EOFError,
+    MemoryError,
+    RuntimeError,  # pillow-heif's libheif errors; RecursionError on looping IFDs
+    Image.DecompressionBombError,
+    av.error.FFmpegError,
+    exifread.core.exceptions.ExifError,  # InvalidExif, ExifNotFound, HEIC BadSize/BoxVersion
+)
+
+_IO_ERRNOS = frozenset(
+    {
+        errno.ENOENT, errno.EACCES, errno.EPERM, errno.EIO, errno.EISDIR, errno.ENOTDIR,
+        errno.ENXIO, errno.ENODEV, errno.ESTALE, errno.ELOOP, errno.ENAMETOOLONG, errno.EMFILE,
+        errno.ENFILE,
+    }
+)  # fmt: skip
+
+
+class UnreadableFile(Exception):
+    """Raised when a file's content cannot be read as a photo or video at all.
+
+    Corrupt, truncated, unsupported or non-media content. Missing files and permission problems
+    are *not* wrapped; they propagate as the OSError that describes them.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def is_io_error(exc: BaseException) -> bool:
+    """True for an OSError that reports the file system (gone, forbidden, EIO), not the content.
+
+    PyAV errors never count: FFmpeg reports corrupt input as EIO or EPERM too (a broken Matroska
+    gives EIO, an impossible seek EPERM), so callers open the file with Python first and let
+    that open() report the file system.
+    """
+    return (
+        isinstance(exc, OSError)
+        and exc.errno in _IO_ERRNOS
+        and not isinstance(exc, av.error.FFmpegError)
+    )
+
+
+@dataclass(slots=True)
+class Found:
+    """What one reader found; merged into AssetMetadata at the end."""
+
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    date_time_original: datetime | None = None
+    time_zone: str | None = None
+    local_date_time: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    make: str | None = None
+    model: str | None = None
+    lens_model: str | None = None
+    iso: int | None = None
+    exposure_time: str | None = None
+    f_number: float | None = None
+    focal_length: float | None = None
+    description: str | None = None
+    duration_seconds: float | None = None
+    mime_type: str | None = None
+
+    def is_useful(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.width, self.date_time_original, self.make, self.model, self.latitude)
+        )
