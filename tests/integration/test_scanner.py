@@ -307,3 +307,27 @@ class TestHostileTrees:
         assert state["unavailableImportPaths"] == [str(world.media / "file.jpg")]
         assert "Not a directory" in state["problems"][0]["problem"]
         assert len(await world.assets(lib)) == 1
+
+
+async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) -> None:
+    """A folder replaced by a file (or unreadable, EACCES, which root cannot provoke) between
+    being queued and being listed: the problem is recorded and nothing else changes."""
+    import uuid
+
+    from services.scanner.handlers import Scanner
+    from shared.events import ScanMode
+    from shared.work import DirTask
+
+    files = make_tree(world.media, {"a.jpg": None, "was-a-folder": b"now a file"})
+    lib = await world.library(world.media)
+    await world.scan(lib)
+    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    task = DirTask(scan_id=uuid.uuid4(), library_id=uuid.UUID(lib),
+                   path=str(files["was-a-folder"]), import_path=str(world.media),
+                   mode=ScanMode.NEW, watch=True)
+    await scanner.run_dir(task)
+    _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
+        "library", lib)
+    assert last is not None and type(last).__name__ == "ScanProblemFound"
+    assert "cannot read folder" in last.problem  # type: ignore[attr-defined]
+    assert [a["isOffline"] for a in (await world.assets(lib)).values()] == [False]
