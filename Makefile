@@ -39,7 +39,8 @@ replay: install
 	SHOEBOX_DATA=$(DATA) ./shoebox replay
 
 lint: install
-	$(PY) -m ruff check . || true
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) $(DATA)

@@ -46,14 +46,23 @@ from tests.system import open_system, run_projector
 
 START = datetime(2015, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3653)
-PLACES = [(48.137, 11.575), (52.52, 13.405), (41.902, 12.496), (40.713, -74.006),
-          (35.676, 139.65), (-33.869, 151.209), (64.146, -21.94), (38.722, -9.139)]
+PLACES = [
+    (48.137, 11.575),
+    (52.52, 13.405),
+    (41.902, 12.496),
+    (40.713, -74.006),
+    (35.676, 139.65),
+    (-33.869, 151.209),
+    (64.146, -21.94),
+    (38.722, -9.139),
+]
 
 
 def capture_times(n: int, rng: random.Random) -> list[datetime]:
     """70% spread evenly over ten years, 30% in a dozen one-to-two-week holidays."""
-    holidays = [(START + SPAN * rng.random(), timedelta(days=rng.randint(7, 14)))
-                for _ in range(12)]
+    holidays = [
+        (START + SPAN * rng.random(), timedelta(days=rng.randint(7, 14))) for _ in range(12)
+    ]
     out = []
     for _ in range(n):
         if rng.random() < 0.7:
@@ -64,33 +73,67 @@ def capture_times(n: int, rng: random.Random) -> list[datetime]:
     return [t.replace(microsecond=0) for t in out]
 
 
-def library_events(owner: uuid.UUID, library: uuid.UUID, n: int,
-                   rng: random.Random) -> tuple[list[ev.BaseEvent], list[uuid.UUID]]:
+def library_events(
+    owner: uuid.UUID, library: uuid.UUID, n: int, rng: random.Random
+) -> tuple[list[ev.BaseEvent], list[uuid.UUID]]:
     """An external library of `n` photos, each discovered and then read."""
-    out: list[ev.BaseEvent] = [ev.LibraryCreated(
-        stream_id=library, owner_id=owner, name="bench", type="EXTERNAL",
-        import_paths=["/bench/photos"])]
+    out: list[ev.BaseEvent] = [
+        ev.LibraryCreated(
+            stream_id=library,
+            owner_id=owner,
+            name="bench",
+            type="EXTERNAL",
+            import_paths=["/bench/photos"],
+        )
+    ]
     ids = []
     for i, when in enumerate(capture_times(n, rng)):
         asset = uuid.uuid4()
         ids.append(asset)
         path = f"/bench/photos/{when:%Y/%m}/IMG_{i:07d}.jpg"
         size = 1_500_000 + rng.randrange(3_000_000)
-        out.append(ev.FileDiscovered(stream_id=asset, library_id=library, owner_id=owner,
-                                     path=path, type="IMAGE", file_modified_at=when,
-                                     file_size=size))
+        out.append(
+            ev.FileDiscovered(
+                stream_id=asset,
+                library_id=library,
+                owner_id=owner,
+                path=path,
+                type="IMAGE",
+                file_modified_at=when,
+                file_size=size,
+            )
+        )
         lat = lon = None
         if rng.random() < 0.5:
             base_lat, base_lon = rng.choice(PLACES)
             lat, lon = base_lat + rng.uniform(-0.5, 0.5), base_lon + rng.uniform(-0.5, 0.5)
         portrait = rng.random() < 0.2
-        out.append(ev.MetadataExtracted(stream_id=asset, metadata=AssetMetadata(
-            checksum=f"{i:040x}", file_size=size, file_modified_at=when,
-            width=3000 if portrait else 4000, height=4000 if portrait else 3000, orientation=1,
-            date_time_original=when, local_date_time=when, latitude=lat, longitude=lon,
-            make="Canon", model="EOS R6", iso=rng.choice([100, 200, 400, 800, 1600]),
-            exposure_time="1/250", f_number=2.8, focal_length=35.0, mime_type="image/jpeg"),
-            thumbnail_key=f"{asset}/thumbnail.webp", preview_key=f"{asset}/preview.jpeg"))
+        out.append(
+            ev.MetadataExtracted(
+                stream_id=asset,
+                metadata=AssetMetadata(
+                    checksum=f"{i:040x}",
+                    file_size=size,
+                    file_modified_at=when,
+                    width=3000 if portrait else 4000,
+                    height=4000 if portrait else 3000,
+                    orientation=1,
+                    date_time_original=when,
+                    local_date_time=when,
+                    latitude=lat,
+                    longitude=lon,
+                    make="Canon",
+                    model="EOS R6",
+                    iso=rng.choice([100, 200, 400, 800, 1600]),
+                    exposure_time="1/250",
+                    f_number=2.8,
+                    focal_length=35.0,
+                    mime_type="image/jpeg",
+                ),
+                thumbnail_key=f"{asset}/thumbnail.webp",
+                preview_key=f"{asset}/preview.jpeg",
+            )
+        )
     return out, ids
 
 
@@ -111,8 +154,9 @@ async def timed(call: Callable[[], Awaitable[object]], n: int, warmup: int = 3) 
     return out
 
 
-def line(name: str, samples: list[float], floor: list[float] | None = None,
-         size: int | None = None) -> str:
+def line(
+    name: str, samples: list[float], floor: list[float] | None = None, size: int | None = None
+) -> str:
     med, p95 = summary(samples)
     text = f"{name:<36} median {med:8.2f} ms   p95 {p95:8.2f} ms"
     if floor is not None:
@@ -123,10 +167,17 @@ def line(name: str, samples: list[float], floor: list[float] | None = None,
     return text
 
 
-async def read_latency(url: str, headers: dict[str, str], pg: asyncpg.Connection,
-                       owner: uuid.UUID, ids: list[uuid.UUID], n: int,
-                       rng: random.Random) -> None:
+async def read_latency(
+    url: str,
+    headers: dict[str, str],
+    pg: asyncpg.Connection,
+    owner: uuid.UUID,
+    ids: list[uuid.UUID],
+    n: int,
+    rng: random.Random,
+) -> None:
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
+
         async def get(path: str, **params: str) -> httpx.Response:
             r = await http.get(path, params=params)
             r.raise_for_status()
@@ -137,34 +188,54 @@ async def read_latency(url: str, headers: dict[str, str], pg: asyncpg.Connection
         start = datetime.fromisoformat(busy["timeBucket"]).replace(tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
         markers = await get("/map/markers")
-        print(f"library: {sum(b['count'] for b in buckets):,} assets in {len(buckets)} months; "
-              f"busiest {busy['timeBucket'][:7]} with {busy['count']:,}; "
-              f"{len(markers.json()):,} map markers")
+        print(
+            f"library: {sum(b['count'] for b in buckets):,} assets in {len(buckets)} months; "
+            f"busiest {busy['timeBucket'][:7]} with {busy['count']:,}; "
+            f"{len(markers.json()):,} map markers"
+        )
         print(f"{n} sequential requests each (after 3 warm-up), one keep-alive connection:")
 
         ping = await timed(lambda: get("/server/ping"), n)
         print(line("GET /server/ping (HTTP floor)", ping))
 
-        sql = await timed(lambda: pg.fetch(
-            "SELECT date_trunc('month', local_date_time AT TIME ZONE 'UTC') AS m, count(*) "
-            "FROM assets WHERE owner_id = $1 GROUP BY 1 ORDER BY 1 DESC", owner), n)
+        sql = await timed(
+            lambda: pg.fetch(
+                "SELECT date_trunc('month', local_date_time AT TIME ZONE 'UTC') AS m, count(*) "
+                "FROM assets WHERE owner_id = $1 GROUP BY 1 ORDER BY 1 DESC",
+                owner,
+            ),
+            n,
+        )
         r = await get("/timeline/buckets")
         api = await timed(lambda: get("/timeline/buckets"), n)
         print(line("GET /timeline/buckets", api, sql, len(r.content)))
 
         month = busy["timeBucket"]
-        sql = await timed(lambda: pg.fetch(
-            "SELECT id, owner_id, type, width, height, orientation, is_favorite, is_offline, "
-            "file_created_at, local_date_time, created_at, duration_seconds, latitude, "
-            "longitude FROM assets WHERE owner_id = $1 AND local_date_time >= $2 AND "
-            "local_date_time < $3 ORDER BY local_date_time DESC, id DESC", owner, start, end), n)
+        sql = await timed(
+            lambda: pg.fetch(
+                "SELECT id, owner_id, type, width, height, orientation, is_favorite, is_offline, "
+                "file_created_at, local_date_time, created_at, duration_seconds, latitude, "
+                "longitude FROM assets WHERE owner_id = $1 AND local_date_time >= $2 AND "
+                "local_date_time < $3 ORDER BY local_date_time DESC, id DESC",
+                owner,
+                start,
+                end,
+            ),
+            n,
+        )
         r = await get("/timeline/bucket", timeBucket=month)
         api = await timed(lambda: get("/timeline/bucket", timeBucket=month), n)
         print(line(f"GET /timeline/bucket ({busy['count']:,} assets)", api, sql, len(r.content)))
 
-        sql = await timed(lambda: pg.fetch(
-            "SELECT id, latitude, longitude FROM assets WHERE owner_id = $1 AND latitude IS NOT "
-            "NULL AND longitude IS NOT NULL ORDER BY file_created_at DESC, id", owner), n)
+        sql = await timed(
+            lambda: pg.fetch(
+                "SELECT id, latitude, longitude FROM assets WHERE owner_id = $1 "
+                "AND latitude IS NOT "
+                "NULL AND longitude IS NOT NULL ORDER BY file_created_at DESC, id",
+                owner,
+            ),
+            n,
+        )
         api = await timed(lambda: get("/map/markers"), n)
         print(line("GET /map/markers", api, sql, len(markers.content)))
 
@@ -177,8 +248,9 @@ async def read_latency(url: str, headers: dict[str, str], pg: asyncpg.Connection
         print(line("GET /assets/{id} (random ids)", api, sql, len(r.content)))
 
 
-async def upload_throughput(url: str, headers: dict[str, str], work: Path, count: int,
-                            mb: int) -> None:
+async def upload_throughput(
+    url: str, headers: dict[str, str], work: Path, count: int, mb: int
+) -> None:
     source, copies = work / "source", work / "copies"
     source.mkdir()
     copies.mkdir()
@@ -194,20 +266,28 @@ async def upload_throughput(url: str, headers: dict[str, str], work: Path, count
         shutil.copyfile(path, copies / path.name)
     copy_s = time.perf_counter() - t
 
-    form = {"deviceId": "bench", "fileCreatedAt": "2024-05-06T07:08:09Z",
-            "fileModifiedAt": "2024-05-06T07:08:09Z"}
+    form = {
+        "deviceId": "bench",
+        "fileCreatedAt": "2024-05-06T07:08:09Z",
+        "fileModifiedAt": "2024-05-06T07:08:09Z",
+    }
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
         t = time.perf_counter()
         for path in files:
             with path.open("rb") as fh:
-                r = await http.post("/assets", data={**form, "deviceAssetId": path.name},
-                                    files={"assetData": (path.name, fh, "video/mp4")})
+                r = await http.post(
+                    "/assets",
+                    data={**form, "deviceAssetId": path.name},
+                    files={"assetData": (path.name, fh, "video/mp4")},
+                )
             assert r.status_code == 201, r.text  # a failed upload would make the figure a lie
         upload_s = time.perf_counter() - t
     print(f"uploads: {count} files of {mb} MB ({total / 1e6:,.0f} MB), sequential")
     print(f"  shutil.copyfile (floor)       {total / 1e6 / copy_s:8.1f} MB/s  ({copy_s:6.2f} s)")
-    print(f"  POST /api/assets              {total / 1e6 / upload_s:8.1f} MB/s  "
-          f"({upload_s:6.2f} s, {upload_s / count * 1000:.0f} ms per file)")
+    print(
+        f"  POST /api/assets              {total / 1e6 / upload_s:8.1f} MB/s  "
+        f"({upload_s:6.2f} s, {upload_s / count * 1000:.0f} ms per file)"
+    )
     print(f"  ratio copy/upload (time for the same bytes): {upload_s / copy_s:.1f}x")
 
 
@@ -227,17 +307,23 @@ async def main(n_assets: int, n_requests: int, uploads: int, mb: int) -> None:
             last, _ = await EventBus(system.ctx.nc, system.settings.nats).publish_many(events)
             publish_s = time.perf_counter() - t
             t = time.perf_counter()
-            await Projector(system.ctx.nc, system.ctx.engine,
-                            system.settings.nats).run(until_seq=last)
+            await Projector(system.ctx.nc, system.ctx.engine, system.settings.nats).run(
+                until_seq=last
+            )
             project_s = time.perf_counter() - t
             del events
-            print(f"built: {len(ids) * 2 + 1:,} events published in {publish_s:.1f} s, "
-                  f"projected in {project_s:.1f} s ({(len(ids) * 2 + 1) / project_s:,.0f} "
-                  f"events/s)")
+            print(
+                f"built: {len(ids) * 2 + 1:,} events published in {publish_s:.1f} s, "
+                f"projected in {project_s:.1f} s ({(len(ids) * 2 + 1) / project_s:,.0f} "
+                f"events/s)"
+            )
             await system.start("projector", run_projector)  # uploads wait for their events
 
-            pg = await asyncpg.connect(sqlalchemy_url(system.settings.db.url).replace(
-                "postgresql+asyncpg://", "postgresql://"))
+            pg = await asyncpg.connect(
+                sqlalchemy_url(system.settings.db.url).replace(
+                    "postgresql+asyncpg://", "postgresql://"
+                )
+            )
             try:
                 # Autovacuum would analyze after this many inserts soon; do it now, once.
                 await pg.execute("ANALYZE assets")

@@ -16,34 +16,65 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from bench.common import infra  # noqa: E402
-from services.cli import replay  # noqa: E402
-from shared import events as ev  # noqa: E402
-from shared.bus import EventBus, connect, ensure_streams  # noqa: E402
-from shared.metadata import AssetMetadata  # noqa: E402
-from tests.system import create_database, system_settings  # noqa: E402
+from bench.common import infra
+from services.cli import replay
+from shared import events as ev
+from shared.bus import EventBus, connect, ensure_streams
+from shared.metadata import AssetMetadata
+from tests.system import create_database, system_settings
 
 
 def make_events(n: int) -> list[ev.BaseEvent]:
     """A realistic mix: a library, then per asset FileDiscovered + MetadataExtracted."""
     owner, library = uuid.uuid4(), uuid.uuid4()
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
-    out: list[ev.BaseEvent] = [ev.LibraryCreated(stream_id=library, owner_id=owner, name="bench",
-                                                 type="EXTERNAL", import_paths=["/m"])]
+    out: list[ev.BaseEvent] = [
+        ev.LibraryCreated(
+            stream_id=library, owner_id=owner, name="bench", type="EXTERNAL", import_paths=["/m"]
+        )
+    ]
     for i in range((n - 1) // 2):
         asset = uuid.uuid4()
         when = t0 + timedelta(minutes=i)
-        out.append(ev.FileDiscovered(stream_id=asset, library_id=library, owner_id=owner,
-                                     path=f"/m/{i // 200:05d}/IMG_{i:07d}.jpg", type="IMAGE",
-                                     file_modified_at=when, file_size=2_000_000 + i))
-        out.append(ev.MetadataExtracted(stream_id=asset, metadata=AssetMetadata(
-            checksum=f"{i:040x}", file_size=2_000_000 + i, file_modified_at=when, width=4000,
-            height=3000, orientation=1, date_time_original=when, local_date_time=when,
-            latitude=48.1, longitude=11.5, make="Canon", model="EOS", iso=100,
-            exposure_time="1/250", f_number=2.8, focal_length=35.0, mime_type="image/jpeg"),
-            thumbnail_key=f"{asset}/thumbnail.webp", preview_key=f"{asset}/preview.jpeg"))
+        out.append(
+            ev.FileDiscovered(
+                stream_id=asset,
+                library_id=library,
+                owner_id=owner,
+                path=f"/m/{i // 200:05d}/IMG_{i:07d}.jpg",
+                type="IMAGE",
+                file_modified_at=when,
+                file_size=2_000_000 + i,
+            )
+        )
+        out.append(
+            ev.MetadataExtracted(
+                stream_id=asset,
+                metadata=AssetMetadata(
+                    checksum=f"{i:040x}",
+                    file_size=2_000_000 + i,
+                    file_modified_at=when,
+                    width=4000,
+                    height=3000,
+                    orientation=1,
+                    date_time_original=when,
+                    local_date_time=when,
+                    latitude=48.1,
+                    longitude=11.5,
+                    make="Canon",
+                    model="EOS",
+                    iso=100,
+                    exposure_time="1/250",
+                    f_number=2.8,
+                    focal_length=35.0,
+                    mime_type="image/jpeg",
+                ),
+                thumbnail_key=f"{asset}/thumbnail.webp",
+                preview_key=f"{asset}/preview.jpeg",
+            )
+        )
     return out
 
 
@@ -55,23 +86,44 @@ async def raw_insert(url: str, events: list[ev.BaseEvent]) -> tuple[int, float]:
     for e in events:
         if isinstance(e, ev.MetadataExtracted):
             d, m = discovered[e.stream_id], e.metadata
-            rows.append((e.stream_id, d.owner_id, d.library_id, "IMAGE", d.path,
-                         d.path.rsplit("/", 1)[1], d.path.rsplit("/", 1)[0], m.checksum,
-                         m.file_size, d.file_modified_at, m.date_time_original,
-                         m.local_date_time, m.width, m.height, m.latitude, m.longitude, m.make,
-                         m.model, e.occurred_at))
+            rows.append(
+                (
+                    e.stream_id,
+                    d.owner_id,
+                    d.library_id,
+                    "IMAGE",
+                    d.path,
+                    d.path.rsplit("/", 1)[1],
+                    d.path.rsplit("/", 1)[0],
+                    m.checksum,
+                    m.file_size,
+                    d.file_modified_at,
+                    m.date_time_original,
+                    m.local_date_time,
+                    m.width,
+                    m.height,
+                    m.latitude,
+                    m.longitude,
+                    m.make,
+                    m.model,
+                    e.occurred_at,
+                )
+            )
     await conn.execute(
         "CREATE TABLE raw_assets (id uuid primary key, owner_id uuid, library_id uuid, "
-        "type text, original_path text, original_file_name text, dir text collate \"C\", "
+        'type text, original_path text, original_file_name text, dir text collate "C", '
         "checksum text, file_size bigint, file_modified_at timestamptz, "
         "file_created_at timestamptz, local_date_time timestamptz, width int, height int, "
-        "latitude float8, longitude float8, make text, model text, created_at timestamptz)")
+        "latitude float8, longitude float8, make text, model text, created_at timestamptz)"
+    )
     await conn.execute("CREATE INDEX ON raw_assets (library_id, dir)")
     started = time.perf_counter()
     async with conn.transaction():
         await conn.executemany(
             "INSERT INTO raw_assets VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,"
-            "$16,$17,$18,$19)", rows)
+            "$16,$17,$18,$19)",
+            rows,
+        )
     elapsed = time.perf_counter() - started
     await conn.close()
     return len(rows), elapsed
@@ -80,8 +132,9 @@ async def raw_insert(url: str, events: list[ev.BaseEvent]) -> tuple[int, float]:
 async def main(n: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     with infra() as inf:
-        settings = system_settings(inf, "bench", await create_database(inf, "bench"),
-                                   inf.root / "data")
+        settings = system_settings(
+            inf, "bench", await create_database(inf, "bench"), inf.root / "data"
+        )
         nc = await connect(settings.nats, "bench")
         await ensure_streams(nc.jetstream(), settings.nats)
         events = make_events(n)
@@ -92,11 +145,17 @@ async def main(n: int) -> None:
         applied, replay_s = await replay(settings, settings.db.url, show_progress=False)
         raw_url = (await create_database(inf, "raw")).replace("postgresql+asyncpg", "postgresql")
         rows, raw_s = await raw_insert(raw_url, events)
-    print(f"events published:        {len(events):>9,}  in {publish_s:6.2f} s "
-          f"({len(events) / publish_s:,.0f} events/s)")
-    print(f"replay (projector):      {applied:>9,}  in {replay_s:6.2f} s "
-          f"({applied / replay_s:,.0f} events/s, {rows / replay_s:,.0f} asset rows/s)")
-    print(f"raw PostgreSQL insert:   {rows:>9,} rows in {raw_s:6.2f} s ({rows / raw_s:,.0f} rows/s)")
+    print(
+        f"events published:        {len(events):>9,}  in {publish_s:6.2f} s "
+        f"({len(events) / publish_s:,.0f} events/s)"
+    )
+    print(
+        f"replay (projector):      {applied:>9,}  in {replay_s:6.2f} s "
+        f"({applied / replay_s:,.0f} events/s, {rows / replay_s:,.0f} asset rows/s)"
+    )
+    print(
+        f"raw PostgreSQL insert:   {rows:>9,} rows in {raw_s:6.2f} s ({rows / raw_s:,.0f} rows/s)"
+    )
     print(f"ratio replay/raw (time for the same {rows:,} rows): {replay_s / raw_s:.2f}x")
 
 

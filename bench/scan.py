@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import infra, peak_rss_mb  # noqa: E402
-from shared import events as ev  # noqa: E402
-from shared.bus import EventBus  # noqa: E402
-from tests.factories import backdate  # noqa: E402
-from tests.helpers import create_user, external_library, ok, sign_up_admin  # noqa: E402
-from tests.system import System, env_for, open_system  # noqa: E402
+from bench.common import infra, peak_rss_mb
+from shared import events as ev
+from shared.bus import EventBus
+from tests.factories import backdate
+from tests.helpers import create_user, external_library, ok, sign_up_admin
+from tests.system import System, env_for, open_system
 
 
 def build_tree(root: Path, files: int, per_dir: int) -> None:
@@ -51,20 +51,19 @@ def bare_walk(root: str) -> int:
 
 def spawn(system: System, n: int) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, **env_for(system.settings), "SHOEBOX_LIBRARY_SCAN_ENABLED": "false"}
-    return [subprocess.Popen([sys.executable, "-m", "services.scanner"], env=env)
-            for _ in range(n)]
+    return [subprocess.Popen([sys.executable, "-m", "services.scanner"], env=env) for _ in range(n)]
 
 
-async def timed_scan(system: System, admin: dict[str, str],
-                     lib: str) -> tuple[float, float, dict]:
+async def timed_scan(system: System, admin: dict[str, str], lib: str) -> tuple[float, float, dict]:
     """(seconds until the scanners recorded the scan's end, seconds until the read models
     show it, final status)."""
     bus = EventBus(system.ctx.nc, system.settings.nats)
     started = time.perf_counter()
     r = await system.client.post(f"/api/libraries/{lib}/scan", headers=admin)
     assert r.status_code == 204, r.text
-    scan_id = (await ok(await system.client.get(f"/api/libraries/{lib}/scan",
-                                                headers=admin)))["scanId"]
+    scan_id = (await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin)))[
+        "scanId"
+    ]
     scanned = None
     while True:
         if scanned is None:
@@ -85,8 +84,10 @@ async def main(files: int, per_dir: int) -> None:
         t = time.perf_counter()
         build_tree(media, files, per_dir)
         backdate(media)  # a library that has sat on disk (see MTIME_GUARD_NS)
-        print(f"tree: {files:,} files in {files // per_dir:,} folders "
-              f"(built in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"tree: {files:,} files in {files // per_dir:,} folders "
+            f"(built in {time.perf_counter() - t:.1f} s)"
+        )
         walks = []
         for _ in range(3):
             t = time.perf_counter()
@@ -116,12 +117,16 @@ async def main(files: int, per_dir: int) -> None:
                         p.terminate()
                         p.wait(15)
             for n, (scanned, first, rescan, rss) in results.items():
-                print(f"{n} scanner(s): first scan walked in {scanned:6.2f} s "
-                      f"({files / scanned:7,.0f} files/s), projected in {first:6.2f} s "
-                      f"({files / first:7,.0f} files/s); unchanged rescan {rescan:5.2f} s = "
-                      f"{rescan / floor:4.1f}x the bare walk; peak RSS {rss:5.1f} MB")
-            print(f"2 scanners vs 1, first scan: walked {results[1][0] / results[2][0]:.2f}x, "
-                  f"end to end {results[1][1] / results[2][1]:.2f}x  ({os.cpu_count()} cores)")
+                print(
+                    f"{n} scanner(s): first scan walked in {scanned:6.2f} s "
+                    f"({files / scanned:7,.0f} files/s), projected in {first:6.2f} s "
+                    f"({files / first:7,.0f} files/s); unchanged rescan {rescan:5.2f} s = "
+                    f"{rescan / floor:4.1f}x the bare walk; peak RSS {rss:5.1f} MB"
+                )
+            print(
+                f"2 scanners vs 1, first scan: walked {results[1][0] / results[2][0]:.2f}x, "
+                f"end to end {results[1][1] / results[2][1]:.2f}x  ({os.cpu_count()} cores)"
+            )
 
 
 if __name__ == "__main__":

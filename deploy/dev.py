@@ -9,6 +9,7 @@ servers instead of the embedded ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -32,10 +33,8 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def become_subreaper() -> None:
     """PostgreSQL daemonises; as a subreaper we inherit and reap it instead of leaving zombies."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 async def bootstrap(settings: Settings) -> None:
@@ -85,10 +84,8 @@ class Supervisor:
                 if time.monotonic() >= at and not self.stopping:
                     del self.restarts[name]
                     self.spawn(name)
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(-1, os.WNOHANG)  # reap adopted orphans (daemonised postgres)
-            except ChildProcessError:
-                pass
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -149,8 +146,11 @@ def main() -> None:
         asyncio.run(bootstrap(settings))
         for name in SERVICES:
             supervisor.spawn(name)
-        log.info("Shoebox is up: http://%s:%d/api  (Ctrl-C stops everything)",
-                 settings.host, settings.port)
+        log.info(
+            "Shoebox is up: http://%s:%d/api  (Ctrl-C stops everything)",
+            settings.host,
+            settings.port,
+        )
         supervisor.watch(lambda: nats_proc)
     except KeyboardInterrupt:
         log.info("stopping")

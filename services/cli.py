@@ -14,11 +14,16 @@ from shared.bus import EventBus, connect, ensure_streams
 from shared.db import create_engine, create_schema, drop_schema
 from shared.settings import Settings, load_settings
 
-app = typer.Typer(help="Shoebox: a photo server that keeps libraries in step with the disk.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Shoebox: a photo server that keeps libraries in step with the disk.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
-async def replay(settings: Settings, database_url: str, show_progress: bool = True) -> tuple[int, float]:
+async def replay(
+    settings: Settings, database_url: str, show_progress: bool = True
+) -> tuple[int, float]:
     """Drop and rebuild the read models in `database_url` from stream sequence 1.
 
     Returns (events applied up to, seconds)."""
@@ -30,11 +35,17 @@ async def replay(settings: Settings, database_url: str, show_progress: bool = Tr
         await drop_schema(engine)
         await create_schema(engine)
         started = time.perf_counter()
-        with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), disable=not show_progress) as progress:
+        with Progress(
+            TextColumn("replaying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not show_progress,
+        ) as progress:
             task = progress.add_task("replay", total=last)
-            projector = Projector(nc, engine, settings.nats,
-                                  on_batch=lambda seq: progress.update(task, completed=seq))
+            projector = Projector(
+                nc, engine, settings.nats, on_batch=lambda seq: progress.update(task, completed=seq)
+            )
             if last:
                 await projector.run(until_seq=last)
         return last, time.perf_counter() - started
@@ -45,8 +56,9 @@ async def replay(settings: Settings, database_url: str, show_progress: bool = Tr
 
 @app.command("replay")
 def replay_command(
-    database_url: Annotated[str | None, typer.Option(
-        help="Rebuild into this database instead of the configured one")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Rebuild into this database instead of the configured one")
+    ] = None,
 ) -> None:
     """Drop the read models and rebuild them from the first event (stop the services first)."""
     settings = load_settings()
@@ -72,8 +84,11 @@ def scan_command(
     """Scan a library through the API and follow it with a progress bar."""
     import httpx
 
-    body = {"new": None, "modified": {"refreshModifiedFiles": True},
-            "force": {"refreshAllFiles": True}}
+    body = {
+        "new": None,
+        "modified": {"refreshModifiedFiles": True},
+        "force": {"refreshAllFiles": True},
+    }
     if mode not in body:
         raise typer.BadParameter("mode must be new, modified or force")
     with httpx.Client(base_url=server, headers={"x-api-key": api_key}, timeout=30) as http:
@@ -83,15 +98,25 @@ def scan_command(
             typer.echo(f"scan refused ({r.status_code}): {r.json().get('message')}", err=True)
             raise typer.Exit(1)
         scan_id = http.get(url).json()["scanId"]
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.fields[counts]}"), TimeElapsedColumn()) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+        ) as progress:
             task = progress.add_task("folders", total=None, counts="")
             while True:
                 s = http.get(url).json()
                 total = s["dirsDone"] + s["dirsPending"] or None
-                progress.update(task, completed=s["dirsDone"], total=total, counts=(
-                    f"{s['filesSeen']} files, {s['new']} new, {s['changed']} changed, "
-                    f"{s['missing']} missing, {s['failed']} problems"))
+                progress.update(
+                    task,
+                    completed=s["dirsDone"],
+                    total=total,
+                    counts=(
+                        f"{s['filesSeen']} files, {s['new']} new, {s['changed']} changed, "
+                        f"{s['missing']} missing, {s['failed']} problems"
+                    ),
+                )
                 if s["scanId"] == scan_id and s["state"] == "finished":
                     progress.update(task, total=s["dirsDone"] or 1, completed=s["dirsDone"] or 1)
                     break

@@ -157,10 +157,14 @@ class EventBus:
             await _flush()
         return last, conflicts
 
-    async def last_event(self, aggregate: str, stream_id: uuid.UUID | str) -> tuple[int, Event | None]:
+    async def last_event(
+        self, aggregate: str, stream_id: uuid.UUID | str
+    ) -> tuple[int, Event | None]:
         """(sequence, event) of the newest event of an aggregate, or (0, None)."""
         try:
-            msg = await self.js.get_last_msg(self.stream, self.aggregate_subject(aggregate, stream_id))
+            msg = await self.js.get_last_msg(
+                self.stream, self.aggregate_subject(aggregate, stream_id)
+            )
         except NotFoundError:
             return 0, None
         return int(msg.seq or 0), decode(msg.data or b"")

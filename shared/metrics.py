@@ -14,8 +14,9 @@ CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the 
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")
 SCAN_PROBLEMS = Counter("shoebox_scanner_problems_total", "Problems recorded by scans")
-METADATA_FILES = Counter("shoebox_metadata_files_total", "Files read by metadata workers",
-                         ["outcome"])
+METADATA_FILES = Counter(
+    "shoebox_metadata_files_total", "Files read by metadata workers", ["outcome"]
+)
 
 
 def start_metrics(service: str) -> None:

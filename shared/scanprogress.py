@@ -35,8 +35,9 @@ _ENC = msgspec.json.Encoder()
 _DEC = msgspec.json.Decoder(ScanProgress)
 
 
-async def read_progress(js: JetStreamContext, settings: NatsSettings,
-                        scan_id: uuid.UUID) -> ScanProgress:
+async def read_progress(
+    js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID
+) -> ScanProgress:
     kv = await js.key_value(settings.name("scans"))
     try:
         entry = await kv.get(str(scan_id))

@@ -67,8 +67,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def upload_path(self) -> Path:
-        return Path(self.upload_location).resolve() if self.upload_location else (
-            self.data_path / "upload"
+        return (
+            Path(self.upload_location).resolve()
+            if self.upload_location
+            else (self.data_path / "upload")
         )
 
 

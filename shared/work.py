@@ -43,5 +43,12 @@ def dir_task_msg_id(task: DirTask) -> str:
 
 def watch_task(library_id: uuid.UUID, directory: str, import_path: str) -> DirTask:
     """A one-folder *modified* reconciliation requested by the watcher."""
-    return DirTask(scan_id=uuid.uuid4(), library_id=library_id, path=directory,
-                   import_path=import_path, mode=ScanMode.MODIFIED, recursive=False, watch=True)
+    return DirTask(
+        scan_id=uuid.uuid4(),
+        library_id=library_id,
+        path=directory,
+        import_path=import_path,
+        mode=ScanMode.MODIFIED,
+        recursive=False,
+        watch=True,
+    )

@@ -35,6 +35,8 @@ def diff(a: dict[str, list[tuple[Any, ...]]], b: dict[str, list[tuple[Any, ...]]
         if left != right:
             only_left = [r for r in left if r not in right][:3]
             only_right = [r for r in right if r not in left][:3]
-            problems.append(f"{table}: {len(left)} vs {len(right)} rows; "
-                            f"only live {only_left}; only replayed {only_right}")
+            problems.append(
+                f"{table}: {len(left)} vs {len(right)} rows; "
+                f"only live {only_left}; only replayed {only_right}"
+            )
     return problems

@@ -11,7 +11,9 @@ from PIL import Image
 _JPEG_CACHE: dict[tuple[int, int, tuple[int, int, int]], bytes] = {}
 
 
-def jpeg_bytes(size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def jpeg_bytes(
+    size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
     key = (*size, color)
     if key not in _JPEG_CACHE:
         buf = io.BytesIO()
@@ -38,7 +40,7 @@ def set_mtime(path: Path, seconds: float) -> None:
 def backdate(root: Path, seconds: float = 1_600_000_000) -> None:
     """Set the mtime of every folder (and file) below root into the past, as on a library
     that has sat on disk for a while (fresh folders are re-listed: see MTIME_GUARD_NS)."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             os.utime(os.path.join(dirpath, name), (seconds, seconds), follow_symlinks=False)
     for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):

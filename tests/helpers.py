@@ -25,49 +25,69 @@ async def sign_up_admin(system: System) -> dict[str, str]:
 
 
 async def login(system: System, email: str, password: str) -> dict[str, str]:
-    body = await ok(await system.client.post(
-        "/api/auth/login", json={"email": email, "password": password}), 201)
+    body = await ok(
+        await system.client.post("/api/auth/login", json={"email": email, "password": password}),
+        201,
+    )
     # Login also sets Immich's cookie; keep the shared client anonymous so that every request
     # is authenticated only by the headers a test passes.
     system.client.cookies.clear()
     return bearer(body["accessToken"])
 
 
-async def create_user(system: System, admin: dict[str, str], email: str,
-                      external_path: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+async def create_user(
+    system: System, admin: dict[str, str], email: str, external_path: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """An admin creates a user (optionally with an external path); returns (user, headers)."""
-    payload: dict[str, Any] = {"email": email, "password": "pw-" + email, "name": email.split("@")[0]}
+    payload: dict[str, Any] = {
+        "email": email,
+        "password": "pw-" + email,
+        "name": email.split("@")[0],
+    }
     user = await ok(await system.client.post("/api/admin/users", json=payload, headers=admin), 201)
     if external_path is not None:
-        user = await ok(await system.client.put(
-            f"/api/admin/users/{user['id']}", json={"externalPath": external_path},
-            headers=admin))
+        user = await ok(
+            await system.client.put(
+                f"/api/admin/users/{user['id']}",
+                json={"externalPath": external_path},
+                headers=admin,
+            )
+        )
     return user, await login(system, email, "pw-" + email)
 
 
-async def external_library(system: System, admin: dict[str, str], owner_id: str,
-                           import_paths: list[str], **extra: Any) -> dict[str, Any]:
+async def external_library(
+    system: System, admin: dict[str, str], owner_id: str, import_paths: list[str], **extra: Any
+) -> dict[str, Any]:
     """Create an external library through the API."""
     body = {"ownerId": owner_id, "importPaths": import_paths, **extra}
     return await ok(await system.client.post("/api/libraries", json=body, headers=admin), 201)  # type: ignore[no-any-return]
 
 
-async def scan(system: System, headers: dict[str, str], library_id: str,
-               body: dict[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+async def scan(
+    system: System,
+    headers: dict[str, str],
+    library_id: str,
+    body: dict[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
     """Request a scan and wait until it has finished and its events are projected."""
     from tests.system import eventually
 
     before = await ok(await system.client.get(f"/api/libraries/{library_id}/scan", headers=headers))
-    r = await system.client.post(f"/api/libraries/{library_id}/scan", headers=headers,
-                                 json=body) if body is not None else await system.client.post(
-        f"/api/libraries/{library_id}/scan", headers=headers)
+    r = (
+        await system.client.post(f"/api/libraries/{library_id}/scan", headers=headers, json=body)
+        if body is not None
+        else await system.client.post(f"/api/libraries/{library_id}/scan", headers=headers)
+    )
     assert r.status_code == 204, r.text
     state: dict[str, Any] = {}
 
     async def finished() -> bool:
         nonlocal state
-        state = await ok(await system.client.get(f"/api/libraries/{library_id}/scan",
-                                                 headers=headers))
+        state = await ok(
+            await system.client.get(f"/api/libraries/{library_id}/scan", headers=headers)
+        )
         return state["scanId"] != before.get("scanId") and state["state"] == "finished"
 
     await eventually(finished, timeout, f"scan of library {library_id} to finish")
@@ -76,14 +96,20 @@ async def scan(system: System, headers: dict[str, str], library_id: str,
     return state
 
 
-async def assets_of(system: System, headers: dict[str, str], library_id: str,
-                    **filters: Any) -> list[dict[str, Any]]:
+async def assets_of(
+    system: System, headers: dict[str, str], library_id: str, **filters: Any
+) -> list[dict[str, Any]]:
     """All assets of a library through POST /api/search/metadata, following pages."""
     items: list[dict[str, Any]] = []
     page: int | None = 1
     while page:
-        body = await ok(await system.client.post("/api/search/metadata", headers=headers, json={
-            "libraryId": library_id, "page": page, "size": 1000, **filters}))
+        body = await ok(
+            await system.client.post(
+                "/api/search/metadata",
+                headers=headers,
+                json={"libraryId": library_id, "page": page, "size": 1000, **filters},
+            )
+        )
         items += body["assets"]["items"]
         page = int(body["assets"]["nextPage"]) if body["assets"]["nextPage"] else None
     return items

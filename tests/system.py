@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -66,14 +65,16 @@ async def create_database(infra: Infra, name: str) -> str:
 
 
 def system_settings(infra: Infra, namespace: str, db_url: str, data_dir: Path) -> Settings:
-    return load_settings({
-        "SHOEBOX_NATS_URL": infra.nats_url,
-        "SHOEBOX_NAMESPACE": namespace,
-        "SHOEBOX_DATABASE_URL": db_url,
-        "SHOEBOX_DATA": str(data_dir),
-        "SHOEBOX_RYW_TIMEOUT": "10",
-        "SHOEBOX_LOG_LEVEL": "WARNING",
-    })
+    return load_settings(
+        {
+            "SHOEBOX_NATS_URL": infra.nats_url,
+            "SHOEBOX_NAMESPACE": namespace,
+            "SHOEBOX_DATABASE_URL": db_url,
+            "SHOEBOX_DATA": str(data_dir),
+            "SHOEBOX_RYW_TIMEOUT": "10",
+            "SHOEBOX_LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -98,7 +99,9 @@ class System:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     stops: dict[str, asyncio.Event] = field(default_factory=dict)
 
-    async def start(self, name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
+    async def start(
+        self, name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]
+    ) -> None:
         """Run a service's `serve(settings, stop)` in this event loop."""
         stop = asyncio.Event()
         self.stops[name] = stop
@@ -129,7 +132,9 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_system(infra: Infra, tmp_path: Path, *, projector: bool = True) -> AsyncIterator[System]:
+async def open_system(
+    infra: Infra, tmp_path: Path, *, projector: bool = True
+) -> AsyncIterator[System]:
     namespace = "t" + uuid.uuid4().hex[:10]
     db_url = await create_database(infra, namespace)
     data_dir = tmp_path / "data"
@@ -141,8 +146,9 @@ async def open_system(infra: Infra, tmp_path: Path, *, projector: bool = True) -
     # In this event loop (Litestar's AsyncTestClient runs the app on another thread's loop,
     # where the NATS and PostgreSQL connections opened here cannot be used).
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://shoebox.test",
-                                 timeout=60) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://shoebox.test", timeout=60
+    ) as client:
         system = System(settings=settings, ctx=ctx, client=client, infra=infra)
         if projector:
             await system.start("projector", run_projector)
@@ -153,8 +159,9 @@ async def open_system(infra: Infra, tmp_path: Path, *, projector: bool = True) -
             await close_context(ctx)
 
 
-async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0,
-                     what: str = "condition") -> None:
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Wait until `predicate()` is true, polling; fail with `what` after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -14,8 +14,13 @@ def main() -> None:
     settings = load_settings()
     setup_logging(settings.log_level, "api")
     start_metrics("api")
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                log_level="warning", lifespan="on")
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
 
 
 if __name__ == "__main__":

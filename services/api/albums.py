@@ -54,15 +54,25 @@ LEFT JOIN LATERAL (
 
 
 def album_dto(row: Row[Any], assets: list[s.AssetResponseDto] | None = None) -> s.AlbumResponseDto:
-    owner = s.UserResponseDto(id=str(row.owner_id), email=row.owner_email, name=row.owner_name,
-                              profile_changed_at=iso(row.owner_created_at))
+    owner = s.UserResponseDto(
+        id=str(row.owner_id),
+        email=row.owner_email,
+        name=row.owner_name,
+        profile_changed_at=iso(row.owner_created_at),
+    )
     dto = s.AlbumResponseDto(
-        id=str(row.id), album_name=row.name, description=row.description or "",
+        id=str(row.id),
+        album_name=row.name,
+        description=row.description or "",
         album_thumbnail_asset_id=str(row.thumbnail) if row.thumbnail else None,
-        created_at=iso(row.created_at) or "", updated_at=iso(row.updated_at) or "",
-        owner_id=str(row.owner_id), owner=owner,
+        created_at=iso(row.created_at) or "",
+        updated_at=iso(row.updated_at) or "",
+        owner_id=str(row.owner_id),
+        owner=owner,
         album_users=[s.AlbumUserResponseDto(user=owner, role="owner")],
-        shared=False, has_shared_link=False, asset_count=int(row.asset_count or 0),
+        shared=False,
+        has_shared_link=False,
+        asset_count=int(row.asset_count or 0),
         assets=assets or [],
     )
     if row.asset_count:
@@ -72,9 +82,15 @@ def album_dto(row: Row[Any], assets: list[s.AssetResponseDto] | None = None) -> 
     return dto
 
 
-async def list_albums(conn: AsyncConnection, auth: AuthUser, *, asset_id: uuid.UUID | None,
-                      shared: bool | None, name: str | None,
-                      album_id: uuid.UUID | None) -> list[s.AlbumResponseDto]:
+async def list_albums(
+    conn: AsyncConnection,
+    auth: AuthUser,
+    *,
+    asset_id: uuid.UUID | None,
+    shared: bool | None,
+    name: str | None,
+    album_id: uuid.UUID | None,
+) -> list[s.AlbumResponseDto]:
     """The caller's albums, without their assets."""
     require_permission(auth, "album.read")
     if shared:
@@ -94,8 +110,9 @@ async def list_albums(conn: AsyncConnection, auth: AuthUser, *, asset_id: uuid.U
     return [album_dto(r) for r in rows]
 
 
-async def get_album_row(conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID,
-                        permission: str) -> Row[Any]:
+async def get_album_row(
+    conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID, permission: str
+) -> Row[Any]:
     """The album if the caller owns it; Immich's 400 `Not found or no <permission> access`."""
     require_permission(auth, permission)
     row = (await conn.execute(text(ALBUM_SELECT + " WHERE al.id = :id"), {"id": album_id})).first()
@@ -104,23 +121,31 @@ async def get_album_row(conn: AsyncConnection, auth: AuthUser, album_id: uuid.UU
     return row
 
 
-async def get_album(conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID, *,
-                    without_assets: bool = False) -> s.AlbumResponseDto:
+async def get_album(
+    conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID, *, without_assets: bool = False
+) -> s.AlbumResponseDto:
     row = await get_album_row(conn, auth, album_id, "album.read")
     assets = None
     if not without_assets:
-        rows = (await conn.execute(text(
-            f"{ASSET_SELECT} WHERE a.id IN (SELECT asset_id FROM album_assets "
-            f"WHERE album_id = :id) AND {NOT_DELETING} "
-            "ORDER BY a.file_created_at DESC, a.id"), {"id": album_id})).all()
+        rows = (
+            await conn.execute(
+                text(
+                    f"{ASSET_SELECT} WHERE a.id IN (SELECT asset_id FROM album_assets "
+                    f"WHERE album_id = :id) AND {NOT_DELETING} "
+                    "ORDER BY a.file_created_at DESC, a.id"
+                ),
+                {"id": album_id},
+            )
+        ).all()
         assets = [asset_dto(r) for r in rows]
     return album_dto(row, assets)
 
 
 async def album_statistics(conn: AsyncConnection, auth: AuthUser) -> s.AlbumStatisticsResponseDto:
     require_permission(auth, "album.statistics")
-    owned = (await conn.execute(text("SELECT count(*) FROM albums WHERE owner_id = :o"),
-                                {"o": auth.id})).scalar() or 0
+    owned = (
+        await conn.execute(text("SELECT count(*) FROM albums WHERE owner_id = :o"), {"o": auth.id})
+    ).scalar() or 0
     return s.AlbumStatisticsResponseDto(owned=owned, shared=0, not_shared=owned)
 
 
@@ -131,9 +156,15 @@ async def _addable(conn: AsyncConnection, auth: AuthUser, ids: list[uuid.UUID]) 
     """Which of these assets the caller may put in an album: their own, in a live library."""
     if not ids:
         return set()
-    rows = (await conn.execute(text(
-        f"SELECT a.id FROM assets a WHERE a.id = ANY(:ids) AND a.owner_id = :o AND {NOT_DELETING}"),
-        {"ids": ids, "o": auth.id})).all()
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT a.id FROM assets a WHERE a.id = ANY(:ids) AND a.owner_id = :o "
+                f"AND {NOT_DELETING}"
+            ),
+            {"ids": ids, "o": auth.id},
+        )
+    ).all()
     return {r.id for r in rows}
 
 
@@ -146,9 +177,14 @@ async def create_album(ctx: Context, auth: AuthUser, dto: s.CreateAlbumDto) -> u
     async with ctx.engine.connect() as conn:
         allowed = await _addable(conn, auth, wanted)
     album_id = uuid.uuid4()
-    events: list[ev.BaseEvent] = [ev.AlbumCreated(
-        stream_id=album_id, owner_id=auth.id, name=dto.album_name,
-        description=dto.description or "")]
+    events: list[ev.BaseEvent] = [
+        ev.AlbumCreated(
+            stream_id=album_id,
+            owner_id=auth.id,
+            name=dto.album_name,
+            description=dto.description or "",
+        )
+    ]
     members = [a for a in wanted if a in allowed]
     if members:
         events.append(ev.AssetsAddedToAlbum(stream_id=album_id, asset_ids=members))
@@ -156,8 +192,9 @@ async def create_album(ctx: Context, auth: AuthUser, dto: s.CreateAlbumDto) -> u
     return album_id
 
 
-async def update_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                       dto: s.UpdateAlbumDto) -> None:
+async def update_album(
+    ctx: Context, auth: AuthUser, album_id: uuid.UUID, dto: s.UpdateAlbumDto
+) -> None:
     """Name, description and thumbnail; `order` and `isActivityEnabled` are accepted and kept
     at their only values (desc, enabled) since no event records them."""
     async with ctx.engine.connect() as conn:
@@ -165,13 +202,19 @@ async def update_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
         thumb = None
         if not isinstance(dto.album_thumbnail_asset_id, UnsetType):
             thumb = dto.album_thumbnail_asset_id
-            member = (await conn.execute(text(
-                "SELECT 1 FROM album_assets WHERE album_id = :al AND asset_id = :a"),
-                {"al": album_id, "a": thumb})).first()
+            member = (
+                await conn.execute(
+                    text("SELECT 1 FROM album_assets WHERE album_id = :al AND asset_id = :a"),
+                    {"al": album_id, "a": thumb},
+                )
+            ).first()
             if member is None:
                 raise InvalidInput("Invalid album thumbnail: the asset is not in the album")
-    name = None if isinstance(dto.album_name, UnsetType) or dto.album_name == row.name else (
-        dto.album_name)
+    name = (
+        None
+        if isinstance(dto.album_name, UnsetType) or dto.album_name == row.name
+        else (dto.album_name)
+    )
     description = None
     if not isinstance(dto.description, UnsetType):
         wanted = dto.description or ""
@@ -180,26 +223,39 @@ async def update_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
         thumb = None
     if name is None and description is None and thumb is None:
         return
-    await ctx.settle(await publish_chain(ctx, [ev.AlbumUpdated(
-        stream_id=album_id, name=name, description=description, thumbnail_asset_id=thumb)],
-        expected=row.last_seq))
+    await ctx.settle(
+        await publish_chain(
+            ctx,
+            [
+                ev.AlbumUpdated(
+                    stream_id=album_id, name=name, description=description, thumbnail_asset_id=thumb
+                )
+            ],
+            expected=row.last_seq,
+        )
+    )
 
 
 async def delete_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
     async with ctx.engine.connect() as conn:
         row = await get_album_row(conn, auth, album_id, "album.delete")
-    await ctx.settle(await publish_chain(ctx, [ev.AlbumDeleted(stream_id=album_id)],
-                                         expected=row.last_seq))
+    await ctx.settle(
+        await publish_chain(ctx, [ev.AlbumDeleted(stream_id=album_id)], expected=row.last_seq)
+    )
 
 
 async def _members(conn: AsyncConnection, album_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = (await conn.execute(text("SELECT asset_id FROM album_assets WHERE album_id = :id"),
-                               {"id": album_id})).all()
+    rows = (
+        await conn.execute(
+            text("SELECT asset_id FROM album_assets WHERE album_id = :id"), {"id": album_id}
+        )
+    ).all()
     return {r.asset_id for r in rows}
 
 
-async def add_assets(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                     ids: list[uuid.UUID]) -> list[s.BulkIdResponseDto]:
+async def add_assets(
+    ctx: Context, auth: AuthUser, album_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[s.BulkIdResponseDto]:
     """Immich's per-id answer: success, or duplicate (already in) / no_permission."""
     async with ctx.engine.connect() as conn:
         row = await get_album_row(conn, auth, album_id, "albumAsset.create")
@@ -211,21 +267,27 @@ async def add_assets(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
         if asset_id in present:
             results.append(s.BulkIdResponseDto(id=str(asset_id), success=False, error="duplicate"))
         elif asset_id not in allowed:
-            results.append(s.BulkIdResponseDto(id=str(asset_id), success=False,
-                                               error="no_permission"))
+            results.append(
+                s.BulkIdResponseDto(id=str(asset_id), success=False, error="no_permission")
+            )
         else:
             present.add(asset_id)
             added.append(asset_id)
             results.append(s.BulkIdResponseDto(id=str(asset_id), success=True))
     if added:
-        await ctx.settle(await publish_chain(
-            ctx, [ev.AssetsAddedToAlbum(stream_id=album_id, asset_ids=added)],
-            expected=row.last_seq))
+        await ctx.settle(
+            await publish_chain(
+                ctx,
+                [ev.AssetsAddedToAlbum(stream_id=album_id, asset_ids=added)],
+                expected=row.last_seq,
+            )
+        )
     return results
 
 
-async def remove_assets(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                        ids: list[uuid.UUID]) -> list[s.BulkIdResponseDto]:
+async def remove_assets(
+    ctx: Context, auth: AuthUser, album_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[s.BulkIdResponseDto]:
     """Immich's per-id answer: success, or not_found (not in the album)."""
     async with ctx.engine.connect() as conn:
         row = await get_album_row(conn, auth, album_id, "albumAsset.delete")
@@ -240,7 +302,11 @@ async def remove_assets(ctx: Context, auth: AuthUser, album_id: uuid.UUID,
         else:
             results.append(s.BulkIdResponseDto(id=str(asset_id), success=False, error="not_found"))
     if removed:
-        await ctx.settle(await publish_chain(
-            ctx, [ev.AssetsRemovedFromAlbum(stream_id=album_id, asset_ids=removed)],
-            expected=row.last_seq))
+        await ctx.settle(
+            await publish_chain(
+                ctx,
+                [ev.AssetsRemovedFromAlbum(stream_id=album_id, asset_ids=removed)],
+                expected=row.last_seq,
+            )
+        )
     return results

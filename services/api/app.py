@@ -57,8 +57,14 @@ async def open_context(settings: Settings) -> Context:
     waiter = CheckpointWaiter(engine)
     await nc.subscribe(checkpoint_subject(settings.nats), cb=waiter.on_checkpoint)
     thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
-    return Context(settings=settings, engine=engine, nc=nc, bus=EventBus(nc, settings.nats),
-                   waiter=waiter, thumbs=thumbs)
+    return Context(
+        settings=settings,
+        engine=engine,
+        nc=nc,
+        bus=EventBus(nc, settings.nats),
+        waiter=waiter,
+        thumbs=thumbs,
+    )
 
 
 async def close_context(ctx: Context) -> None:

@@ -52,33 +52,58 @@ def _duration(seconds: float | None) -> str:
 
 def exif_dto(row: Row[Any]) -> s.ExifResponseDto:
     return s.ExifResponseDto(
-        make=row.make, model=row.model, exif_image_width=row.width,
-        exif_image_height=row.height, file_size_in_byte=row.file_size,
+        make=row.make,
+        model=row.model,
+        exif_image_width=row.width,
+        exif_image_height=row.height,
+        file_size_in_byte=row.file_size,
         orientation=str(row.orientation) if row.orientation else None,
-        date_time_original=iso(row.date_time_original), modify_date=iso(row.file_modified_at),
-        time_zone=row.time_zone, lens_model=row.lens_model, f_number=row.f_number,
-        focal_length=row.focal_length, iso=row.iso, exposure_time=row.exposure_time,
-        latitude=row.latitude, longitude=row.longitude, description=row.description,
+        date_time_original=iso(row.date_time_original),
+        modify_date=iso(row.file_modified_at),
+        time_zone=row.time_zone,
+        lens_model=row.lens_model,
+        f_number=row.f_number,
+        focal_length=row.focal_length,
+        iso=row.iso,
+        exposure_time=row.exposure_time,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        description=row.description,
     )
 
 
 def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
     external = row.library_type == "EXTERNAL"
     return s.AssetResponseDto(
-        id=str(row.id), device_asset_id=row.device_asset_id, owner_id=str(row.owner_id),
-        device_id=row.device_id, library_id=str(row.library_id) if external else None,
-        type=row.type, original_path=row.original_path,
-        original_file_name=row.original_file_name, original_mime_type=row.mime_type,
-        thumbhash=None, file_created_at=iso(row.file_created_at) or "",
+        id=str(row.id),
+        device_asset_id=row.device_asset_id,
+        owner_id=str(row.owner_id),
+        device_id=row.device_id,
+        library_id=str(row.library_id) if external else None,
+        type=row.type,
+        original_path=row.original_path,
+        original_file_name=row.original_file_name,
+        original_mime_type=row.mime_type,
+        thumbhash=None,
+        file_created_at=iso(row.file_created_at) or "",
         file_modified_at=iso(row.file_modified_at) or "",
-        local_date_time=iso(row.local_date_time) or "", updated_at=iso(row.updated_at) or "",
-        created_at=iso(row.created_at) or "", is_favorite=row.is_favorite, is_archived=False,
-        is_trashed=False, is_offline=row.is_offline, visibility="timeline",
-        duration=_duration(row.duration_seconds), checksum=_checksum(row),
-        has_metadata=row.metadata_status == "done", is_external=external,
-        is_read_only=external, resized=row.thumbnail_key is not None,
+        local_date_time=iso(row.local_date_time) or "",
+        updated_at=iso(row.updated_at) or "",
+        created_at=iso(row.created_at) or "",
+        is_favorite=row.is_favorite,
+        is_archived=False,
+        is_trashed=False,
+        is_offline=row.is_offline,
+        visibility="timeline",
+        duration=_duration(row.duration_seconds),
+        checksum=_checksum(row),
+        has_metadata=row.metadata_status == "done",
+        is_external=external,
+        is_read_only=external,
+        resized=row.thumbnail_key is not None,
         exif_info=exif_dto(row) if with_exif else UNSET,
-        offline_reason=row.offline_reason, metadata_status=row.metadata_status,
+        offline_reason=row.offline_reason,
+        metadata_status=row.metadata_status,
         metadata_error=row.metadata_error,
     )
 
@@ -96,8 +121,9 @@ async def get_asset(conn: AsyncConnection, auth: AuthUser, asset_id: uuid.UUID) 
     return row
 
 
-async def search(conn: AsyncConnection, auth: AuthUser,
-                 dto: s.MetadataSearchDto) -> s.SearchResponseDto:
+async def search(
+    conn: AsyncConnection, auth: AuthUser, dto: s.MetadataSearchDto
+) -> s.SearchResponseDto:
     where = ["NOT l.deleting"]
     params: dict[str, Any] = {}
     if dto.library_id is not None and auth.is_admin:
@@ -109,8 +135,11 @@ async def search(conn: AsyncConnection, auth: AuthUser,
         ("library_id", "a.library_id = :library_id", dto.library_id),
         ("is_offline", "a.is_offline = :is_offline", dto.is_offline),
         ("original_path", "a.original_path = :original_path", dto.original_path),
-        ("original_file_name", "a.original_file_name = :original_file_name",
-         dto.original_file_name),
+        (
+            "original_file_name",
+            "a.original_file_name = :original_file_name",
+            dto.original_file_name,
+        ),
         ("type", "a.type = :type", dto.type),
         ("id", "a.id = :id", dto.id),
         ("device_id", "a.device_id = :device_id", dto.device_id),
@@ -125,28 +154,46 @@ async def search(conn: AsyncConnection, auth: AuthUser,
             params[name] = value
     if dto.checksum:
         try:
-            params["checksum"] = base64.b64decode(dto.checksum).hex() if len(
-                dto.checksum) == 28 else dto.checksum.lower()
+            params["checksum"] = (
+                base64.b64decode(dto.checksum).hex()
+                if len(dto.checksum) == 28
+                else dto.checksum.lower()
+            )
         except ValueError as e:
             raise InvalidInput("checksum must be base64 or hex SHA-1") from e
         where.append("a.checksum = :checksum")
     size = max(1, min(dto.size, 1000))
     page = max(1, dto.page)
     sql_where = " WHERE " + " AND ".join(where)
-    total = int((await conn.execute(text(
-        "SELECT count(*) FROM assets a JOIN libraries l ON l.id = a.library_id" + sql_where),
-        params)).scalar() or 0)
+    total = int(
+        (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM assets a JOIN libraries l ON l.id = a.library_id"
+                    + sql_where
+                ),
+                params,
+            )
+        ).scalar()
+        or 0
+    )
     order = "ASC" if dto.order == "asc" else "DESC"
-    rows = (await conn.execute(text(
-        f"{ASSET_SELECT}{sql_where} ORDER BY a.file_created_at {order}, a.id "
-        "LIMIT :limit OFFSET :offset"),
-        {**params, "limit": size, "offset": (page - 1) * size})).all()
+    rows = (
+        await conn.execute(
+            text(
+                f"{ASSET_SELECT}{sql_where} ORDER BY a.file_created_at {order}, a.id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "limit": size, "offset": (page - 1) * size},
+        )
+    ).all()
     items = [asset_dto(r, with_exif=dto.with_exif) for r in rows]
     next_page = str(page + 1) if page * size < total else None
     return s.SearchResponseDto(
         albums=s.SearchAlbumResponseDto(),
-        assets=s.SearchAssetResponseDto(total=total, count=len(items), items=items,
-                                        next_page=next_page),
+        assets=s.SearchAssetResponseDto(
+            total=total, count=len(items), items=items, next_page=next_page
+        ),
     )
 
 
@@ -164,15 +211,23 @@ NOT_DELETING = "a.library_id NOT IN (SELECT id FROM libraries WHERE deleting)"
 # --- statistics and upload checks ---------------------------------------------------------
 
 
-async def statistics(conn: AsyncConnection, auth: AuthUser, *, is_favorite: bool | None,
-                     is_trashed: bool | None, visibility: str | None) -> s.AssetStatsResponseDto:
+async def statistics(
+    conn: AsyncConnection,
+    auth: AuthUser,
+    *,
+    is_favorite: bool | None,
+    is_trashed: bool | None,
+    visibility: str | None,
+) -> s.AssetStatsResponseDto:
     """{images, videos, total} of the caller's assets (uploads and external libraries)."""
     if is_trashed or visibility not in (None, "timeline"):
         # Shoebox has no trash and every asset is on the timeline.
         return s.AssetStatsResponseDto(images=0, videos=0, total=0)
-    sql = ("SELECT count(*) FILTER (WHERE a.type = 'IMAGE') AS images, "
-           "count(*) FILTER (WHERE a.type = 'VIDEO') AS videos, count(*) AS total "
-           f"FROM assets a WHERE a.owner_id = :owner AND {NOT_DELETING}")
+    sql = (
+        "SELECT count(*) FILTER (WHERE a.type = 'IMAGE') AS images, "
+        "count(*) FILTER (WHERE a.type = 'VIDEO') AS videos, count(*) AS total "
+        f"FROM assets a WHERE a.owner_id = :owner AND {NOT_DELETING}"
+    )
     params: dict[str, Any] = {"owner": auth.id}
     if is_favorite is not None:
         sql += " AND a.is_favorite = :fav"
@@ -181,15 +236,22 @@ async def statistics(conn: AsyncConnection, auth: AuthUser, *, is_favorite: bool
     return s.AssetStatsResponseDto(images=row.images, videos=row.videos, total=row.total)
 
 
-async def existing_device_assets(conn: AsyncConnection, auth: AuthUser,
-                                 dto: s.CheckExistingAssetsDto) -> list[str]:
+async def existing_device_assets(
+    conn: AsyncConnection, auth: AuthUser, dto: s.CheckExistingAssetsDto
+) -> list[str]:
     """Immich's legacy POST /assets/exist: which device asset ids the caller already has."""
     if not dto.device_asset_ids:
         return []
-    rows = (await conn.execute(text(
-        "SELECT DISTINCT device_asset_id FROM assets WHERE owner_id = :o AND device_id = :d "
-        "AND device_asset_id = ANY(:ids)"),
-        {"o": auth.id, "d": dto.device_id, "ids": list(dto.device_asset_ids)})).all()
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT DISTINCT device_asset_id FROM assets "
+                "WHERE owner_id = :o AND device_id = :d "
+                "AND device_asset_id = ANY(:ids)"
+            ),
+            {"o": auth.id, "d": dto.device_id, "ids": list(dto.device_asset_ids)},
+        )
+    ).all()
     return [r.device_asset_id for r in rows]
 
 
@@ -215,8 +277,9 @@ def content_disposition(kind: str, filename: str) -> str:
 MEDIA_HEADERS = {"Cache-Control": "private, max-age=86400, no-transform"}
 
 
-async def open_original(conn: AsyncConnection, settings: Settings, row: Row[Any]
-                        ) -> tuple[AsyncIterator[bytes], int]:
+async def open_original(
+    conn: AsyncConnection, settings: Settings, row: Row[Any]
+) -> tuple[AsyncIterator[bytes], int]:
     """The original file as chunks, and its size.
 
     The file must lie inside the folder it may come from: the upload location for uploads, the
@@ -226,9 +289,13 @@ async def open_original(conn: AsyncConnection, settings: Settings, row: Row[Any]
         if row.is_offline:
             raise InvalidInput(
                 f"Asset is offline ({row.offline_reason or 'file missing'}): its original file "
-                "cannot be read until it is back")
-        owner = (await conn.execute(text("SELECT external_path FROM users WHERE id = :id"),
-                                    {"id": row.owner_id})).first()
+                "cannot be read until it is back"
+            )
+        owner = (
+            await conn.execute(
+                text("SELECT external_path FROM users WHERE id = :id"), {"id": row.owner_id}
+            )
+        ).first()
         if owner is None or not owner.external_path:
             raise Forbidden("The owner of this asset has no external path any more")
         root, path = owner.external_path, row.original_path
@@ -248,8 +315,9 @@ class ThumbnailMissing(NotFound):
     """Raised when an asset has no thumbnail (yet) in the object store."""
 
 
-async def open_thumbnail(store: ObjectStore | None, key: str | None
-                         ) -> tuple[AsyncIterator[bytes], int]:
+async def open_thumbnail(
+    store: ObjectStore | None, key: str | None
+) -> tuple[AsyncIterator[bytes], int]:
     """An object of the thumbnail store as its chunks (never the whole object in memory)."""
     if store is None or key is None:
         raise ThumbnailMissing("Asset media not found: no thumbnail has been generated yet")

@@ -59,8 +59,11 @@ class AuthUser:
 
     def require(self, permission: str) -> None:
         """An API key must carry the permission (or `all`), as Immich's; sessions may do all."""
-        if self.api_key_id is not None and "all" not in self.permissions and (
-                permission not in self.permissions):
+        if (
+            self.api_key_id is not None
+            and "all" not in self.permissions
+            and (permission not in self.permissions)
+        ):
             raise Forbidden(f"Missing required permission: {permission}")
 
 
@@ -91,8 +94,14 @@ async def authenticate(request: Request[Any, Any, Any], ctx: Context) -> AuthUse
         if api_key:
             row = (await conn.execute(_BY_KEY, {"h": token_hash(api_key)})).first()
             if row:
-                return AuthUser(row.id, row.email, row.name, row.is_admin, api_key_id=row.kid,
-                                permissions=tuple(row.permissions))
+                return AuthUser(
+                    row.id,
+                    row.email,
+                    row.name,
+                    row.is_admin,
+                    api_key_id=row.kid,
+                    permissions=tuple(row.permissions),
+                )
         else:
             row = (await conn.execute(_BY_SESSION, {"h": token_hash(bearer or "")})).first()
             if row:

@@ -82,16 +82,23 @@ async def create_user(
     user_id = uuid.uuid4()
     events: list[ev.BaseEvent] = [
         ev.UserCreated(
-            stream_id=user_id, email=email, name=name, password_hash=hash_password(password),
-            is_admin=is_admin, should_change_password=should_change_password,
-            storage_label=storage_label, quota_size_in_bytes=quota,
+            stream_id=user_id,
+            email=email,
+            name=name,
+            password_hash=hash_password(password),
+            is_admin=is_admin,
+            should_change_password=should_change_password,
+            storage_label=storage_label,
+            quota_size_in_bytes=quota,
         )
     ]
     if external_path is not None:
         events.append(ev.ExternalPathSet(stream_id=user_id, external_path=external_path))
     await publish_chain(ctx, events, expected=0)
     library = ev.LibraryCreated(
-        stream_id=upload_library_id(user_id), owner_id=user_id, name=f"{name}'s uploads",
+        stream_id=upload_library_id(user_id),
+        owner_id=user_id,
+        name=f"{name}'s uploads",
         type="UPLOAD",
     )
     seq = await publish_chain(ctx, [library], expected=0)
@@ -114,12 +121,21 @@ async def admin_sign_up(ctx: Context, dto: s.SignUpDto) -> uuid.UUID:
         raise InvalidInput("The server already has an admin") from e
     # The admin's id was fixed by ServerInitialized; create the user under it.
     events: list[ev.BaseEvent] = [
-        ev.UserCreated(stream_id=admin_id, email=dto.email, name=dto.name,
-                       password_hash=hash_password(dto.password), is_admin=True)
+        ev.UserCreated(
+            stream_id=admin_id,
+            email=dto.email,
+            name=dto.name,
+            password_hash=hash_password(dto.password),
+            is_admin=True,
+        )
     ]
     await publish_chain(ctx, events, expected=0)
-    library = ev.LibraryCreated(stream_id=upload_library_id(admin_id), owner_id=admin_id,
-                                name=f"{dto.name}'s uploads", type="UPLOAD")
+    library = ev.LibraryCreated(
+        stream_id=upload_library_id(admin_id),
+        owner_id=admin_id,
+        name=f"{dto.name}'s uploads",
+        type="UPLOAD",
+    )
     await ctx.settle(await publish_chain(ctx, [library], expected=0))
     return admin_id
 
@@ -137,12 +153,14 @@ async def login(ctx: Context, user_id: uuid.UUID) -> str:
 async def logout(ctx: Context, user: AuthUser) -> None:
     if user.session_id is None:
         return
-    await ctx.settle(await ctx.bus.publish(
-        ev.SessionEnded(stream_id=user.id, session_id=user.session_id)))
+    await ctx.settle(
+        await ctx.bus.publish(ev.SessionEnded(stream_id=user.id, session_id=user.session_id))
+    )
 
 
-async def create_api_key(ctx: Context, user: AuthUser, name: str,
-                         permissions: list[str]) -> tuple[str, uuid.UUID]:
+async def create_api_key(
+    ctx: Context, user: AuthUser, name: str, permissions: list[str]
+) -> tuple[str, uuid.UUID]:
     if not permissions:
         raise InvalidInput("permissions should not be empty")
     if user.api_key_id is not None and "all" not in user.permissions:
@@ -151,9 +169,17 @@ async def create_api_key(ctx: Context, user: AuthUser, name: str,
             raise Forbidden("Cannot grant permissions you do not have")
     secret = new_secret()
     key_id = uuid.uuid4()
-    await ctx.settle(await ctx.bus.publish(ev.ApiKeyCreated(
-        stream_id=user.id, key_id=key_id, name=name or "API Key", key_hash=token_hash(secret),
-        permissions=list(permissions))))
+    await ctx.settle(
+        await ctx.bus.publish(
+            ev.ApiKeyCreated(
+                stream_id=user.id,
+                key_id=key_id,
+                name=name or "API Key",
+                key_hash=token_hash(secret),
+                permissions=list(permissions),
+            )
+        )
+    )
     return secret, key_id
 
 
@@ -161,8 +187,13 @@ async def delete_api_key(ctx: Context, user: AuthUser, key_id: uuid.UUID) -> Non
     await ctx.settle(await ctx.bus.publish(ev.ApiKeyDeleted(stream_id=user.id, key_id=key_id)))
 
 
-async def update_user(ctx: Context, user_id: uuid.UUID, dto: s.UserAdminUpdateDto | s.UserUpdateMeDto,
-                      *, by_admin: bool) -> None:
+async def update_user(
+    ctx: Context,
+    user_id: uuid.UUID,
+    dto: s.UserAdminUpdateDto | s.UserUpdateMeDto,
+    *,
+    by_admin: bool,
+) -> None:
     """Apply a partial update; `externalPath` only from an admin."""
     async with ctx.engine.connect() as conn:
         row = await queries.get_user(conn, user_id)
@@ -173,8 +204,11 @@ async def update_user(ctx: Context, user_id: uuid.UUID, dto: s.UserAdminUpdateDt
             other = await queries.get_user_by_email(conn, email)
             if other is not None and other.id != user_id:
                 raise Conflict("Email already in use by another account")
-    _check_user_fields(email, None if dto.password is UNSET else dto.password,
-                       None if dto.name is UNSET else dto.name)
+    _check_user_fields(
+        email,
+        None if dto.password is UNSET else dto.password,
+        None if dto.name is UNSET else dto.name,
+    )
     fields: dict[str, object] = {}
     if email is not None:
         fields["email"] = email
@@ -209,8 +243,9 @@ async def delete_user(ctx: Context, actor: AuthUser, user_id: uuid.UUID) -> None
         row = await queries.get_user(conn, user_id)
     if row is None:
         raise InvalidInput("User not found")
-    await ctx.settle(await publish_chain(ctx, [ev.UserDeleted(stream_id=user_id)],
-                                         expected=row.last_seq))
+    await ctx.settle(
+        await publish_chain(ctx, [ev.UserDeleted(stream_id=user_id)], expected=row.last_seq)
+    )
 
 
 # --- libraries ------------------------------------------------------------------------------
@@ -251,8 +286,11 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
     if not name.strip():
         raise InvalidInput("name should not be empty")
     paths = [] if dto.import_paths is UNSET else dto.import_paths
-    patterns = list(DEFAULT_EXCLUSION_PATTERNS) if dto.exclusion_patterns is UNSET else (
-        dto.exclusion_patterns)
+    patterns = (
+        list(DEFAULT_EXCLUSION_PATTERNS)
+        if dto.exclusion_patterns is UNSET
+        else (dto.exclusion_patterns)
+    )
     _check_list("importPaths", paths)
     check_patterns(patterns)
     external_path = await _external_path_of(ctx, dto.owner_id)
@@ -262,9 +300,22 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
         if msg := check_import_path_shape(path, external_path):
             raise InvalidInput(f"Invalid import path: {msg}")
     library_id = uuid.uuid4()
-    await ctx.settle(await publish_chain(ctx, [ev.LibraryCreated(
-        stream_id=library_id, owner_id=dto.owner_id, name=name, type="EXTERNAL",
-        import_paths=paths, exclusion_patterns=patterns)], expected=0))
+    await ctx.settle(
+        await publish_chain(
+            ctx,
+            [
+                ev.LibraryCreated(
+                    stream_id=library_id,
+                    owner_id=dto.owner_id,
+                    name=name,
+                    type="EXTERNAL",
+                    import_paths=paths,
+                    exclusion_patterns=patterns,
+                )
+            ],
+            expected=0,
+        )
+    )
     return library_id
 
 
@@ -277,8 +328,9 @@ async def visible_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID):
     return row
 
 
-async def update_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
-                         dto: s.UpdateLibraryDto) -> None:
+async def update_library(
+    ctx: Context, actor: AuthUser, library_id: uuid.UUID, dto: s.UpdateLibraryDto
+) -> None:
     row = await visible_library(ctx, actor, library_id)
     events: list[ev.BaseEvent] = []
     if dto.name is not UNSET:
@@ -295,15 +347,19 @@ async def update_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
             if msg := validate_import_path(path, external_path, str(ctx.settings.upload_path)):
                 raise InvalidInput(f"Invalid import path: {msg}")
         if list(dto.import_paths) != list(row.import_paths):
-            events.append(ev.ImportPathsChanged(stream_id=library_id,
-                                                import_paths=dto.import_paths))
+            events.append(
+                ev.ImportPathsChanged(stream_id=library_id, import_paths=dto.import_paths)
+            )
     if dto.exclusion_patterns is not UNSET:
         if row.type == "UPLOAD" and dto.exclusion_patterns:
             raise InvalidInput("Upload libraries cannot have exclusion patterns")
         check_patterns(dto.exclusion_patterns)
         if list(dto.exclusion_patterns) != list(row.exclusion_patterns):
-            events.append(ev.ExclusionPatternsChanged(
-                stream_id=library_id, exclusion_patterns=dto.exclusion_patterns))
+            events.append(
+                ev.ExclusionPatternsChanged(
+                    stream_id=library_id, exclusion_patterns=dto.exclusion_patterns
+                )
+            )
     if events:
         await ctx.settle(await publish_chain(ctx, events, expected=row.last_seq))
 
@@ -312,12 +368,16 @@ async def delete_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -
     row = await visible_library(ctx, actor, library_id)
     if row.type == "UPLOAD":
         raise InvalidInput("Cannot delete an upload library: every user keeps theirs")
-    await ctx.settle(await publish_chain(ctx, [ev.LibraryDeletionStarted(stream_id=library_id)],
-                                         expected=row.last_seq))
+    await ctx.settle(
+        await publish_chain(
+            ctx, [ev.LibraryDeletionStarted(stream_id=library_id)], expected=row.last_seq
+        )
+    )
 
 
-async def validate_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
-                           dto: s.ValidateLibraryDto) -> list[tuple[str, str | None]]:
+async def validate_library(
+    ctx: Context, actor: AuthUser, library_id: uuid.UUID, dto: s.ValidateLibraryDto
+) -> list[tuple[str, str | None]]:
     row = await visible_library(ctx, actor, library_id)
     _check_list("importPaths", dto.import_paths)
     if dto.exclusion_patterns:
@@ -327,14 +387,24 @@ async def validate_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
     return [(p, validate_import_path(p, external_path, upload)) for p in dto.import_paths]
 
 
-async def request_scan(ctx: Context, actor: AuthUser, library_id: uuid.UUID,
-                       mode: ev.ScanMode, requested_by: str = "user") -> uuid.UUID:
+async def request_scan(
+    ctx: Context,
+    actor: AuthUser,
+    library_id: uuid.UUID,
+    mode: ev.ScanMode,
+    requested_by: str = "user",
+) -> uuid.UUID:
     row = await visible_library(ctx, actor, library_id)
     if row.type == "UPLOAD":
         raise InvalidInput("Can only refresh external libraries")
     scan_id = uuid.uuid4()
-    await ctx.settle(await ctx.bus.publish(ev.LibraryScanRequested(
-        stream_id=library_id, scan_id=scan_id, mode=mode, requested_by=requested_by)))
+    await ctx.settle(
+        await ctx.bus.publish(
+            ev.LibraryScanRequested(
+                stream_id=library_id, scan_id=scan_id, mode=mode, requested_by=requested_by
+            )
+        )
+    )
     return scan_id
 
 
@@ -349,8 +419,11 @@ async def remove_offline(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -
     if not rows:
         return 0
     last, _conflicts = await ctx.bus.publish_many(
-        (ev.AssetRemoved(stream_id=r.id, library_id=library_id, reason="offline-removed"),
-         r.last_seq) for r in rows
+        (
+            ev.AssetRemoved(stream_id=r.id, library_id=library_id, reason="offline-removed"),
+            r.last_seq,
+        )
+        for r in rows
     )
     if last:
         await ctx.settle(last)

@@ -43,9 +43,7 @@ class CheckpointWaiter:
 
     async def _read(self) -> int:
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(text("SELECT max(seq) FROM projection_checkpoint"))
-            ).scalar()
+            row = (await conn.execute(text("SELECT max(seq) FROM projection_checkpoint"))).scalar()
         return int(row or 0)
 
     async def wait(self, seq: int, timeout: float) -> None:

@@ -46,8 +46,9 @@ def _validation_messages(exc: ValidationException) -> list[str]:
             key = item.get("key")
             source = item.get("source")
             if key and source == "path":
-                messages.append(f"{key} must be a UUID" if "UUID" in msg or "uuid" in msg
-                                else f"{key}: {msg}")
+                messages.append(
+                    f"{key} must be a UUID" if "UUID" in msg or "uuid" in msg else f"{key}: {msg}"
+                )
             elif key and key not in msg:
                 messages.append(f"{key}: {msg}")
             else:

@@ -81,16 +81,19 @@ class MultipartUpload:
         self._skip = False
         self._pending: list[tuple[SpooledPart, bytes]] = []
         self._pending_bytes = 0
-        self.parser = MultipartParser(boundary, callbacks={
-            "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field_data,
-            "on_header_value": self._header_value_data,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-            "on_end": self._end,
-        })
+        self.parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field_data,
+                "on_header_value": self._header_value_data,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
 
     # --- parser callbacks (synchronous, in memory only) -----------------------------------
 
@@ -200,11 +203,13 @@ class MultipartUpload:
 
     async def discard(self) -> None:
         """Close and remove every temp file that is still there."""
+
         def _remove() -> None:
             for part in self.files.values():
                 part.close()
                 with contextlib.suppress(FileNotFoundError):
                     part.path.unlink()
+
         await asyncio.to_thread(_remove)
 
 
@@ -215,4 +220,3 @@ def multipart_boundary(content_type: str) -> bytes:
     if kind != b"multipart/form-data" or not boundary:
         raise InvalidInput("Expected a multipart/form-data body with a boundary")
     return boundary
-

@@ -33,12 +33,14 @@ def user_admin_dto(row: Row[Any]) -> s.UserAdminResponseDto:
 
 
 def user_dto(row: Row[Any]) -> s.UserResponseDto:
-    return s.UserResponseDto(id=str(row.id), email=row.email, name=row.name,
-                             profile_changed_at=iso(row.created_at))
+    return s.UserResponseDto(
+        id=str(row.id), email=row.email, name=row.name, profile_changed_at=iso(row.created_at)
+    )
 
 
-async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *,
-                   with_deleted: bool = False) -> Row[Any] | None:
+async def get_user(
+    conn: AsyncConnection, user_id: uuid.UUID, *, with_deleted: bool = False
+) -> Row[Any] | None:
     sql = "SELECT * FROM users WHERE id = :id"
     if not with_deleted:
         sql += " AND deleted_at IS NULL"
@@ -100,7 +102,9 @@ async def list_libraries(conn: AsyncConnection, owner_id: uuid.UUID | None) -> l
     return list((await conn.execute(text(sql + " ORDER BY l.created_at, l.id"), params)).all())
 
 
-async def library_statistics(conn: AsyncConnection, library_id: uuid.UUID) -> s.LibraryStatsResponseDto:
+async def library_statistics(
+    conn: AsyncConnection, library_id: uuid.UUID
+) -> s.LibraryStatsResponseDto:
     row = (
         await conn.execute(
             text(
@@ -113,23 +117,39 @@ async def library_statistics(conn: AsyncConnection, library_id: uuid.UUID) -> s.
             {"id": library_id},
         )
     ).one()
-    return s.LibraryStatsResponseDto(photos=row.photos, videos=row.videos, total=row.total,
-                                     usage=int(row.usage), offline=row.offline)
+    return s.LibraryStatsResponseDto(
+        photos=row.photos,
+        videos=row.videos,
+        total=row.total,
+        usage=int(row.usage),
+        offline=row.offline,
+    )
 
 
 async def api_keys_of(conn: AsyncConnection, user_id: uuid.UUID) -> list[Row[Any]]:
-    return list((await conn.execute(
-        text("SELECT * FROM api_keys WHERE user_id = :u ORDER BY created_at, id"),
-        {"u": user_id})).all())
+    return list(
+        (
+            await conn.execute(
+                text("SELECT * FROM api_keys WHERE user_id = :u ORDER BY created_at, id"),
+                {"u": user_id},
+            )
+        ).all()
+    )
 
 
 async def api_key(conn: AsyncConnection, key_id: uuid.UUID) -> Row[Any] | None:
-    return (await conn.execute(text("SELECT * FROM api_keys WHERE id = :id"),
-                               {"id": key_id})).first()
+    return (
+        await conn.execute(text("SELECT * FROM api_keys WHERE id = :id"), {"id": key_id})
+    ).first()
 
 
 async def offline_assets(conn: AsyncConnection, library_id: uuid.UUID) -> list[Row[Any]]:
     """(id, last_seq) of a library's offline assets."""
-    return list((await conn.execute(
-        text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
-        {"l": library_id})).all())
+    return list(
+        (
+            await conn.execute(
+                text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
+                {"l": library_id},
+            )
+        ).all()
+    )

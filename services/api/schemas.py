@@ -114,12 +114,12 @@ class UserAdminUpdateDto(Dto):
     email: str | UnsetType = UNSET
     password: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
-    storage_label: str | None | UnsetType = UNSET
-    quota_size_in_bytes: int | None | UnsetType = UNSET
+    storage_label: str | UnsetType | None = UNSET
+    quota_size_in_bytes: int | UnsetType | None = UNSET
     should_change_password: bool | UnsetType = UNSET
     is_admin: bool | UnsetType = UNSET
     # Shoebox's extension of Immich's DTO: the folder this user's import paths must lie in.
-    external_path: str | None | UnsetType = UNSET
+    external_path: str | UnsetType | None = UNSET
 
 
 class UserUpdateMeDto(Dto):

@@ -31,9 +31,16 @@ _BUCKET = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 class TimelineFilter:
     """The WHERE clause shared by /timeline/buckets and /timeline/bucket."""
 
-    def __init__(self, auth: AuthUser, *, album_id: uuid.UUID | None = None,
-                 is_favorite: bool | None = None, is_trashed: bool | None = None,
-                 visibility: str | None = None, user_id: uuid.UUID | None = None) -> None:
+    def __init__(
+        self,
+        auth: AuthUser,
+        *,
+        album_id: uuid.UUID | None = None,
+        is_favorite: bool | None = None,
+        is_trashed: bool | None = None,
+        visibility: str | None = None,
+        user_id: uuid.UUID | None = None,
+    ) -> None:
         self.auth = auth
         self.album_id = album_id
         self.is_favorite = is_favorite
@@ -46,8 +53,11 @@ class TimelineFilter:
         clauses = [NOT_DELETING]
         params: dict[str, Any] = {}
         if self.album_id is not None:
-            owner = (await conn.execute(text("SELECT owner_id FROM albums WHERE id = :id"),
-                                        {"id": self.album_id})).scalar()
+            owner = (
+                await conn.execute(
+                    text("SELECT owner_id FROM albums WHERE id = :id"), {"id": self.album_id}
+                )
+            ).scalar()
             if owner is None or owner != self.auth.id:
                 raise InvalidInput("Not found or no album.read access")
             clauses.append("a.id IN (SELECT asset_id FROM album_assets WHERE album_id = :album)")
@@ -61,20 +71,27 @@ class TimelineFilter:
         return " AND ".join(clauses), params
 
 
-async def time_buckets(conn: AsyncConnection, flt: TimelineFilter,
-                       order: str) -> list[s.TimeBucketsResponseDto]:
+async def time_buckets(
+    conn: AsyncConnection, flt: TimelineFilter, order: str
+) -> list[s.TimeBucketsResponseDto]:
     """[{timeBucket: first day of the month, count}] over the caller's assets, offline too."""
     require_permission(flt.auth, "timeline.read")
     if flt.empty:
         return []
     where, params = await flt.where(conn)
     direction = "ASC" if order == "asc" else "DESC"
-    rows = (await conn.execute(text(
-        "SELECT date_trunc('month', a.local_date_time AT TIME ZONE 'UTC') AS month, "
-        f"count(*) AS n FROM assets a WHERE {where} GROUP BY 1 ORDER BY 1 {direction}"),
-        params)).all()
-    return [s.TimeBucketsResponseDto(time_bucket=r.month.strftime("%Y-%m-%d"), count=r.n)
-            for r in rows]
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT date_trunc('month', a.local_date_time AT TIME ZONE 'UTC') AS month, "
+                f"count(*) AS n FROM assets a WHERE {where} GROUP BY 1 ORDER BY 1 {direction}"
+            ),
+            params,
+        )
+    ).all()
+    return [
+        s.TimeBucketsResponseDto(time_bucket=r.month.strftime("%Y-%m-%d"), count=r.n) for r in rows
+    ]
 
 
 def parse_bucket(value: str) -> tuple[datetime, datetime]:
@@ -98,8 +115,9 @@ def _ratio(width: int | None, height: int | None, orientation: int | None) -> fl
     return width / height
 
 
-async def time_bucket(conn: AsyncConnection, flt: TimelineFilter, bucket: str, order: str,
-                      with_coordinates: bool) -> s.TimeBucketAssetResponseDto:
+async def time_bucket(
+    conn: AsyncConnection, flt: TimelineFilter, bucket: str, order: str, with_coordinates: bool
+) -> s.TimeBucketAssetResponseDto:
     """The assets of one month, as Immich's parallel arrays."""
     require_permission(flt.auth, "timeline.read")
     start, end = parse_bucket(bucket)
@@ -107,13 +125,22 @@ async def time_bucket(conn: AsyncConnection, flt: TimelineFilter, bucket: str, o
     if not flt.empty:
         where, params = await flt.where(conn)
         direction = "ASC" if order == "asc" else "DESC"
-        rows = list((await conn.execute(text(
-            "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, a.is_favorite, "
-            "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
-            "a.duration_seconds, a.latitude, a.longitude FROM assets a "
-            f"WHERE {where} AND a.local_date_time >= :start AND a.local_date_time < :end "
-            f"ORDER BY a.local_date_time {direction}, a.id {direction}"),
-            {**params, "start": start, "end": end})).all())
+        rows = list(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, "
+                        "a.is_favorite, "
+                        "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
+                        "a.duration_seconds, a.latitude, a.longitude FROM assets a "
+                        f"WHERE {where} AND a.local_date_time >= :start "
+                        "AND a.local_date_time < :end "
+                        f"ORDER BY a.local_date_time {direction}, a.id {direction}"
+                    ),
+                    {**params, "start": start, "end": end},
+                )
+            ).all()
+        )
     n = len(rows)
     none: list[Any] = [None] * n
     dto = s.TimeBucketAssetResponseDto(
@@ -128,10 +155,12 @@ async def time_bucket(conn: AsyncConnection, flt: TimelineFilter, bucket: str, o
         file_created_at=[iso(r.file_created_at) or "" for r in rows],
         created_at=[iso(r.created_at) or "" for r in rows],
         local_offset_hours=[
-            round((r.local_date_time - r.file_created_at).total_seconds() / 3600, 2)
-            for r in rows],
-        duration=[round(r.duration_seconds * 1000) if r.type == "VIDEO" and r.duration_seconds
-                  else None for r in rows],
+            round((r.local_date_time - r.file_created_at).total_seconds() / 3600, 2) for r in rows
+        ],
+        duration=[
+            round(r.duration_seconds * 1000) if r.type == "VIDEO" and r.duration_seconds else None
+            for r in rows
+        ],
         projection_type=list(none),
         live_photo_video_id=list(none),
         city=list(none),
@@ -144,15 +173,23 @@ async def time_bucket(conn: AsyncConnection, flt: TimelineFilter, bucket: str, o
     return dto
 
 
-async def map_markers(conn: AsyncConnection, auth: AuthUser, *, is_favorite: bool | None,
-                      is_archived: bool | None, created_after: datetime | None,
-                      created_before: datetime | None) -> list[s.MapMarkerResponseDto]:
+async def map_markers(
+    conn: AsyncConnection,
+    auth: AuthUser,
+    *,
+    is_favorite: bool | None,
+    is_archived: bool | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> list[s.MapMarkerResponseDto]:
     """One marker per asset of the caller that has GPS coordinates."""
     require_permission(auth, "map.read")
     if is_archived:
         return []
-    sql = (f"SELECT a.id, a.latitude, a.longitude FROM assets a WHERE a.owner_id = :owner "
-           f"AND {NOT_DELETING} AND a.latitude IS NOT NULL AND a.longitude IS NOT NULL")
+    sql = (
+        f"SELECT a.id, a.latitude, a.longitude FROM assets a WHERE a.owner_id = :owner "
+        f"AND {NOT_DELETING} AND a.latitude IS NOT NULL AND a.longitude IS NOT NULL"
+    )
     params: dict[str, Any] = {"owner": auth.id}
     if is_favorite is not None:
         sql += " AND a.is_favorite = :fav"

@@ -100,7 +100,8 @@ def parse_form(fields: dict[str, str]) -> UploadForm:
     if problems:
         raise InvalidInput("; ".join(problems))
     return UploadForm(
-        file_created_at=created, file_modified_at=modified,
+        file_created_at=created,
+        file_modified_at=modified,
         device_asset_id=fields.get("deviceAssetId") or None,
         device_id=fields.get("deviceId") or None,
         filename=os.path.basename(fields["filename"]) if fields.get("filename") else None,
@@ -108,15 +109,21 @@ def parse_form(fields: dict[str, str]) -> UploadForm:
     )
 
 
-async def find_upload(ctx: Context, library_id: uuid.UUID,
-                      checksums: list[str]) -> dict[str, uuid.UUID]:
+async def find_upload(
+    ctx: Context, library_id: uuid.UUID, checksums: list[str]
+) -> dict[str, uuid.UUID]:
     """hex SHA-1 -> asset id, among the upload library's assets."""
     if not checksums:
         return {}
     async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT checksum, id FROM assets WHERE library_id = :l AND checksum = ANY(:c)"),
-            {"l": library_id, "c": checksums})).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT checksum, id FROM assets WHERE library_id = :l AND checksum = ANY(:c)"
+                ),
+                {"l": library_id, "c": checksums},
+            )
+        ).all()
     return {r.checksum: r.id for r in rows}
 
 
@@ -140,8 +147,9 @@ async def publish_upload(ctx: Context, event: ev.AssetUploaded) -> int | None:
         if not isinstance(last, ev.AssetRemoved):
             return None
         try:
-            return await ctx.bus.publish(msgspec.structs.replace(event, event_id=uuid.uuid4()),
-                                         expected_last_seq=seq)
+            return await ctx.bus.publish(
+                msgspec.structs.replace(event, event_id=uuid.uuid4()), expected_last_seq=seq
+            )
         except WrongExpectedSequence:
             return None  # someone revived it at the same instant: theirs is the asset
 
@@ -154,9 +162,13 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         raise InvalidInput("The upload was interrupted") from e
 
 
-async def upload_asset(ctx: Context, auth: AuthUser, content_type: str,
-                       checksum_header: str | None,
-                       chunks: AsyncIterator[bytes]) -> tuple[uuid.UUID, bool]:
+async def upload_asset(
+    ctx: Context,
+    auth: AuthUser,
+    content_type: str,
+    checksum_header: str | None,
+    chunks: AsyncIterator[bytes],
+) -> tuple[uuid.UUID, bool]:
     """Store one uploaded file; returns (asset id, created) — created False for a duplicate."""
     require_permission(auth, "asset.upload")
     boundary = multipart_boundary(content_type)
@@ -197,8 +209,14 @@ async def upload_asset(ctx: Context, auth: AuthUser, content_type: str,
         await upload.discard()
 
 
-async def _record(ctx: Context, auth: AuthUser, library_id: uuid.UUID, upload: MultipartUpload,
-                  asset: SpooledPart, form: UploadForm) -> tuple[uuid.UUID, bool]:
+async def _record(
+    ctx: Context,
+    auth: AuthUser,
+    library_id: uuid.UUID,
+    upload: MultipartUpload,
+    asset: SpooledPart,
+    form: UploadForm,
+) -> tuple[uuid.UUID, bool]:
     sha1 = asset.sha1_hex
     asset_id = upload_asset_id(library_id, sha1)
     relative = f"{auth.id}/{sha1[:2]}/{sha1[2:4]}/{asset_id}{extension(asset.filename)}"
@@ -213,9 +231,16 @@ async def _record(ctx: Context, auth: AuthUser, library_id: uuid.UUID, upload: M
     if sidecar is not None and sidecar.size and placed:
         placed_sidecar = await asyncio.to_thread(_place, sidecar.path, sidecar_path)
     event = ev.AssetUploaded(
-        stream_id=asset_id, library_id=library_id, owner_id=auth.id, path=relative,
-        original_file_name=name, type=kind, checksum=sha1, file_size=asset.size,
-        file_created_at=form.file_created_at, file_modified_at=form.file_modified_at,
+        stream_id=asset_id,
+        library_id=library_id,
+        owner_id=auth.id,
+        path=relative,
+        original_file_name=name,
+        type=kind,
+        checksum=sha1,
+        file_size=asset.size,
+        file_created_at=form.file_created_at,
+        file_modified_at=form.file_modified_at,
         # Immich's CLI no longer sends these; the old CLI's convention fills them in.
         device_asset_id=form.device_asset_id or "".join(f"{name}-{asset.size}".split()),
         device_id=form.device_id or "unknown",
@@ -230,8 +255,9 @@ async def _record(ctx: Context, auth: AuthUser, library_id: uuid.UUID, upload: M
     if seq is None:
         log.info("upload: user %s sent asset %s again (duplicate)", auth.id, asset_id)
         return asset_id, False
-    log.info("upload: user %s created asset %s at %s (%d bytes)", auth.id, asset_id, relative,
-             asset.size)
+    log.info(
+        "upload: user %s created asset %s at %s (%d bytes)", auth.id, asset_id, relative, asset.size
+    )
     await ctx.settle(seq)
     return asset_id, True
 
@@ -253,7 +279,8 @@ async def remove_upload_files(upload_root: Path, path: str) -> None:
 
 EXTERNAL_DELETE_REFUSED = (
     "Shoebox never deletes files of external libraries: remove or exclude the file on disk "
-    "(the asset goes offline), then remove offline assets from the library")
+    "(the asset goes offline), then remove offline assets from the library"
+)
 
 
 async def _remove(ctx: Context, event: ev.AssetRemoved, expected: int) -> int | None:
@@ -281,10 +308,16 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> i
     if not wanted:
         return 0
     async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT a.id, a.owner_id, a.library_id, a.original_path, a.last_seq, "
-            "l.type AS library_type FROM assets a JOIN libraries l ON l.id = a.library_id "
-            "WHERE a.id = ANY(:ids)"), {"ids": wanted})).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT a.id, a.owner_id, a.library_id, a.original_path, a.last_seq, "
+                    "l.type AS library_type FROM assets a JOIN libraries l ON l.id = a.library_id "
+                    "WHERE a.id = ANY(:ids)"
+                ),
+                {"ids": wanted},
+            )
+        ).all()
     by_id = {r.id: r for r in rows}
     for asset_id in wanted:
         row = by_id.get(asset_id)
@@ -295,8 +328,11 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> i
     removed: list[tuple[Any, int]] = []
     for asset_id in wanted:
         row = by_id[asset_id]
-        seq = await _remove(ctx, ev.AssetRemoved(stream_id=asset_id, library_id=row.library_id,
-                                                 reason="deleted"), row.last_seq)
+        seq = await _remove(
+            ctx,
+            ev.AssetRemoved(stream_id=asset_id, library_id=row.library_id, reason="deleted"),
+            row.last_seq,
+        )
         if seq is not None:
             removed.append((row, seq))
     if removed:
@@ -309,8 +345,9 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> i
     return len(removed)
 
 
-async def bulk_upload_check(ctx: Context, auth: AuthUser,
-                            dto: s.AssetBulkUploadCheckDto) -> s.AssetBulkUploadCheckResponseDto:
+async def bulk_upload_check(
+    ctx: Context, auth: AuthUser, dto: s.AssetBulkUploadCheckDto
+) -> s.AssetBulkUploadCheckResponseDto:
     """Which of these files (by SHA-1) the caller has uploaded already."""
     require_permission(auth, "asset.upload")
     checksums: list[str] = []
@@ -326,7 +363,13 @@ async def bulk_upload_check(ctx: Context, auth: AuthUser,
         if asset_id is None:
             results.append(s.AssetBulkUploadCheckResult(id=item.id, action="accept"))
         else:
-            results.append(s.AssetBulkUploadCheckResult(
-                id=item.id, action="reject", reason="duplicate", asset_id=str(asset_id),
-                is_trashed=False))
+            results.append(
+                s.AssetBulkUploadCheckResult(
+                    id=item.id,
+                    action="reject",
+                    reason="duplicate",
+                    asset_id=str(asset_id),
+                    is_trashed=False,
+                )
+            )
     return s.AssetBulkUploadCheckResponseDto(results=results)

@@ -97,8 +97,11 @@ class MetadataWorker:
         metrics.METADATA_FILES.labels("failed" if result.metadata is None else "read").inc()
         if result.metadata is None:
             log.info("metadata: asset %s path %s failed: %s", event.stream_id, path, result.failure)
-            await self.bus.publish(ev.MetadataFailed(
-                stream_id=event.stream_id, event_id=event_id, reason=result.failure or "unknown"))
+            await self.bus.publish(
+                ev.MetadataFailed(
+                    stream_id=event.stream_id, event_id=event_id, reason=result.failure or "unknown"
+                )
+            )
             return
         thumb_key = preview_key = None
         if result.thumbnail is not None and result.preview is not None:
@@ -107,8 +110,15 @@ class MetadataWorker:
             await store.put(thumb_key, result.thumbnail)
             await store.put(preview_key, result.preview)
         elif result.thumbnail_failure:
-            log.info("metadata: asset %s path %s: %s", event.stream_id, path,
-                     result.thumbnail_failure)
-        await self.bus.publish(ev.MetadataExtracted(
-            stream_id=event.stream_id, event_id=event_id, metadata=result.metadata,
-            thumbnail_key=thumb_key, preview_key=preview_key))
+            log.info(
+                "metadata: asset %s path %s: %s", event.stream_id, path, result.thumbnail_failure
+            )
+        await self.bus.publish(
+            ev.MetadataExtracted(
+                stream_id=event.stream_id,
+                event_id=event_id,
+                metadata=result.metadata,
+                thumbnail_key=thumb_key,
+                preview_key=preview_key,
+            )
+        )

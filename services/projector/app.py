@@ -115,8 +115,11 @@ class Projector:
                         continue
                     first = int(batch[0].metadata.sequence.stream)
                     if first > self.position + 1:
-                        log.warning("projector: expected seq %d, got %d; re-subscribing",
-                                    self.position + 1, first)
+                        log.warning(
+                            "projector: expected seq %d, got %d; re-subscribing",
+                            self.position + 1,
+                            first,
+                        )
                         break
                     await self.apply(batch)
                     if until_seq is not None and self.position >= until_seq:
@@ -128,8 +131,9 @@ class Projector:
                 with contextlib.suppress(NatsError):  # the connection may be closing
                     await sub.unsubscribe()
 
-    async def _pump(self, sub: JetStreamContext.PullSubscription,
-                    queue: asyncio.Queue[list[Msg]]) -> None:
+    async def _pump(
+        self, sub: JetStreamContext.PullSubscription, queue: asyncio.Queue[list[Msg]]
+    ) -> None:
         while True:
             batch = await self._fetch(sub)
             if batch:
@@ -163,8 +167,9 @@ class Projector:
             except msgspec.ValidationError as e:
                 # An event this version cannot read: recorded and passed over, so a newer
                 # producer cannot stall every read model (a replay after upgrading applies it).
-                log.error("projector: cannot decode event seq=%d subject=%s: %s", seq,
-                          msg.subject, e)
+                log.error(
+                    "projector: cannot decode event seq=%d subject=%s: %s", seq, msg.subject, e
+                )
         if last == self.position:
             return
         try:
@@ -180,8 +185,12 @@ class Projector:
                     try:
                         await self._commit([(seq, event)], seq)
                     except (IntegrityError, DBAPIError) as err:
-                        log.error("projector: event seq=%d %s cannot be applied, passed over: %s",
-                                  seq, type(event).__name__, err)
+                        log.error(
+                            "projector: event seq=%d %s cannot be applied, passed over: %s",
+                            seq,
+                            type(event).__name__,
+                            err,
+                        )
                         await self._commit([], seq)
                 await self._commit([], last)
         self.position = last

@@ -105,8 +105,12 @@ _EXTERNAL_PATH = text(
 
 
 def apply_external_path_set(e: ev.ExternalPathSet, seq: int) -> list[Op | Increment]:
-    return [(_EXTERNAL_PATH, {"id": e.stream_id, "path": e.external_path, "at": e.occurred_at,
-                              "seq": seq})]
+    return [
+        (
+            _EXTERNAL_PATH,
+            {"id": e.stream_id, "path": e.external_path, "at": e.occurred_at, "seq": seq},
+        )
+    ]
 
 
 _USER_DELETED = text(
@@ -133,8 +137,15 @@ _USER_SEQ = text("UPDATE users SET last_seq = :seq WHERE id = :id")
 
 def apply_session_created(e: ev.SessionCreated, seq: int) -> list[Op | Increment]:
     return [
-        (_SESSION_CREATED, {"id": e.session_id, "user_id": e.stream_id,
-                            "token_hash": e.token_hash, "at": e.occurred_at}),
+        (
+            _SESSION_CREATED,
+            {
+                "id": e.session_id,
+                "user_id": e.stream_id,
+                "token_hash": e.token_hash,
+                "at": e.occurred_at,
+            },
+        ),
         (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
@@ -143,8 +154,10 @@ _SESSION_ENDED = text("DELETE FROM sessions WHERE id = :id")
 
 
 def apply_session_ended(e: ev.SessionEnded, seq: int) -> list[Op | Increment]:
-    return [(_SESSION_ENDED, {"id": e.session_id, "user_id": e.stream_id}),
-            (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
+    return [
+        (_SESSION_ENDED, {"id": e.session_id, "user_id": e.stream_id}),
+        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
+    ]
 
 
 _KEY_CREATED = text(
@@ -156,9 +169,17 @@ _KEY_CREATED = text(
 
 def apply_api_key_created(e: ev.ApiKeyCreated, seq: int) -> list[Op | Increment]:
     return [
-        (_KEY_CREATED, {"id": e.key_id, "user_id": e.stream_id, "name": e.name,
-                        "key_hash": e.key_hash, "permissions": list(e.permissions),
-                        "at": e.occurred_at}),
+        (
+            _KEY_CREATED,
+            {
+                "id": e.key_id,
+                "user_id": e.stream_id,
+                "name": e.name,
+                "key_hash": e.key_hash,
+                "permissions": list(e.permissions),
+                "at": e.occurred_at,
+            },
+        ),
         (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
@@ -167,8 +188,10 @@ _KEY_DELETED = text("DELETE FROM api_keys WHERE id = :id")
 
 
 def apply_api_key_deleted(e: ev.ApiKeyDeleted, seq: int) -> list[Op | Increment]:
-    return [(_KEY_DELETED, {"id": e.key_id, "user_id": e.stream_id}),
-            (_USER_SEQ, {"id": e.stream_id, "seq": seq})]
+    return [
+        (_KEY_DELETED, {"id": e.key_id, "user_id": e.stream_id}),
+        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
+    ]
 
 
 # --- libraries ------------------------------------------------------------------------------
@@ -201,8 +224,7 @@ def apply_library_created(e: ev.LibraryCreated, seq: int) -> list[Op | Increment
 
 def _library_update(column: str) -> TextClause:
     return text(
-        f"UPDATE libraries SET {column} = :value, updated_at = :at, last_seq = :seq "
-        "WHERE id = :id"
+        f"UPDATE libraries SET {column} = :value, updated_at = :at, last_seq = :seq WHERE id = :id"
     )
 
 
@@ -212,18 +234,34 @@ _EXCLUSIONS = _library_update("exclusion_patterns")
 
 
 def apply_library_renamed(e: ev.LibraryRenamed, seq: int) -> list[Op | Increment]:
-    return [(_LIBRARY_RENAMED, {"id": e.stream_id, "value": e.name, "at": e.occurred_at,
-                                "seq": seq})]
+    return [
+        (_LIBRARY_RENAMED, {"id": e.stream_id, "value": e.name, "at": e.occurred_at, "seq": seq})
+    ]
 
 
 def apply_import_paths_changed(e: ev.ImportPathsChanged, seq: int) -> list[Op | Increment]:
-    return [(_IMPORT_PATHS, {"id": e.stream_id, "value": list(e.import_paths),
-                             "at": e.occurred_at, "seq": seq})]
+    return [
+        (
+            _IMPORT_PATHS,
+            {"id": e.stream_id, "value": list(e.import_paths), "at": e.occurred_at, "seq": seq},
+        )
+    ]
 
 
-def apply_exclusion_patterns_changed(e: ev.ExclusionPatternsChanged, seq: int) -> list[Op | Increment]:
-    return [(_EXCLUSIONS, {"id": e.stream_id, "value": list(e.exclusion_patterns),
-                           "at": e.occurred_at, "seq": seq})]
+def apply_exclusion_patterns_changed(
+    e: ev.ExclusionPatternsChanged, seq: int
+) -> list[Op | Increment]:
+    return [
+        (
+            _EXCLUSIONS,
+            {
+                "id": e.stream_id,
+                "value": list(e.exclusion_patterns),
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
 
 
 _LIBRARY_SEQ = text("UPDATE libraries SET last_seq = :seq WHERE id = :id")
@@ -237,8 +275,16 @@ _SCAN_REQUESTED = text(
 
 def apply_library_scan_requested(e: ev.LibraryScanRequested, seq: int) -> list[Op | Increment]:
     return [
-        (_SCAN_REQUESTED, {"id": e.scan_id, "library_id": e.stream_id, "mode": e.mode.value,
-                           "requested_by": e.requested_by, "at": e.occurred_at}),
+        (
+            _SCAN_REQUESTED,
+            {
+                "id": e.scan_id,
+                "library_id": e.stream_id,
+                "mode": e.mode.value,
+                "requested_by": e.requested_by,
+                "at": e.occurred_at,
+            },
+        ),
         (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
@@ -251,8 +297,17 @@ _SCAN_PROBLEM = text(
 
 def apply_scan_problem_found(e: ev.ScanProblemFound, seq: int) -> list[Op | Increment]:
     return [
-        (_SCAN_PROBLEM, {"id": e.event_id, "library_id": e.stream_id, "scan_id": e.scan_id,
-                         "path": e.path, "problem": e.problem, "at": e.occurred_at}),
+        (
+            _SCAN_PROBLEM,
+            {
+                "id": e.event_id,
+                "library_id": e.stream_id,
+                "scan_id": e.scan_id,
+                "path": e.path,
+                "problem": e.problem,
+                "at": e.occurred_at,
+            },
+        ),
         Increment("failed", e.scan_id),
         (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
@@ -262,15 +317,20 @@ _SCAN_FINISHED = text(
     "UPDATE scan_runs SET state = 'finished', finished_at = :at, files_seen = :files_seen, "
     "unavailable_import_paths = :unavailable WHERE id = :id"
 )
-_LIBRARY_REFRESHED = text(
-    "UPDATE libraries SET refreshed_at = :at, last_seq = :seq WHERE id = :id"
-)
+_LIBRARY_REFRESHED = text("UPDATE libraries SET refreshed_at = :at, last_seq = :seq WHERE id = :id")
 
 
 def apply_library_scan_finished(e: ev.LibraryScanFinished, seq: int) -> list[Op | Increment]:
     return [
-        (_SCAN_FINISHED, {"id": e.scan_id, "at": e.occurred_at, "files_seen": e.files_seen,
-                          "unavailable": list(e.unavailable_import_paths)}),
+        (
+            _SCAN_FINISHED,
+            {
+                "id": e.scan_id,
+                "at": e.occurred_at,
+                "files_seen": e.files_seen,
+                "unavailable": list(e.unavailable_import_paths),
+            },
+        ),
         (_LIBRARY_REFRESHED, {"id": e.stream_id, "at": e.occurred_at, "seq": seq}),
     ]
 
@@ -283,8 +343,18 @@ _DIR_INDEXED = text(
 
 
 def apply_directory_indexed(e: ev.DirectoryIndexed, seq: int) -> list[Op | Increment]:
-    return [(_DIR_INDEXED, {"library_id": e.stream_id, "path": e.path, "mtime_ns": e.mtime_ns,
-                            "patterns_hash": e.patterns_hash, "id": (e.stream_id, e.path)})]
+    return [
+        (
+            _DIR_INDEXED,
+            {
+                "library_id": e.stream_id,
+                "path": e.path,
+                "mtime_ns": e.mtime_ns,
+                "patterns_hash": e.patterns_hash,
+                "id": (e.stream_id, e.path),
+            },
+        )
+    ]
 
 
 _DIR_GONE = text(
@@ -293,8 +363,7 @@ _DIR_GONE = text(
 
 
 def apply_directory_gone(e: ev.DirectoryGone, seq: int) -> list[Op | Increment]:
-    return [(_DIR_GONE, {"library_id": e.stream_id, "path": e.path,
-                          "below": like_prefix(e.path)})]
+    return [(_DIR_GONE, {"library_id": e.stream_id, "path": e.path, "below": like_prefix(e.path)})]
 
 
 _LIBRARY_DELETING = text(
@@ -411,8 +480,17 @@ _FILE_CHANGED = text(
 
 def apply_file_changed(e: ev.FileChanged, seq: int) -> list[Op | Increment]:
     return [
-        (_FILE_CHANGED, {"id": e.stream_id, "mtime": e.file_modified_at, "file_size": e.file_size,
-                         "sidecar": e.sidecar_mtime_ms, "at": e.occurred_at, "seq": seq}),
+        (
+            _FILE_CHANGED,
+            {
+                "id": e.stream_id,
+                "mtime": e.file_modified_at,
+                "file_size": e.file_size,
+                "sidecar": e.sidecar_mtime_ms,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        ),
         *_scan_inc("changed", e.scan_id),
     ]
 
@@ -425,8 +503,10 @@ _ASSET_OFFLINE = text(
 
 def apply_asset_offline(e: ev.AssetOffline, seq: int) -> list[Op | Increment]:
     return [
-        (_ASSET_OFFLINE, {"id": e.stream_id, "reason": e.reason.value, "at": e.occurred_at,
-                          "seq": seq}),
+        (
+            _ASSET_OFFLINE,
+            {"id": e.stream_id, "reason": e.reason.value, "at": e.occurred_at, "seq": seq},
+        ),
         *_scan_inc("missing", e.scan_id),
     ]
 
@@ -440,8 +520,18 @@ _ASSET_ONLINE = text(
 
 
 def apply_asset_online(e: ev.AssetOnline, seq: int) -> list[Op | Increment]:
-    return [(_ASSET_ONLINE, {"id": e.stream_id, "mtime": e.file_modified_at,
-                             "file_size": e.file_size, "at": e.occurred_at, "seq": seq})]
+    return [
+        (
+            _ASSET_ONLINE,
+            {
+                "id": e.stream_id,
+                "mtime": e.file_modified_at,
+                "file_size": e.file_size,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
 
 
 _METADATA = text(
@@ -503,8 +593,19 @@ _METADATA_FAILED = text(
 
 
 def apply_metadata_failed(e: ev.MetadataFailed, seq: int) -> list[Op | Increment]:
-    return [(_METADATA_FAILED, {"id": e.stream_id, "reason": e.reason, "checksum": e.checksum,
-                                "file_size": e.file_size, "at": e.occurred_at, "seq": seq})]
+    return [
+        (
+            _METADATA_FAILED,
+            {
+                "id": e.stream_id,
+                "reason": e.reason,
+                "checksum": e.checksum,
+                "file_size": e.file_size,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
 
 
 _ASSET_REMOVED = text("DELETE FROM assets WHERE id = :id")
@@ -524,8 +625,19 @@ _ALBUM_CREATED = text(
 
 
 def apply_album_created(e: ev.AlbumCreated, seq: int) -> list[Op | Increment]:
-    return [(_ALBUM_CREATED, {"id": e.stream_id, "owner_id": e.owner_id, "name": e.name,
-                              "description": e.description, "at": e.occurred_at, "seq": seq})]
+    return [
+        (
+            _ALBUM_CREATED,
+            {
+                "id": e.stream_id,
+                "owner_id": e.owner_id,
+                "name": e.name,
+                "description": e.description,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
 
 
 _ALBUM_UPDATED = text(
@@ -537,8 +649,19 @@ _ALBUM_UPDATED = text(
 
 
 def apply_album_updated(e: ev.AlbumUpdated, seq: int) -> list[Op | Increment]:
-    return [(_ALBUM_UPDATED, {"id": e.stream_id, "name": e.name, "description": e.description,
-                              "thumb": e.thumbnail_asset_id, "at": e.occurred_at, "seq": seq})]
+    return [
+        (
+            _ALBUM_UPDATED,
+            {
+                "id": e.stream_id,
+                "name": e.name,
+                "description": e.description,
+                "thumb": e.thumbnail_asset_id,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
 
 
 _ALBUM_ADD = text(
@@ -613,10 +736,17 @@ if _missing:  # checked at import: every event in the union has exactly one proj
 
 
 # Statements that touch rows of several aggregates: everything planned before them runs first.
-BARRIERS = frozenset({
-    _LIBRARY_ASSETS_DELETED, _LIBRARY_SCANS_DELETED, _LIBRARY_PROBLEMS_DELETED, _ALBUM_ADD,
-    _ALBUM_REMOVE, _DIR_GONE, _LIBRARY_DIRS_DELETED,
-})
+BARRIERS = frozenset(
+    {
+        _LIBRARY_ASSETS_DELETED,
+        _LIBRARY_SCANS_DELETED,
+        _LIBRARY_PROBLEMS_DELETED,
+        _ALBUM_ADD,
+        _ALBUM_REMOVE,
+        _DIR_GONE,
+        _LIBRARY_DIRS_DELETED,
+    }
+)
 
 
 def _key(stmt: TextClause, params: dict[str, Any]) -> Any:

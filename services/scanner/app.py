@@ -101,8 +101,12 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await holder.s.run_dir(task, keepalive=msg.in_progress)
         except Exception:
             # Infrastructure trouble (database, NATS): let another attempt do it.
-            log.exception("scan %s library %s: folder %s failed; will retry", task.scan_id,
-                          task.library_id, task.path)
+            log.exception(
+                "scan %s library %s: folder %s failed; will retry",
+                task.scan_id,
+                task.library_id,
+                task.path,
+            )
             await msg.nack(delay=2)
             return
         await msg.raw_message.ack_sync()  # gone from the WORK stream before we count

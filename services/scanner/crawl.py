@@ -128,9 +128,14 @@ def list_dir(directory: str, fence: Fence) -> Listing:
                 continue
             out.files.append(Entry(real, kind))
     if sidecars:
-        out.files = [f._replace(sidecar_ms=next(
-            (sidecars[c] for c in sidecar_candidates(f.path) if c in sidecars), 0))
-            for f in out.files]
+        out.files = [
+            f._replace(
+                sidecar_ms=next(
+                    (sidecars[c] for c in sidecar_candidates(f.path) if c in sidecars), 0
+                )
+            )
+            for f in out.files
+        ]
     return out
 
 
@@ -140,5 +145,4 @@ def stat_file(entry: Entry) -> Seen | None:
         st = os.stat(entry.path)
     except FileNotFoundError:
         return None
-    return Seen(entry.path, entry.type, st.st_mtime_ns // 1_000_000, st.st_size,
-                entry.sidecar_ms)
+    return Seen(entry.path, entry.type, st.st_mtime_ns // 1_000_000, st.st_size, entry.sidecar_ms)

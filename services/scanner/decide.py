@@ -65,38 +65,82 @@ def plan_dir(
     for s in seen:
         k = known.get(s.path)
         if k is None:
-            out.append((ev.FileDiscovered(
-                stream_id=external_asset_id(ctx.library_id, s.path), library_id=ctx.library_id,
-                owner_id=ctx.owner_id, path=s.path, type=s.type,  # type: ignore[arg-type]
-                file_modified_at=from_ms(s.mtime_ms), file_size=s.size, scan_id=ctx.scan_id,
-                sidecar_mtime_ms=s.sidecar_ms,
-            ), 0))
+            out.append(
+                (
+                    ev.FileDiscovered(
+                        stream_id=external_asset_id(ctx.library_id, s.path),
+                        library_id=ctx.library_id,
+                        owner_id=ctx.owner_id,
+                        path=s.path,
+                        type=s.type,  # type: ignore[arg-type]
+                        file_modified_at=from_ms(s.mtime_ms),
+                        file_size=s.size,
+                        scan_id=ctx.scan_id,
+                        sidecar_mtime_ms=s.sidecar_ms,
+                    ),
+                    0,
+                )
+            )
             continue
         expected = k.last_seq
         if k.is_offline:
-            out.append((ev.AssetOnline(stream_id=k.id, library_id=ctx.library_id,
-                                       file_modified_at=from_ms(s.mtime_ms), file_size=s.size,
-                                       scan_id=ctx.scan_id), expected))
+            out.append(
+                (
+                    ev.AssetOnline(
+                        stream_id=k.id,
+                        library_id=ctx.library_id,
+                        file_modified_at=from_ms(s.mtime_ms),
+                        file_size=s.size,
+                        scan_id=ctx.scan_id,
+                    ),
+                    expected,
+                )
+            )
             expected = None  # chained after AssetOnline; the pair is one decision
         # A sidecar that appeared, changed or went away changes what the asset shows.
         changed = s.mtime_ms != k.mtime_ms or s.sidecar_ms != k.sidecar_ms
-        if ctx.mode is ev.ScanMode.FORCE or (changed and (
-                ctx.mode is ev.ScanMode.MODIFIED or k.is_offline)):
-            out.append((ev.FileChanged(stream_id=k.id, library_id=ctx.library_id, path=s.path,
-                                       file_modified_at=from_ms(s.mtime_ms), file_size=s.size,
-                                       scan_id=ctx.scan_id, sidecar_mtime_ms=s.sidecar_ms),
-                        expected))
+        if ctx.mode is ev.ScanMode.FORCE or (
+            changed and (ctx.mode is ev.ScanMode.MODIFIED or k.is_offline)
+        ):
+            out.append(
+                (
+                    ev.FileChanged(
+                        stream_id=k.id,
+                        library_id=ctx.library_id,
+                        path=s.path,
+                        file_modified_at=from_ms(s.mtime_ms),
+                        file_size=s.size,
+                        scan_id=ctx.scan_id,
+                        sidecar_mtime_ms=s.sidecar_ms,
+                    ),
+                    expected,
+                )
+            )
     for path, k in known.items():
         if path in present_set or k.is_offline:
             continue
         reason = ev.OfflineReason.EXCLUDED if path in excluded else ev.OfflineReason.DELETED
-        out.append((ev.AssetOffline(stream_id=k.id, library_id=ctx.library_id, reason=reason,
-                                    scan_id=ctx.scan_id), k.last_seq))
+        out.append(
+            (
+                ev.AssetOffline(
+                    stream_id=k.id, library_id=ctx.library_id, reason=reason, scan_id=ctx.scan_id
+                ),
+                k.last_seq,
+            )
+        )
     return out
 
 
-def plan_offline(ctx: ScanContext, assets: Iterable[tuple[uuid.UUID, int]],
-                 reason: ev.OfflineReason) -> list[Planned]:
+def plan_offline(
+    ctx: ScanContext, assets: Iterable[tuple[uuid.UUID, int]], reason: ev.OfflineReason
+) -> list[Planned]:
     """Take a set of (online) assets offline for one reason."""
-    return [(ev.AssetOffline(stream_id=a, library_id=ctx.library_id, reason=reason,
-                             scan_id=ctx.scan_id), seq) for a, seq in assets]
+    return [
+        (
+            ev.AssetOffline(
+                stream_id=a, library_id=ctx.library_id, reason=reason, scan_id=ctx.scan_id
+            ),
+            seq,
+        )
+        for a, seq in assets
+    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import time
 import logging
 import os
+import posixpath
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,8 +48,20 @@ def patterns_hash(patterns: list[str] | tuple[str, ...]) -> str:
     return hashlib.sha1("\n".join(patterns).encode()).hexdigest()
 
 
-def unchanged_dirs(index: dict[str, tuple[int, str]], roots: list[str],
-                   current_hash: str) -> tuple[list[str], list[str]]:
+def check_import_paths(
+    paths: tuple[str, ...], external: str | None
+) -> list[tuple[str, str, str | None]]:
+    """Blocking: (import path, real path, why it is unusable or None) for each import path."""
+    out = []
+    for path in paths:
+        message = validate_import_path(path, external)
+        out.append((path, os.path.realpath(path) if message is None else "", message))
+    return out
+
+
+def unchanged_dirs(
+    index: dict[str, tuple[int, str]], roots: list[str], current_hash: str
+) -> tuple[list[str], list[str]]:
     """Blocking: stat every indexed folder under `roots`; return (to list, unchanged).
 
     A folder whose mtime and patterns hash match its index entry has the same entries as when
@@ -99,19 +112,30 @@ class Scanner:
         if not fresh and library_id in self._libraries:
             return self._libraries[library_id]
         async with self.engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT l.owner_id, l.import_paths, l.exclusion_patterns, l.deleting, "
-                "u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id "
-                "WHERE l.id = :id"), {"id": library_id})).first()
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT l.owner_id, l.import_paths, l.exclusion_patterns, l.deleting, "
+                        "u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id "
+                        "WHERE l.id = :id"
+                    ),
+                    {"id": library_id},
+                )
+            ).first()
         if row is None or row.deleting:
             self._libraries.pop(library_id, None)
             return None
         fence = None
         if row.external_path:
-            fence = Fence(os.path.realpath(row.external_path),
-                          ExclusionMatcher(list(row.exclusion_patterns)))
-        state = LibraryState(row.owner_id, tuple(row.import_paths), fence,
-                             patterns_hash(list(row.exclusion_patterns)))
+            # In a thread: resolving a path on a hung network mount must not stall the loop.
+            real = await asyncio.to_thread(os.path.realpath, row.external_path)
+            fence = Fence(real, ExclusionMatcher(list(row.exclusion_patterns)))
+        state = LibraryState(
+            row.owner_id,
+            tuple(row.import_paths),
+            fence,
+            patterns_hash(list(row.exclusion_patterns)),
+        )
         if len(self._libraries) > 256:
             self._libraries.clear()
         self._libraries[library_id] = state
@@ -130,88 +154,158 @@ class Scanner:
         planned: list[Planned] = []
         problems: list[ev.BaseEvent] = []
         external = lib.fence.root if lib.fence else None
-        for path in lib.import_paths:
-            message = validate_import_path(path, external)
+        checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
+        for path, real, message in checked:
             if message is None:
-                roots.append((os.path.realpath(path), path))
+                roots.append((real, path))
                 continue
             unavailable.append(path)
             outside = lib.fence is None or "outside" in message or "external path" in message
-            reason = (ev.OfflineReason.OUTSIDE_EXTERNAL_PATH if outside
-                      else ev.OfflineReason.IMPORT_PATH_UNAVAILABLE)
-            problems.append(ev.ScanProblemFound(stream_id=library_id, scan_id=e.scan_id,
-                                                path=path, problem=f"import path unavailable: {message}"))
-            log.warning("scan %s library %s: import path %s unavailable: %s",
-                        e.scan_id, library_id, path, message)
+            reason = (
+                ev.OfflineReason.OUTSIDE_EXTERNAL_PATH
+                if outside
+                else ev.OfflineReason.IMPORT_PATH_UNAVAILABLE
+            )
+            problems.append(
+                ev.ScanProblemFound(
+                    stream_id=library_id,
+                    scan_id=e.scan_id,
+                    path=path,
+                    problem=f"import path unavailable: {message}",
+                )
+            )
+            log.warning(
+                "scan %s library %s: import path %s unavailable: %s",
+                e.scan_id,
+                library_id,
+                path,
+                message,
+            )
             async with self.engine.connect() as conn:
-                rows = (await conn.execute(text(
-                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
-                    "AND original_path LIKE :p"),
-                    {"l": library_id, "p": like_prefix(os.path.normpath(path))})).all()
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT id, last_seq FROM assets WHERE library_id = :l "
+                            "AND NOT is_offline AND original_path LIKE :p"
+                        ),
+                        {"l": library_id, "p": like_prefix(posixpath.normpath(path))},
+                    )
+                ).all()
             planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows], reason)
         # A folder inside another import path is walked once, as part of the outer one.
-        roots = [(r, p) for r, p in roots
-                 if not any(r != o and within(o, r) for o, _ in roots)]
+        roots = [(r, p) for r, p in roots if not any(r != o and within(o, r) for o, _ in roots)]
         roots = list({r: (r, p) for r, p in roots}.values())
-        covered = [r for r, _ in roots] + [os.path.normpath(p) for p in unavailable]
+        covered = [r for r, _ in roots] + [posixpath.normpath(p) for p in unavailable]
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
-                "AND NOT (original_path LIKE ANY(:prefixes))"),
-                {"l": library_id, "prefixes": [like_prefix(c) for c in covered] or ["\\"]})).all()
-        planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows],
-                                ev.OfflineReason.OUTSIDE_IMPORT_PATHS)
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                        "AND NOT (original_path LIKE ANY(:prefixes))"
+                    ),
+                    {"l": library_id, "prefixes": [like_prefix(c) for c in covered] or ["\\"]},
+                )
+            ).all()
+        planned += plan_offline(
+            ctx, [(r.id, r.last_seq) for r in rows], ev.OfflineReason.OUTSIDE_IMPORT_PATHS
+        )
         await self.bus.publish_many(problems)
         await self._publish(planned)
         tasks = await self._plan_folders(e, lib, roots)
-        await update_progress(self.js, self.settings.nats, e.scan_id, pending=len(tasks),
-                              unavailable=unavailable,
-                              init=ScanProgress(library_id=str(library_id), mode=e.mode.value))
+        await update_progress(
+            self.js,
+            self.settings.nats,
+            e.scan_id,
+            pending=len(tasks),
+            unavailable=unavailable,
+            init=ScanProgress(library_id=str(library_id), mode=e.mode.value),
+        )
         for task in tasks:
             await self._queue(task)
         if not tasks:
             await self.finish_scan(e.scan_id, library_id)
 
-    async def _plan_folders(self, e: ev.LibraryScanRequested, lib: LibraryState,
-                            roots: list[tuple[str, str]]) -> list[DirTask]:
+    async def _plan_folders(
+        self, e: ev.LibraryScanRequested, lib: LibraryState, roots: list[tuple[str, str]]
+    ) -> list[DirTask]:
         """The folders to list: every root, recursively; or, for a *new* scan of an indexed
         library, only the folders whose mtime moved (the rest are known unchanged)."""
-        full = [DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=real,
-                        import_path=import_path, mode=e.mode) for real, import_path in roots]
+        full = [
+            DirTask(
+                scan_id=e.scan_id,
+                library_id=e.stream_id,
+                path=real,
+                import_path=import_path,
+                mode=e.mode,
+            )
+            for real, import_path in roots
+        ]
         if e.mode is not ev.ScanMode.NEW or not roots:
             return full
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l"),
-                {"l": e.stream_id})).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT path, mtime_ns, patterns_hash FROM library_dirs "
+                        "WHERE library_id = :l"
+                    ),
+                    {"l": e.stream_id},
+                )
+            ).all()
         index = {r.path: (r.mtime_ns, r.patterns_hash) for r in rows}
         tasks = [t for t in full if t.path not in index]  # roots never listed: in full
         indexed_roots = [(r, p) for r, p in roots if r in index]
         if indexed_roots:
             to_list, same = await asyncio.to_thread(
-                unchanged_dirs, index, [r for r, _ in indexed_roots], lib.patterns_hash)
+                unchanged_dirs, index, [r for r, _ in indexed_roots], lib.patterns_hash
+            )
             import_path_of = dict(indexed_roots)
             for path in to_list:
-                root = next((r for r in import_path_of
-                             if within(r, path)), path)
-                tasks.append(DirTask(scan_id=e.scan_id, library_id=e.stream_id, path=path,
-                                     import_path=import_path_of.get(root, root), mode=e.mode,
-                                     skip_indexed=True))
+                root = next((r for r in import_path_of if within(r, path)), path)
+                tasks.append(
+                    DirTask(
+                        scan_id=e.scan_id,
+                        library_id=e.stream_id,
+                        path=path,
+                        import_path=import_path_of.get(root, root),
+                        mode=e.mode,
+                        skip_indexed=True,
+                    )
+                )
             # The files of unchanged folders are seen too, without listing them.
             async with self.engine.connect() as conn:
-                unseen = int((await conn.execute(text(
-                    "SELECT count(*) FROM assets WHERE library_id = :l AND NOT is_offline "
-                    "AND dir = ANY(:dirs)"), {"l": e.stream_id, "dirs": same})).scalar() or 0)
-            await update_progress(self.js, self.settings.nats, e.scan_id, files_seen=unseen,
-                                  dirs_done=len(same))
-            log.info("scan %s library %s: %d folders unchanged, %d to list", e.scan_id,
-                     e.stream_id, len(same), len(to_list))
+                unseen = int(
+                    (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM assets WHERE library_id = :l "
+                                "AND NOT is_offline "
+                                "AND dir = ANY(:dirs)"
+                            ),
+                            {"l": e.stream_id, "dirs": same},
+                        )
+                    ).scalar()
+                    or 0
+                )
+            await update_progress(
+                self.js, self.settings.nats, e.scan_id, files_seen=unseen, dirs_done=len(same)
+            )
+            log.info(
+                "scan %s library %s: %d folders unchanged, %d to list",
+                e.scan_id,
+                e.stream_id,
+                len(same),
+                len(to_list),
+            )
         return tasks
 
     async def _queue(self, task: DirTask) -> None:
-        await self.js.publish(scan_work_subject(self.settings.nats, task.scan_id),
-                              WORK_ENCODER.encode(task), stream=self.settings.nats.name("WORK"),
-                              headers={"Nats-Msg-Id": dir_task_msg_id(task)})
+        await self.js.publish(
+            scan_work_subject(self.settings.nats, task.scan_id),
+            WORK_ENCODER.encode(task),
+            stream=self.settings.nats.name("WORK"),
+            headers={"Nats-Msg-Id": dir_task_msg_id(task)},
+        )
 
     async def _publish(self, planned: list[Planned]) -> None:
         """Publish decisions; a FileDiscovered refused because the asset exists is either a
@@ -228,8 +322,9 @@ class Scanner:
 
     # --- one directory --------------------------------------------------------------------
 
-    async def run_dir(self, task: DirTask,
-                      keepalive: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def run_dir(
+        self, task: DirTask, keepalive: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         """Reconcile one folder and queue its subfolders; `keepalive` tells NATS we still
         work on it (a folder of 100,000 files takes a while)."""
         lib = await self._library(task.library_id)
@@ -239,9 +334,16 @@ class Scanner:
         problems: list[ev.BaseEvent] = []
         listing = Listing()
         dir_mtime_ns: int | None = None
-        if lib.fence is None or not lib.fence.contains(os.path.realpath(task.path)):
-            problems.append(ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
-                                                path=task.path, problem="outside the external path; skipped"))
+        real = await asyncio.to_thread(os.path.realpath, task.path)
+        if lib.fence is None or not lib.fence.contains(real):
+            problems.append(
+                ev.ScanProblemFound(
+                    stream_id=task.library_id,
+                    scan_id=task.scan_id,
+                    path=task.path,
+                    problem="outside the external path; skipped",
+                )
+            )
         else:
             try:
                 # Taken before listing: a change during the listing leaves a stale mtime in
@@ -251,15 +353,29 @@ class Scanner:
             except FileNotFoundError:
                 pass  # the folder went away since it was queued: its files are missing
             except OSError as err:
-                problems.append(ev.ScanProblemFound(
-                    stream_id=task.library_id, scan_id=task.scan_id, path=task.path,
-                    problem=f"cannot read folder: {err.strerror or err}"))
-                log.warning("scan %s library %s: cannot read %s: %s", task.scan_id,
-                            task.library_id, task.path, err)
+                problems.append(
+                    ev.ScanProblemFound(
+                        stream_id=task.library_id,
+                        scan_id=task.scan_id,
+                        path=task.path,
+                        problem=f"cannot read folder: {err.strerror or err}",
+                    )
+                )
+                log.warning(
+                    "scan %s library %s: cannot read %s: %s",
+                    task.scan_id,
+                    task.library_id,
+                    task.path,
+                    err,
+                )
                 await self._after_dir(task, [], problems, 0)
                 return
-        problems += [ev.ScanProblemFound(stream_id=task.library_id, scan_id=task.scan_id,
-                                         path=p, problem=msg) for p, msg in listing.problems]
+        problems += [
+            ev.ScanProblemFound(
+                stream_id=task.library_id, scan_id=task.scan_id, path=p, problem=msg
+            )
+            for p, msg in listing.problems
+        ]
         if keepalive is not None and len(listing.files) > 5000:
             await keepalive()
         known = await self._known(task.library_id, task.path)
@@ -272,14 +388,20 @@ class Scanner:
         planned += missing
         await self._publish(planned)
         folder_events: list[ev.BaseEvent] = [
-            ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id)
-            for g in gone]
+            ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id) for g in gone
+        ]
         if dir_mtime_ns is not None:
             recorded = dir_mtime_ns if time.time_ns() - dir_mtime_ns > MTIME_GUARD_NS else 0
             if index.get(task.path) != (recorded, lib.patterns_hash):
-                folder_events.append(ev.DirectoryIndexed(
-                    stream_id=task.library_id, path=task.path, mtime_ns=recorded,
-                    patterns_hash=lib.patterns_hash, scan_id=task.scan_id))
+                folder_events.append(
+                    ev.DirectoryIndexed(
+                        stream_id=task.library_id,
+                        path=task.path,
+                        mtime_ns=recorded,
+                        patterns_hash=lib.patterns_hash,
+                        scan_id=task.scan_id,
+                    )
+                )
         if folder_events:
             await self.bus.publish_many(folder_events)
         subdirs = listing.subdirs
@@ -287,46 +409,86 @@ class Scanner:
             subdirs = [d for d in subdirs if d not in index]
         await self._after_dir(task, subdirs, problems, len(listing.files))
 
-    async def _after_dir(self, task: DirTask, subdirs: list[str],
-                         problems: list[ev.BaseEvent], files: int) -> None:
+    async def _after_dir(
+        self, task: DirTask, subdirs: list[str], problems: list[ev.BaseEvent], files: int
+    ) -> None:
         if problems:
             await self.bus.publish_many(problems)
         if task.watch:
             return
         for sub in subdirs if task.recursive else []:
-            await self._queue(DirTask(scan_id=task.scan_id, library_id=task.library_id,
-                                      path=sub, import_path=task.import_path, mode=task.mode))
+            await self._queue(
+                DirTask(
+                    scan_id=task.scan_id,
+                    library_id=task.library_id,
+                    path=sub,
+                    import_path=task.import_path,
+                    mode=task.mode,
+                )
+            )
         metrics.FOLDERS_SCANNED.inc()
         metrics.FILES_SEEN.inc(files)
         metrics.SCAN_PROBLEMS.inc(len(problems))
-        await update_progress(self.js, self.settings.nats, task.scan_id,
-                              pending=(len(subdirs) if task.recursive else 0) - 1, dirs_done=1,
-                              files_seen=files)
+        await update_progress(
+            self.js,
+            self.settings.nats,
+            task.scan_id,
+            pending=(len(subdirs) if task.recursive else 0) - 1,
+            dirs_done=1,
+            files_seen=files,
+        )
 
     async def _known(self, library_id: uuid.UUID, directory: str) -> dict[str, Known]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
-                "sidecar_mtime_ms FROM assets WHERE library_id = :l AND dir = :d"),
-                {"l": library_id, "d": directory})).all()
-        return {r.original_path: Known(r.id, r.original_path,
-                                       int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
-                                       r.is_offline, r.last_seq, r.sidecar_mtime_ms)
-                for r in rows}
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
+                        "sidecar_mtime_ms FROM assets WHERE library_id = :l AND dir = :d"
+                    ),
+                    {"l": library_id, "d": directory},
+                )
+            ).all()
+        return {
+            r.original_path: Known(
+                r.id,
+                r.original_path,
+                int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
+                r.is_offline,
+                r.last_seq,
+                r.sidecar_mtime_ms,
+            )
+            for r in rows
+        }
 
-    async def _index_near(self, library_id: uuid.UUID, directory: str) -> dict[str, tuple[int, str]]:
+    async def _index_near(
+        self, library_id: uuid.UUID, directory: str
+    ) -> dict[str, tuple[int, str]]:
         """Index entries of a folder and of its direct subfolders."""
         base = directory.rstrip("/") + "/"
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l "
-                "AND (path = :d OR (path LIKE :p AND strpos(substr(path, :n), '/') = 0))"),
-                {"l": library_id, "d": directory, "p": like_prefix(directory),
-                 "n": len(base) + 1})).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT path, mtime_ns, patterns_hash FROM library_dirs "
+                        "WHERE library_id = :l "
+                        "AND (path = :d OR (path LIKE :p AND strpos(substr(path, :n), '/') = 0))"
+                    ),
+                    {
+                        "l": library_id,
+                        "d": directory,
+                        "p": like_prefix(directory),
+                        "n": len(base) + 1,
+                    },
+                )
+            ).all()
         return {r.path: (r.mtime_ns, r.patterns_hash) for r in rows}
 
     async def _missing_subdirs(
-        self, ctx: ScanContext, directory: str, present: set[str],
+        self,
+        ctx: ScanContext,
+        directory: str,
+        present: set[str],
         index: dict[str, tuple[int, str]],
     ) -> tuple[list[Planned], list[str]]:
         """Assets in folders below `directory` that no longer exist go offline at once;
@@ -334,19 +496,31 @@ class Scanner:
         base = directory.rstrip("/") + "/"
         indexed_gone = [p for p in index if p != directory and p not in present]
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
-                "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline"),
-                {"l": ctx.library_id, "p": like_prefix(directory), "n": len(base) + 1})).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
+                        "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline"
+                    ),
+                    {"l": ctx.library_id, "p": like_prefix(directory), "n": len(base) + 1},
+                )
+            ).all()
             gone = [base + r.child for r in rows if base + r.child not in present]
             planned: list[Planned] = []
             for child in gone:
-                assets = (await conn.execute(text(
-                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
-                    "AND (dir = :d OR dir LIKE :p)"),
-                    {"l": ctx.library_id, "d": child, "p": like_prefix(child)})).all()
-                planned += plan_offline(ctx, [(a.id, a.last_seq) for a in assets],
-                                        ev.OfflineReason.DELETED)
+                assets = (
+                    await conn.execute(
+                        text(
+                            "SELECT id, last_seq FROM assets WHERE library_id = :l "
+                            "AND NOT is_offline "
+                            "AND (dir = :d OR dir LIKE :p)"
+                        ),
+                        {"l": ctx.library_id, "d": child, "p": like_prefix(child)},
+                    )
+                ).all()
+                planned += plan_offline(
+                    ctx, [(a.id, a.last_seq) for a in assets], ev.OfflineReason.DELETED
+                )
         return planned, indexed_gone
 
     # --- finishing ------------------------------------------------------------------------
@@ -360,11 +534,18 @@ class Scanner:
     async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
         """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""
         progress = await read_progress(self.js, self.settings.nats, scan_id)
-        await self.bus.publish(ev.LibraryScanFinished(
-            stream_id=library_id, scan_id=scan_id, event_id=uuid.uuid5(scan_id, "finished"),
-            files_seen=progress.files_seen, unavailable_import_paths=progress.unavailable))
-        log.info("scan %s library %s finished: %d files seen", scan_id, library_id,
-                 progress.files_seen)
+        await self.bus.publish(
+            ev.LibraryScanFinished(
+                stream_id=library_id,
+                scan_id=scan_id,
+                event_id=uuid.uuid5(scan_id, "finished"),
+                files_seen=progress.files_seen,
+                unavailable_import_paths=progress.unavailable,
+            )
+        )
+        log.info(
+            "scan %s library %s finished: %d files seen", scan_id, library_id, progress.files_seen
+        )
 
     # --- deleting a library ---------------------------------------------------------------
 
@@ -373,16 +554,22 @@ class Scanner:
         if self._thumbs is None:
             self._thumbs = await self.js.object_store(self.settings.nats.name("thumbs"))
         async with self.engine.connect() as conn:
-            keys = (await conn.execute(text(
-                "SELECT thumbnail_key, preview_key FROM assets WHERE library_id = :l "
-                "AND (thumbnail_key IS NOT NULL OR preview_key IS NOT NULL)"),
-                {"l": library_id})).all()
+            keys = (
+                await conn.execute(
+                    text(
+                        "SELECT thumbnail_key, preview_key FROM assets WHERE library_id = :l "
+                        "AND (thumbnail_key IS NOT NULL OR preview_key IS NOT NULL)"
+                    ),
+                    {"l": library_id},
+                )
+            ).all()
         for row in keys:
             for key in (row.thumbnail_key, row.preview_key):
                 if key:
                     with contextlib.suppress(ObjectNotFoundError, NotFoundError):
                         await self._thumbs.delete(key)  # already gone is fine
-        await self.bus.publish(ev.LibraryDeleted(stream_id=library_id,
-                                                 event_id=uuid.uuid5(library_id, "deleted")))
+        await self.bus.publish(
+            ev.LibraryDeleted(stream_id=library_id, event_id=uuid.uuid5(library_id, "deleted"))
+        )
         self._libraries.pop(library_id, None)
         log.info("library %s deleted (%d thumbnails removed)", library_id, len(keys))

@@ -28,16 +28,24 @@ async def nightly_once(scanner: Scanner, run_key: str) -> bool:
     except (KeyWrongLastSequenceError, APIError):
         return False
     async with scanner.engine.connect() as conn:
-        libraries = (await conn.execute(text(
-            "SELECT id, deleting FROM libraries WHERE type = 'EXTERNAL' OR deleting"))).all()
+        libraries = (
+            await conn.execute(
+                text("SELECT id, deleting FROM libraries WHERE type = 'EXTERNAL' OR deleting")
+            )
+        ).all()
     for row in libraries:
         if row.deleting:
             log.info("nightly: finishing the deletion of library %s", row.id)
             await scanner.finish_deletion(row.id)
         else:
-            await scanner.bus.publish(ev.LibraryScanRequested(
-                stream_id=row.id, scan_id=uuid.uuid4(), mode=ev.ScanMode.MODIFIED,
-                requested_by="nightly"))
+            await scanner.bus.publish(
+                ev.LibraryScanRequested(
+                    stream_id=row.id,
+                    scan_id=uuid.uuid4(),
+                    mode=ev.ScanMode.MODIFIED,
+                    requested_by="nightly",
+                )
+            )
     log.info("nightly: %d libraries handled", len(libraries))
     return True
 

@@ -84,8 +84,11 @@ def watchable_roots(config: LibraryConfig) -> tuple[Root, ...]:
         real = os.path.realpath(path)
         if is_inside(fence, real):  # never watch outside the fence
             found.setdefault(real, Root(real, path))
-    return tuple(root for real, root in sorted(found.items())
-                 if not any(o != real and Root(o, "").holds(real) for o in found))
+    return tuple(
+        root
+        for real, root in sorted(found.items())
+        if not any(o != real and Root(o, "").holds(real) for o in found)
+    )
 
 
 def _survey(config: LibraryConfig) -> tuple[tuple[Root, ...], str]:
@@ -156,9 +159,17 @@ class Watcher:
     """Watches the external libraries it holds leases for and asks the scanner to reconcile
     each folder that changed, once it has settled. It never decides about assets itself."""
 
-    def __init__(self, nc: Client, engine: AsyncEngine, settings: Settings, *,
-                 quiet: float | None = None, reload_every: float = RELOAD_EVERY,
-                 renew_every: float = RENEW_EVERY, replica_id: str | None = None) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        quiet: float | None = None,
+        reload_every: float = RELOAD_EVERY,
+        renew_every: float = RENEW_EVERY,
+        replica_id: str | None = None,
+    ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.engine = engine
@@ -171,7 +182,8 @@ class Watcher:
         self.reload_every = reload_every
         self.renew_every = renew_every
         self.replica_id = replica_id or (
-            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
         self.watches: dict[uuid.UUID, LibraryWatch] = {}
         # (library, folder) -> WORK subject of the reconciliation we queued for it last.
         self._inflight: dict[tuple[uuid.UUID, str], str] = {}
@@ -190,9 +202,12 @@ class Watcher:
         tick = min(0.25, self.quiet / 4)
         next_reload = loop.time()
         next_renew = loop.time() + self.renew_every
-        log.info("watch: replica %s started (%s, settle window %.2f s)", self.replica_id,
-                 f"polling every {self.interval_ms} ms" if self.use_polling else "inotify",
-                 self.quiet)
+        log.info(
+            "watch: replica %s started (%s, settle window %.2f s)",
+            self.replica_id,
+            f"polling every {self.interval_ms} ms" if self.use_polling else "inotify",
+            self.quiet,
+        )
         try:
             while not stop.is_set():
                 if loop.time() >= next_reload:
@@ -218,16 +233,21 @@ class Watcher:
         """The external libraries that are not being deleted, with their owners' fences."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(_LIBRARIES)).all()
-        return {r.id: LibraryConfig(r.id, tuple(r.import_paths), tuple(r.exclusion_patterns),
-                                    r.external_path) for r in rows}
+        return {
+            r.id: LibraryConfig(
+                r.id, tuple(r.import_paths), tuple(r.exclusion_patterns), r.external_path
+            )
+            for r in rows
+        }
 
     async def reload(self) -> None:
         """Start, restart or stop observers to match the libraries as they are now."""
         try:
             configs = await self.load()
         except (DBAPIError, OSError) as e:
-            log.warning("watch: cannot read the libraries, keeping %d watches: %s",
-                        len(self.watches), e)
+            log.warning(
+                "watch: cannot read the libraries, keeping %d watches: %s", len(self.watches), e
+            )
             return
         for library_id in [i for i in self.watches if i not in configs]:
             await self._drop(library_id, "library deleted")
@@ -235,14 +255,17 @@ class Watcher:
             try:
                 await self._reconcile(config)
             except nats.errors.Error as e:
-                log.warning("watch library %s (%s): lease trouble, will retry: %s", config.id,
-                            ", ".join(config.import_paths), e)
+                log.warning(
+                    "watch library %s (%s): lease trouble, will retry: %s",
+                    config.id,
+                    ", ".join(config.import_paths),
+                    e,
+                )
 
     async def _reconcile(self, config: LibraryConfig) -> None:
         roots, fence = await asyncio.to_thread(_survey, config)
         watch = self.watches.get(config.id)
-        if (watch is not None and watch.config == config and watch.roots == roots
-                and watch.alive()):
+        if watch is not None and watch.config == config and watch.roots == roots and watch.alive():
             return
         paths = ", ".join(config.import_paths) or "(no import paths)"
         if not roots:
@@ -273,15 +296,21 @@ class Watcher:
         try:
             observer = make_observer(self.use_polling, self.interval_ms)
             for root in roots:
-                handler = ImportPathHandler(config.id, root.real, matcher,
-                                            native=not self.use_polling, sink=sink)
+                handler = ImportPathHandler(
+                    config.id, root.real, matcher, native=not self.use_polling, sink=sink
+                )
                 observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
             # inotify adds a watch per folder (and polling takes its first snapshot) here.
             await asyncio.to_thread(observer.start)
         except OSError as e:
             # Typically inotify's max_user_watches / max_user_instances: say how to fix it.
-            log.error("watch library %s (%s): cannot watch: %s; raise fs.inotify limits or "
-                      "set SHOEBOX_LIBRARY_WATCH_USE_POLLING", config.id, paths, e)
+            log.error(
+                "watch library %s (%s): cannot watch: %s; raise fs.inotify limits or "
+                "set SHOEBOX_LIBRARY_WATCH_USE_POLLING",
+                config.id,
+                paths,
+                e,
+            )
             if observer is not None:
                 observer.stop()
             await self._drop(config.id, "observer failed")
@@ -297,12 +326,19 @@ class Watcher:
                 kept = await watch.lease.renew()
             except nats.errors.Error as e:
                 # The key outlives a short outage; if it expires, the next renewal says so.
-                log.warning("watch library %s (%s): cannot renew lease, still watching: %s",
-                            library_id, ", ".join(r.real for r in watch.roots), e)
+                log.warning(
+                    "watch library %s (%s): cannot renew lease, still watching: %s",
+                    library_id,
+                    ", ".join(r.real for r in watch.roots),
+                    e,
+                )
                 continue
             if not kept:
-                log.warning("watch library %s (%s): lease lost to another replica; stopping",
-                            library_id, ", ".join(r.real for r in watch.roots))
+                log.warning(
+                    "watch library %s (%s): lease lost to another replica; stopping",
+                    library_id,
+                    ", ".join(r.real for r in watch.roots),
+                )
                 await self._drop(library_id, "lease lost")
 
     async def _stop_observer(self, watch: LibraryWatch) -> None:
@@ -320,8 +356,9 @@ class Watcher:
         try:
             await watch.lease.release()
         except nats.errors.Error as e:
-            log.warning("watch library %s: lease not released (it expires by itself): %s",
-                        library_id, e)
+            log.warning(
+                "watch library %s: lease not released (it expires by itself): %s", library_id, e
+            )
         for root in watch.roots:
             log.info("watch library %s: stopped watching %s (%s)", library_id, root.real, reason)
 
@@ -335,8 +372,11 @@ class Watcher:
         try:
             queued = await self._queued_subjects() if self._inflight else set()
         except nats.errors.Error as e:
-            log.warning("watch: cannot read the WORK backlog, holding %d folders: %s",
-                        sum(len(r) for _, r in batches), e)
+            log.warning(
+                "watch: cannot read the WORK backlog, holding %d folders: %s",
+                sum(len(r) for _, r in batches),
+                e,
+            )
             for watch, ready in batches:
                 for directory in ready:
                     watch.debouncer.touch(directory)
@@ -345,8 +385,11 @@ class Watcher:
         for watch, ready in batches:
             plan = await asyncio.to_thread(watch.sort_out, ready)
             for directory in plan.skipped:
-                log.warning("watch library %s: %s is outside its import paths; skipped",
-                            watch.config.id, directory)
+                log.warning(
+                    "watch library %s: %s is outside its import paths; skipped",
+                    watch.config.id,
+                    directory,
+                )
             for directory in plan.deferred:
                 watch.debouncer.touch(directory)
             for directory, root in plan.publish:
@@ -360,8 +403,9 @@ class Watcher:
     async def _queued_subjects(self) -> set[str]:
         """Subjects of WORK with a task still queued or in flight (acked ones are gone)."""
         nats_settings = self.settings.nats
-        info = await self.js.stream_info(nats_settings.name("WORK"),
-                                         subjects_filter=nats_settings.subject("work", "scan", ">"))
+        info = await self.js.stream_info(
+            nats_settings.name("WORK"), subjects_filter=nats_settings.subject("work", "scan", ">")
+        )
         return {s for s, n in (info.state.subjects or {}).items() if n}
 
     async def _queue(self, watch: LibraryWatch, directory: str, root: Root) -> None:
@@ -369,43 +413,72 @@ class Watcher:
         try:
             payload = WORK_ENCODER.encode(task)
         except UnicodeEncodeError:
-            log.warning("watch library %s: folder %r is not valid UTF-8; left to scans",
-                        watch.config.id, directory)
+            log.warning(
+                "watch library %s: folder %r is not valid UTF-8; left to scans",
+                watch.config.id,
+                directory,
+            )
             return
         subject = scan_work_subject(self.settings.nats, task.scan_id)
         try:
-            await self.js.publish(subject, payload, stream=self.settings.nats.name("WORK"),
-                                  headers={"Nats-Msg-Id": dir_task_msg_id(task)})
+            await self.js.publish(
+                subject,
+                payload,
+                stream=self.settings.nats.name("WORK"),
+                headers={"Nats-Msg-Id": dir_task_msg_id(task)},
+            )
         except nats.errors.Error as e:
-            log.warning("watch library %s: cannot queue %s, will retry: %s", watch.config.id,
-                        directory, e)
+            log.warning(
+                "watch library %s: cannot queue %s, will retry: %s", watch.config.id, directory, e
+            )
             watch.debouncer.touch(directory)
             return
         self._inflight[(watch.config.id, directory)] = subject
-        log.debug("watch library %s: queued %s (import path %s)", watch.config.id, directory,
-                  root.import_path)
+        log.debug(
+            "watch library %s: queued %s (import path %s)",
+            watch.config.id,
+            directory,
+            root.import_path,
+        )
 
 
-async def build_watcher(settings: Settings, *, quiet: float | None = None,
-                        reload_every: float = RELOAD_EVERY,
-                        renew_every: float = RENEW_EVERY) -> Watcher:
+async def build_watcher(
+    settings: Settings,
+    *,
+    quiet: float | None = None,
+    reload_every: float = RELOAD_EVERY,
+    renew_every: float = RENEW_EVERY,
+) -> Watcher:
     """The composition root: connect NATS and PostgreSQL and make the (not yet running)
     watcher. `quiet` overrides the settle window (1 s for inotify, one polling interval)."""
     nc = await connect(settings.nats, "watcher")
     await ensure_streams(nc.jetstream(), settings.nats)
-    return Watcher(nc, create_engine(settings.db.url), settings, quiet=quiet,
-                   reload_every=reload_every, renew_every=renew_every)
+    return Watcher(
+        nc,
+        create_engine(settings.db.url),
+        settings,
+        quiet=quiet,
+        reload_every=reload_every,
+        renew_every=renew_every,
+    )
 
 
-async def serve(settings: Settings, stop: asyncio.Event, *, quiet: float | None = None,
-                reload_every: float = RELOAD_EVERY, renew_every: float = RENEW_EVERY) -> None:
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    quiet: float | None = None,
+    reload_every: float = RELOAD_EVERY,
+    renew_every: float = RENEW_EVERY,
+) -> None:
     """Run the watcher in the current event loop until `stop` is set (tests, embedding)."""
     if not settings.scan.watch_enabled:
         log.info("watch: disabled (SHOEBOX_LIBRARY_WATCH_ENABLED is off); idle")
         await stop.wait()
         return
-    watcher = await build_watcher(settings, quiet=quiet, reload_every=reload_every,
-                                  renew_every=renew_every)
+    watcher = await build_watcher(
+        settings, quiet=quiet, reload_every=reload_every, renew_every=renew_every
+    )
     try:
         await watcher.run(stop)
     finally:

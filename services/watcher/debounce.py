@@ -55,9 +55,15 @@ class Debouncer:
     it offline). Not thread-safe: call it from one thread (the event loop).
     """
 
-    def __init__(self, quiet: float, *, clock: Callable[[], float] = time.monotonic,
-                 stat: Callable[[str], Signature | None] = signature,
-                 open_grace: float = OPEN_GRACE, max_files: int = MAX_FILES_PER_DIR) -> None:
+    def __init__(
+        self,
+        quiet: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        stat: Callable[[str], Signature | None] = signature,
+        open_grace: float = OPEN_GRACE,
+        max_files: int = MAX_FILES_PER_DIR,
+    ) -> None:
         self.quiet = quiet
         self._clock = clock
         self._stat = stat
@@ -71,8 +77,14 @@ class Debouncer:
     def __contains__(self, directory: object) -> bool:
         return directory in self._pending
 
-    def touch(self, directory: str, file: str | None = None, sig: Signature | None = UNSEEN,
-              writing: bool | None = None, now: float | None = None) -> None:
+    def touch(
+        self,
+        directory: str,
+        file: str | None = None,
+        sig: Signature | None = UNSEEN,
+        writing: bool | None = None,
+        now: float | None = None,
+    ) -> None:
         """Record an event in `directory`, optionally about one eligible `file` in it.
 
         Args:

@@ -51,8 +51,7 @@ class Lease:
         if self.revision is None:
             return False
         try:
-            self.revision = await self.kv.update(self.key, self.owner.encode(),
-                                                 last=self.revision)
+            self.revision = await self.kv.update(self.key, self.owner.encode(), last=self.revision)
             return True
         except KeyWrongLastSequenceError:
             self.revision = None

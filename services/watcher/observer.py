@@ -39,8 +39,15 @@ log = logging.getLogger(__name__)
 # Only what can change a library. Leaving out opened / closed-without-write keeps the inotify
 # mask small: the metadata service reading every new photo would otherwise wake us twice each.
 EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileMovedEvent,
-    FileDeletedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
 ]
 
 
@@ -73,9 +80,16 @@ class ImportPathHandler(FileSystemEventHandler):
     below it, so the scanner is never asked about a folder outside the library.
     """
 
-    def __init__(self, library_id: uuid.UUID, root: str, matcher: ExclusionMatcher, *,
-                 native: bool, sink: Callable[[Touch], None],
-                 stat: Callable[[str], Signature | None] = signature) -> None:
+    def __init__(
+        self,
+        library_id: uuid.UUID,
+        root: str,
+        matcher: ExclusionMatcher,
+        *,
+        native: bool,
+        sink: Callable[[Touch], None],
+        stat: Callable[[str], Signature | None] = signature,
+    ) -> None:
         self.library_id = library_id
         self.root = root.rstrip("/") or "/"
         self._prefix = self.root if self.root.endswith("/") else self.root + "/"
@@ -99,8 +113,12 @@ class ImportPathHandler(FileSystemEventHandler):
                 return self._dir(src, itself=True)
             if kind == "deleted":
                 if src == self.root:
-                    log.warning("watch library %s: import path %s is gone; the next scan "
-                                "will take its assets offline", self.library_id, self.root)
+                    log.warning(
+                        "watch library %s: import path %s is gone; the next scan "
+                        "will take its assets offline",
+                        self.library_id,
+                        self.root,
+                    )
                     return []
                 return self._dir(src, itself=False)
             if kind == "moved":
@@ -124,7 +142,7 @@ class ImportPathHandler(FileSystemEventHandler):
         """Below the import path, with no hidden component on the way (as the scanner skips)."""
         if not path.startswith(self._prefix):
             return False
-        return not any(is_hidden(part) for part in path[len(self._prefix):].split("/") if part)
+        return not any(is_hidden(part) for part in path[len(self._prefix) :].split("/") if part)
 
     def _dir(self, path: str, *, itself: bool) -> list[Touch]:
         if not path or not self._relevant(path):
@@ -149,8 +167,9 @@ class ImportPathHandler(FileSystemEventHandler):
         return [Touch(parent, path, self._stat(path), writing)]
 
 
-def threadsafe_sink(loop_call: Callable[..., object],
-                    touch: Callable[..., None]) -> Callable[[Touch], None]:
+def threadsafe_sink(
+    loop_call: Callable[..., object], touch: Callable[..., None]
+) -> Callable[[Touch], None]:
     """A sink that runs `touch(*t)` on the event loop (`loop_call` is call_soon_threadsafe)."""
 
     def sink(t: Touch) -> None:

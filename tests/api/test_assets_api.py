@@ -35,23 +35,37 @@ def sha1_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
-async def upload(system: System, headers: dict[str, str], data: bytes, name: str = "photo.jpg",
-                 *, created: str = CREATED, fields: dict[str, str] | None = None,
-                 extra_headers: dict[str, str] | None = None,
-                 sidecar: bytes | None = None) -> Any:
+async def upload(
+    system: System,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "photo.jpg",
+    *,
+    created: str = CREATED,
+    fields: dict[str, str] | None = None,
+    extra_headers: dict[str, str] | None = None,
+    sidecar: bytes | None = None,
+) -> Any:
     """POST /api/assets as Immich's clients do (multipart, file part `assetData`)."""
-    form = {"deviceAssetId": f"{name}-{len(data)}", "deviceId": "pytest",
-            "fileCreatedAt": created, "fileModifiedAt": created, "isFavorite": "false",
-            **(fields or {})}
+    form = {
+        "deviceAssetId": f"{name}-{len(data)}",
+        "deviceId": "pytest",
+        "fileCreatedAt": created,
+        "fileModifiedAt": created,
+        "isFavorite": "false",
+        **(fields or {}),
+    }
     files: dict[str, Any] = {"assetData": (name, data, "application/octet-stream")}
     if sidecar is not None:
         files["sidecarData"] = (name + ".xmp", sidecar, "application/xml")
-    return await system.client.post("/api/assets", data=form, files=files,
-                                     headers={**headers, **(extra_headers or {})})
+    return await system.client.post(
+        "/api/assets", data=form, files=files, headers={**headers, **(extra_headers or {})}
+    )
 
 
-async def uploaded(system: System, headers: dict[str, str], data: bytes,
-                   name: str = "photo.jpg", **kw: Any) -> str:
+async def uploaded(
+    system: System, headers: dict[str, str], data: bytes, name: str = "photo.jpg", **kw: Any
+) -> str:
     body = await ok(await upload(system, headers, data, name, **kw), 201)
     assert body["status"] == "created"
     return str(body["id"])
@@ -60,12 +74,18 @@ async def uploaded(system: System, headers: dict[str, str], data: bytes,
 def multipart_head(filename: str, fields: dict[str, str] | None = None) -> bytes:
     """Everything of a multipart body before the file's bytes."""
     parts = []
-    for key, value in {"fileCreatedAt": CREATED, "fileModifiedAt": CREATED,
-                       **(fields or {})}.items():
-        parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
-                     f"{value}\r\n")
-    parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="assetData"; '
-                 f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n')
+    for key, value in {
+        "fileCreatedAt": CREATED,
+        "fileModifiedAt": CREATED,
+        **(fields or {}),
+    }.items():
+        parts.append(
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+        )
+    parts.append(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="assetData"; '
+        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    )
     return "".join(parts).encode()
 
 
@@ -83,8 +103,14 @@ async def stats(system: System, headers: dict[str, str]) -> dict[str, int]:
     return await ok(await system.client.get("/api/assets/statistics", headers=headers))  # type: ignore[no-any-return]
 
 
-async def extract(system: System, asset_id: str, *, thumbnail: bytes | None = None,
-                  preview: bytes | None = None, **meta: Any) -> None:
+async def extract(
+    system: System,
+    asset_id: str,
+    *,
+    thumbnail: bytes | None = None,
+    preview: bytes | None = None,
+    **meta: Any,
+) -> None:
     """Act as the metadata service: store thumbnails and record MetadataExtracted."""
     store = system.ctx.thumbs
     assert store is not None
@@ -93,11 +119,20 @@ async def extract(system: System, asset_id: str, *, thumbnail: bytes | None = No
         thumb_key, preview_key = f"{asset_id}/thumbnail.webp", f"{asset_id}/preview.jpeg"
         await store.put(thumb_key, thumbnail)
         await store.put(preview_key, preview)
-    metadata = AssetMetadata(checksum=meta.pop("checksum", "0" * 40), file_size=1,
-                             file_modified_at=datetime(2024, 1, 1, tzinfo=UTC), **meta)
-    seq = await system.ctx.bus.publish(ev.MetadataExtracted(
-        stream_id=uuid.UUID(asset_id), metadata=metadata, thumbnail_key=thumb_key,
-        preview_key=preview_key))
+    metadata = AssetMetadata(
+        checksum=meta.pop("checksum", "0" * 40),
+        file_size=1,
+        file_modified_at=datetime(2024, 1, 1, tzinfo=UTC),
+        **meta,
+    )
+    seq = await system.ctx.bus.publish(
+        ev.MetadataExtracted(
+            stream_id=uuid.UUID(asset_id),
+            metadata=metadata,
+            thumbnail_key=thumb_key,
+            preview_key=preview_key,
+        )
+    )
     await system.ctx.settle(seq)
 
 
@@ -105,10 +140,9 @@ async def _scanner(settings: Any, stop: Any) -> None:
     await serve_scanner(settings, stop, nightly=False)
 
 
-async def external_photos(system: System, admin: dict[str, str], media: Path,
-                          files: dict[str, bytes | None]) -> tuple[dict[str, Any],
-                                                                   dict[str, str], str,
-                                                                   dict[str, Path]]:
+async def external_photos(
+    system: System, admin: dict[str, str], media: Path, files: dict[str, bytes | None]
+) -> tuple[dict[str, Any], dict[str, str], str, dict[str, Path]]:
     """A user with an external library over `media` holding `files`, scanned.
     Returns (user, user headers, library id, name -> path)."""
     await system.start("scanner", _scanner)
@@ -120,8 +154,11 @@ async def external_photos(system: System, admin: dict[str, str], media: Path,
 
 
 async def asset_by_path(system: System, headers: dict[str, str], path: Path) -> dict[str, Any]:
-    body = await ok(await system.client.post("/api/search/metadata", headers=headers,
-                                             json={"originalPath": str(path)}))
+    body = await ok(
+        await system.client.post(
+            "/api/search/metadata", headers=headers, json={"originalPath": str(path)}
+        )
+    )
     items = body["assets"]["items"]
     assert len(items) == 1, items
     return items[0]  # type: ignore[no-any-return]
@@ -145,7 +182,8 @@ class TestUpload:
         assert asset["originalPath"] == leftovers(system)[0]
 
     async def test_same_bytes_again_are_a_duplicate_of_the_first_asset(
-            self, system: System) -> None:
+        self, system: System
+    ) -> None:
         admin = await sign_up_admin(system)
         first = await uploaded(system, admin, photo(2), "a.jpg")
         r = await upload(system, admin, photo(2), "renamed.jpg")
@@ -170,8 +208,12 @@ class TestUpload:
 
     async def test_checksum_header_that_does_not_match_is_refused(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        r = await upload(system, admin, photo(5),
-                         extra_headers={"x-immich-checksum": hashlib.sha1(b"other").hexdigest()})
+        r = await upload(
+            system,
+            admin,
+            photo(5),
+            extra_headers={"x-immich-checksum": hashlib.sha1(b"other").hexdigest()},
+        )
         assert r.status_code == 400
         assert "x-immich-checksum" in r.json()["message"]
         assert leftovers(system) == []
@@ -194,8 +236,9 @@ class TestUpload:
     async def test_truncated_multipart_is_refused_and_leaves_nothing(self, system: System) -> None:
         admin = await sign_up_admin(system)
         body = multipart_head("cut.jpg") + photo(6)[:100]  # no closing boundary
-        r = await system.client.post("/api/assets", content=body,
-                                     headers={**admin, **MULTIPART_TYPE})
+        r = await system.client.post(
+            "/api/assets", content=body, headers={**admin, **MULTIPART_TYPE}
+        )
         assert r.status_code == 400
         assert "incomplete" in r.json()["message"]
         assert leftovers(system) == []
@@ -203,8 +246,9 @@ class TestUpload:
 
     async def test_garbage_body_is_refused(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        r = await system.client.post("/api/assets", content=b"\x00" * 1000,
-                                     headers={**admin, **MULTIPART_TYPE})
+        r = await system.client.post(
+            "/api/assets", content=b"\x00" * 1000, headers={**admin, **MULTIPART_TYPE}
+        )
         assert r.status_code == 400
         assert leftovers(system) == []
 
@@ -216,9 +260,12 @@ class TestUpload:
 
     async def test_missing_file_and_bad_dates_are_refused(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        r = await system.client.post("/api/assets", headers=admin, files={
-            "other": ("x.jpg", photo(7), "image/jpeg")}, data={
-            "fileCreatedAt": CREATED, "fileModifiedAt": CREATED})
+        r = await system.client.post(
+            "/api/assets",
+            headers=admin,
+            files={"other": ("x.jpg", photo(7), "image/jpeg")},
+            data={"fileCreatedAt": CREATED, "fileModifiedAt": CREATED},
+        )
         assert r.status_code == 400 and r.json()["message"] == "assetData is required"
         r = await upload(system, admin, photo(7), fields={"fileCreatedAt": "yesterday"})
         assert r.status_code == 400
@@ -233,16 +280,27 @@ class TestUpload:
 
     async def test_api_key_without_upload_permission_is_forbidden(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        key = await ok(await system.client.post("/api/api-keys", headers=admin, json={
-            "name": "read only", "permissions": ["asset.read"]}), 201)
+        key = await ok(
+            await system.client.post(
+                "/api/api-keys",
+                headers=admin,
+                json={"name": "read only", "permissions": ["asset.read"]},
+            ),
+            201,
+        )
         r = await upload(system, {"x-api-key": key["secret"]}, photo(9))
         assert r.status_code == 403
         assert r.json()["message"] == "Missing required permission: asset.upload"
 
     async def test_filename_field_and_favorite_are_recorded(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        asset_id = await uploaded(system, admin, photo(10), "x.heic.jpg",
-                                  fields={"filename": "holiday.jpg", "isFavorite": "true"})
+        asset_id = await uploaded(
+            system,
+            admin,
+            photo(10),
+            "x.heic.jpg",
+            fields={"filename": "holiday.jpg", "isFavorite": "true"},
+        )
         asset = await ok(await system.client.get(f"/api/assets/{asset_id}", headers=admin))
         assert asset["originalFileName"] == "holiday.jpg" and asset["isFavorite"] is True
 
@@ -256,8 +314,12 @@ class TestUpload:
     async def test_upload_after_deletion_starts_a_new_life(self, system: System) -> None:
         admin = await sign_up_admin(system)
         first = await uploaded(system, admin, photo(12))
-        await ok(await system.client.request("DELETE", "/api/assets", headers=admin,
-                                             json={"ids": [first]}), 204)
+        await ok(
+            await system.client.request(
+                "DELETE", "/api/assets", headers=admin, json={"ids": [first]}
+            ),
+            204,
+        )
         assert leftovers(system) == []
         again = await uploaded(system, admin, photo(12))
         assert again == first
@@ -265,13 +327,18 @@ class TestUpload:
         assert len(leftovers(system)) == 1
 
     async def test_same_bytes_in_an_external_library_are_not_a_duplicate(
-            self, system: System, media_root: Path) -> None:
+        self, system: System, media_root: Path
+    ) -> None:
         admin = await sign_up_admin(system)
         _, user, _, paths = await external_photos(system, admin, media_root, {"a.jpg": photo(13)})
         external = await asset_by_path(system, user, paths["a.jpg"])
-        check = await ok(await system.client.post("/api/assets/bulk-upload-check", headers=user,
-                                                  json={"assets": [{"id": "a", "checksum":
-                                                                    sha1_b64(photo(13))}]}))
+        check = await ok(
+            await system.client.post(
+                "/api/assets/bulk-upload-check",
+                headers=user,
+                json={"assets": [{"id": "a", "checksum": sha1_b64(photo(13))}]},
+            )
+        )
         assert check["results"] == [{"id": "a", "action": "accept"}]
         uploaded_id = await uploaded(system, user, photo(13))
         assert uploaded_id != external["id"]
@@ -301,8 +368,9 @@ class TestUpload:
             yield MULTIPART_TAIL
 
         baseline = process.memory_info().rss
-        r = await system.client.post("/api/assets", content=body(),
-                                     headers={**admin, **MULTIPART_TYPE})
+        r = await system.client.post(
+            "/api/assets", content=body(), headers={**admin, **MULTIPART_TYPE}
+        )
         created = await ok(r, 201)
         peak = max(peak, process.memory_info().rss)
         assert peak - baseline < 50 * 1024 * 1024, f"RSS grew by {(peak - baseline) >> 20} MiB"
@@ -317,37 +385,63 @@ class TestUploadChecks:
     async def test_bulk_check_rejects_what_the_caller_uploaded(self, system: System) -> None:
         admin = await sign_up_admin(system)
         first = await uploaded(system, admin, photo(20))
-        body = await ok(await system.client.post(
-            "/api/assets/bulk-upload-check", headers=admin, json={"assets": [
-                {"id": "hex", "checksum": hashlib.sha1(photo(20)).hexdigest()},
-                {"id": "b64", "checksum": sha1_b64(photo(20))},
-                {"id": "new", "checksum": hashlib.sha1(photo(21)).hexdigest()},
-            ]}))
-        duplicate = {"action": "reject", "reason": "duplicate", "assetId": first,
-                     "isTrashed": False}
-        assert body["results"] == [{"id": "hex", **duplicate}, {"id": "b64", **duplicate},
-                                   {"id": "new", "action": "accept"}]
+        body = await ok(
+            await system.client.post(
+                "/api/assets/bulk-upload-check",
+                headers=admin,
+                json={
+                    "assets": [
+                        {"id": "hex", "checksum": hashlib.sha1(photo(20)).hexdigest()},
+                        {"id": "b64", "checksum": sha1_b64(photo(20))},
+                        {"id": "new", "checksum": hashlib.sha1(photo(21)).hexdigest()},
+                    ]
+                },
+            )
+        )
+        duplicate = {
+            "action": "reject",
+            "reason": "duplicate",
+            "assetId": first,
+            "isTrashed": False,
+        }
+        assert body["results"] == [
+            {"id": "hex", **duplicate},
+            {"id": "b64", **duplicate},
+            {"id": "new", "action": "accept"},
+        ]
 
     async def test_bulk_check_is_per_user(self, system: System) -> None:
         admin = await sign_up_admin(system)
         _, bob = await create_user(system, admin, "bob@example.com")
         await uploaded(system, admin, photo(22))
-        body = await ok(await system.client.post(
-            "/api/assets/bulk-upload-check", headers=bob,
-            json={"assets": [{"id": "x", "checksum": sha1_b64(photo(22))}]}))
+        body = await ok(
+            await system.client.post(
+                "/api/assets/bulk-upload-check",
+                headers=bob,
+                json={"assets": [{"id": "x", "checksum": sha1_b64(photo(22))}]},
+            )
+        )
         assert body["results"] == [{"id": "x", "action": "accept"}]
 
     async def test_bulk_check_refuses_a_malformed_checksum(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        r = await system.client.post("/api/assets/bulk-upload-check", headers=admin,
-                                     json={"assets": [{"id": "x", "checksum": "nope"}]})
+        r = await system.client.post(
+            "/api/assets/bulk-upload-check",
+            headers=admin,
+            json={"assets": [{"id": "x", "checksum": "nope"}]},
+        )
         assert r.status_code == 400
 
     async def test_exist_lists_known_device_asset_ids(self, system: System) -> None:
         admin = await sign_up_admin(system)
         await uploaded(system, admin, photo(23), "a.jpg", fields={"deviceAssetId": "dev-a"})
-        body = await ok(await system.client.post("/api/assets/exist", headers=admin, json={
-            "deviceAssetIds": ["dev-a", "dev-b"], "deviceId": "pytest"}))
+        body = await ok(
+            await system.client.post(
+                "/api/assets/exist",
+                headers=admin,
+                json={"deviceAssetIds": ["dev-a", "dev-b"], "deviceId": "pytest"},
+            )
+        )
         assert body == {"existingIds": ["dev-a"]}
 
 
@@ -390,23 +484,27 @@ class TestMedia:
         assert "thumbnail" in r.json()["message"]
         thumbnail = b"RIFF....WEBP" + os.urandom(300_000)  # spans several object-store chunks
         preview = photo(33)
-        await extract(system, asset_id, thumbnail=thumbnail, preview=preview,
-                      checksum=hashlib.sha1(photo(32)).hexdigest())
+        await extract(
+            system,
+            asset_id,
+            thumbnail=thumbnail,
+            preview=preview,
+            checksum=hashlib.sha1(photo(32)).hexdigest(),
+        )
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail", headers=admin)
         assert r.status_code == 200 and r.content == thumbnail
         assert r.headers["content-type"] == "image/webp"
-        r = await system.client.get(f"/api/assets/{asset_id}/thumbnail?size=preview",
-                                    headers=admin)
+        r = await system.client.get(f"/api/assets/{asset_id}/thumbnail?size=preview", headers=admin)
         assert r.status_code == 200 and r.content == preview
         assert r.headers["content-type"] == "image/jpeg"
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail?size=huge", headers=admin)
         assert r.status_code == 400
 
     async def test_external_original_is_read_while_online_only(
-            self, system: System, media_root: Path) -> None:
+        self, system: System, media_root: Path
+    ) -> None:
         admin = await sign_up_admin(system)
-        _, user, lib, paths = await external_photos(system, admin, media_root,
-                                                    {"a.jpg": photo(34)})
+        _, user, lib, paths = await external_photos(system, admin, media_root, {"a.jpg": photo(34)})
         asset = await asset_by_path(system, user, paths["a.jpg"])
         r = await system.client.get(f"/api/assets/{asset['id']}/original", headers=user)
         assert r.status_code == 200 and r.content == photo(34)
@@ -417,10 +515,10 @@ class TestMedia:
         assert "offline" in r.json()["message"]
 
     async def test_external_original_behind_a_swapped_symlink_is_refused(
-            self, system: System, media_root: Path, tmp_path: Path) -> None:
+        self, system: System, media_root: Path, tmp_path: Path
+    ) -> None:
         admin = await sign_up_admin(system)
-        _, user, _, paths = await external_photos(system, admin, media_root,
-                                                  {"a.jpg": photo(35)})
+        _, user, _, paths = await external_photos(system, admin, media_root, {"a.jpg": photo(35)})
         asset = await asset_by_path(system, user, paths["a.jpg"])
         secret = tmp_path / "secret.jpg"
         secret.write_bytes(b"secret")
@@ -436,8 +534,9 @@ class TestDelete:
         admin = await sign_up_admin(system)
         a = await uploaded(system, admin, photo(40))
         b = await uploaded(system, admin, photo(41))
-        r = await system.client.request("DELETE", "/api/assets", headers=admin,
-                                        json={"ids": [a], "force": True})
+        r = await system.client.request(
+            "DELETE", "/api/assets", headers=admin, json={"ids": [a], "force": True}
+        )
         assert r.status_code == 204
         r = await system.client.get(f"/api/assets/{a}", headers=admin)
         assert r.status_code == 400
@@ -449,17 +548,21 @@ class TestDelete:
         a = await uploaded(system, admin, photo(42))
         # The delete reads last_seq, then metadata lands: the removal retries on the new seq.
         await system.ctx.bus.publish(ev.MetadataFailed(stream_id=uuid.UUID(a), reason="x"))
-        await ok(await system.client.request("DELETE", "/api/assets", headers=admin,
-                                             json={"ids": [a]}), 204)
+        await ok(
+            await system.client.request("DELETE", "/api/assets", headers=admin, json={"ids": [a]}),
+            204,
+        )
         assert (await stats(system, admin))["total"] == 0
 
-    async def test_deleting_an_external_asset_is_refused(self, system: System,
-                                                         media_root: Path) -> None:
+    async def test_deleting_an_external_asset_is_refused(
+        self, system: System, media_root: Path
+    ) -> None:
         admin = await sign_up_admin(system)
         _, user, _, paths = await external_photos(system, admin, media_root, {"a.jpg": None})
         asset = await asset_by_path(system, user, paths["a.jpg"])
-        r = await system.client.request("DELETE", "/api/assets", headers=user,
-                                        json={"ids": [asset["id"]]})
+        r = await system.client.request(
+            "DELETE", "/api/assets", headers=user, json={"ids": [asset["id"]]}
+        )
         assert r.status_code == 400
         assert "never deletes files of external libraries" in r.json()["message"]
         assert paths["a.jpg"].exists()
@@ -470,8 +573,7 @@ class TestDelete:
         _, bob = await create_user(system, admin, "bob@example.com")
         mine = await uploaded(system, admin, photo(43))
         for ids in ([mine], [str(uuid.uuid4())]):
-            r = await system.client.request("DELETE", "/api/assets", headers=bob,
-                                            json={"ids": ids})
+            r = await system.client.request("DELETE", "/api/assets", headers=bob, json={"ids": ids})
             assert r.status_code == 400
             assert r.json()["message"] == "Not found or no asset.delete access"
         assert (await stats(system, admin))["total"] == 1
@@ -479,15 +581,19 @@ class TestDelete:
 
 class TestStatistics:
     async def test_statistics_count_images_and_videos_of_the_caller(
-            self, system: System, media_root: Path) -> None:
+        self, system: System, media_root: Path
+    ) -> None:
         admin = await sign_up_admin(system)
-        _, user, _, _ = await external_photos(system, admin, media_root,
-                                              {"a.jpg": None, "b.mp4": b"not really a video"})
+        _, user, _, _ = await external_photos(
+            system, admin, media_root, {"a.jpg": None, "b.mp4": b"not really a video"}
+        )
         await uploaded(system, user, photo(50))
-        await uploaded(system, user, b"\x00\x00\x00\x18ftypmp42", "clip.mp4",
-                       fields={"isFavorite": "true"})
+        await uploaded(
+            system, user, b"\x00\x00\x00\x18ftypmp42", "clip.mp4", fields={"isFavorite": "true"}
+        )
         assert await stats(system, user) == {"images": 2, "videos": 2, "total": 4}
-        favorites = await ok(await system.client.get("/api/assets/statistics?isFavorite=true",
-                                                     headers=user))
+        favorites = await ok(
+            await system.client.get("/api/assets/statistics?isFavorite=true", headers=user)
+        )
         assert favorites == {"images": 0, "videos": 1, "total": 1}
         assert await stats(system, admin) == {"images": 0, "videos": 0, "total": 0}

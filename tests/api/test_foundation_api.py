@@ -33,15 +33,17 @@ class TestAdminSignUp:
 
     async def test_second_sign_up_is_refused(self, system: System) -> None:
         await sign_up_admin(system)
-        r = await system.client.post("/api/auth/admin-sign-up",
-                                     json={**ADMIN, "email": "other@example.com"})
+        r = await system.client.post(
+            "/api/auth/admin-sign-up", json={**ADMIN, "email": "other@example.com"}
+        )
         assert r.status_code == 400
         assert "admin" in r.json()["message"]
 
     async def test_login_with_wrong_password_is_401(self, system: System) -> None:
         await sign_up_admin(system)
-        r = await system.client.post("/api/auth/login",
-                                     json={"email": ADMIN["email"], "password": "nope"})
+        r = await system.client.post(
+            "/api/auth/login", json={"email": ADMIN["email"], "password": "nope"}
+        )
         assert r.status_code == 401
         assert r.json()["message"] == "Incorrect email or password"
 
@@ -75,28 +77,36 @@ class TestUsers:
     async def test_update_and_delete_user(self, system: System) -> None:
         admin = await sign_up_admin(system)
         user, _ = await create_user(system, admin, "carol@example.com")
-        body = await ok(await system.client.put(
-            f"/api/admin/users/{user['id']}", json={"name": "Carol"}, headers=admin))
+        body = await ok(
+            await system.client.put(
+                f"/api/admin/users/{user['id']}", json={"name": "Carol"}, headers=admin
+            )
+        )
         assert body["name"] == "Carol"
         await ok(await system.client.delete(f"/api/admin/users/{user['id']}", headers=admin))
         users = await ok(await system.client.get("/api/admin/users", headers=admin))
         assert user["id"] not in [u["id"] for u in users]
-        r = await system.client.post("/api/auth/login",
-                                     json={"email": "carol@example.com", "password": "x"})
+        r = await system.client.post(
+            "/api/auth/login", json={"email": "carol@example.com", "password": "x"}
+        )
         assert r.status_code == 401
 
     async def test_duplicate_email_is_refused(self, system: System) -> None:
         admin = await sign_up_admin(system)
         await create_user(system, admin, "dave@example.com")
-        r = await system.client.post("/api/admin/users", headers=admin, json={
-            "email": "dave@example.com", "password": "x", "name": "d"})
+        r = await system.client.post(
+            "/api/admin/users",
+            headers=admin,
+            json={"email": "dave@example.com", "password": "x", "name": "d"},
+        )
         assert r.status_code == 400
 
     async def test_user_cannot_set_own_external_path(self, system: System) -> None:
         admin = await sign_up_admin(system)
         user, headers = await create_user(system, admin, "erin@example.com")
-        r = await system.client.put(f"/api/admin/users/{user['id']}", headers=headers,
-                                    json={"externalPath": "/"})
+        r = await system.client.put(
+            f"/api/admin/users/{user['id']}", headers=headers, json={"externalPath": "/"}
+        )
         assert r.status_code == 403
         me = await ok(await system.client.get("/api/users/me", headers=headers))
         assert me["externalPath"] is None
@@ -105,8 +115,12 @@ class TestUsers:
 class TestApiKeys:
     async def test_api_key_authenticates_and_reports_permissions(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        created = await ok(await system.client.post(
-            "/api/api-keys", json={"name": "cli", "permissions": ["all"]}, headers=admin), 201)
+        created = await ok(
+            await system.client.post(
+                "/api/api-keys", json={"name": "cli", "permissions": ["all"]}, headers=admin
+            ),
+            201,
+        )
         key = {"x-api-key": created["secret"]}
         me = await ok(await system.client.get("/api/users/me", headers=key))
         assert me["email"] == ADMIN["email"]
@@ -123,8 +137,11 @@ class TestUploadLibrary:
         admin = await sign_up_admin(system)
         libraries = await ok(await system.client.get("/api/libraries", headers=admin))
         (upload,) = libraries
-        renamed = await ok(await system.client.put(
-            f"/api/libraries/{upload['id']}", json={"name": "Phone"}, headers=admin))
+        renamed = await ok(
+            await system.client.put(
+                f"/api/libraries/{upload['id']}", json={"name": "Phone"}, headers=admin
+            )
+        )
         assert renamed["name"] == "Phone"
         r = await system.client.delete(f"/api/libraries/{upload['id']}", headers=admin)
         assert r.status_code == 400
@@ -134,14 +151,16 @@ class TestUploadLibrary:
 
 class TestBadInput:
     async def test_malformed_json_is_400(self, system: System) -> None:
-        r = await system.client.post("/api/auth/login", content=b"{not json",
-                                     headers={"content-type": "application/json"})
+        r = await system.client.post(
+            "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 400
         assert r.json()["statusCode"] == 400
 
     async def test_wrong_field_type_is_400_with_message(self, system: System) -> None:
-        r = await system.client.post("/api/auth/admin-sign-up",
-                                     json={"email": 5, "password": "x", "name": "n"})
+        r = await system.client.post(
+            "/api/auth/admin-sign-up", json={"email": 5, "password": "x", "name": "n"}
+        )
         assert r.status_code == 400
         assert isinstance(r.json()["message"], list) and r.json()["message"]
         assert not await _initialized(system)
@@ -152,13 +171,15 @@ class TestBadInput:
 
     async def test_unknown_ids(self, system: System) -> None:
         admin = await sign_up_admin(system)
-        r = await system.client.get("/api/libraries/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-                                    headers=admin)
+        r = await system.client.get(
+            "/api/libraries/1b4e28ba-2fa1-11d2-883f-0016d3cca427", headers=admin
+        )
         assert r.status_code == 400 and r.json()["message"] == "Library not found"
         r = await system.client.get("/api/admin/users/not-a-uuid", headers=admin)
         assert r.status_code in (400, 404)
-        r = await system.client.get("/api/admin/users/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-                                    headers=admin)
+        r = await system.client.get(
+            "/api/admin/users/1b4e28ba-2fa1-11d2-883f-0016d3cca427", headers=admin
+        )
         assert r.status_code == 400
 
     async def test_login_token_works_after_login(self, system: System) -> None:

@@ -17,21 +17,29 @@ from tests.system import System, eventually
 UNKNOWN = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
 
-async def _setup(system: System, media: Path) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+async def _setup(
+    system: System, media: Path
+) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     admin = await sign_up_admin(system)
     user, headers = await create_user(system, admin, "user@example.com", str(media))
     return admin, user, headers
 
 
-async def _validate(system: System, headers: dict[str, str], lib: str,
-                    paths: list[str]) -> list[dict[str, Any]]:
-    body = await ok(await system.client.post(f"/api/libraries/{lib}/validate", headers=headers,
-                                             json={"importPaths": paths}))
+async def _validate(
+    system: System, headers: dict[str, str], lib: str, paths: list[str]
+) -> list[dict[str, Any]]:
+    body = await ok(
+        await system.client.post(
+            f"/api/libraries/{lib}/validate", headers=headers, json={"importPaths": paths}
+        )
+    )
     return body["importPaths"]  # type: ignore[no-any-return]
 
 
 class TestCreate:
-    async def test_admin_creates_for_a_user_with_defaults(self, system: System, media_root: Path) -> None:
+    async def test_admin_creates_for_a_user_with_defaults(
+        self, system: System, media_root: Path
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         lib = await external_library(system, admin, user["id"], [str(media_root)])
         assert lib["ownerId"] == user["id"] and lib["type"] == "EXTERNAL"
@@ -41,87 +49,140 @@ class TestCreate:
         got = await ok(await system.client.get(f"/api/libraries/{lib['id']}", headers=admin))
         assert got == lib
 
-    async def test_nobody_may_use_external_paths_by_default(self, system: System, media_root: Path) -> None:
+    async def test_nobody_may_use_external_paths_by_default(
+        self, system: System, media_root: Path
+    ) -> None:
         admin = await sign_up_admin(system)
         user, headers = await create_user(system, admin, "nopath@example.com")
-        r = await system.client.post("/api/libraries", headers=headers, json={
-            "ownerId": user["id"], "importPaths": [str(media_root)]})
+        r = await system.client.post(
+            "/api/libraries",
+            headers=headers,
+            json={"ownerId": user["id"], "importPaths": [str(media_root)]},
+        )
         assert r.status_code == 403
-        r = await system.client.post("/api/libraries", headers=admin, json={
-            "ownerId": user["id"], "importPaths": [str(media_root)]})
+        r = await system.client.post(
+            "/api/libraries",
+            headers=admin,
+            json={"ownerId": user["id"], "importPaths": [str(media_root)]},
+        )
         assert r.status_code == 400 and "external path" in r.json()["message"]
 
-    async def test_user_creates_own_library_inside_their_path(self, system: System, media_root: Path) -> None:
+    async def test_user_creates_own_library_inside_their_path(
+        self, system: System, media_root: Path
+    ) -> None:
         admin, user, headers = await _setup(system, media_root)
-        lib = await ok(await system.client.post("/api/libraries", headers=headers, json={
-            "ownerId": user["id"], "name": "Mine", "importPaths": [str(media_root / "later")]}), 201)
+        lib = await ok(
+            await system.client.post(
+                "/api/libraries",
+                headers=headers,
+                json={
+                    "ownerId": user["id"],
+                    "name": "Mine",
+                    "importPaths": [str(media_root / "later")],
+                },
+            ),
+            201,
+        )
         assert lib["importPaths"] == [str(media_root / "later")]  # may not exist yet, as Immich
-        r = await system.client.post("/api/libraries", headers=headers, json={
-            "ownerId": (await ok(await system.client.get("/api/users/me", headers=admin)))["id"],
-            "importPaths": []})
+        r = await system.client.post(
+            "/api/libraries",
+            headers=headers,
+            json={
+                "ownerId": (await ok(await system.client.get("/api/users/me", headers=admin)))[
+                    "id"
+                ],
+                "importPaths": [],
+            },
+        )
         assert r.status_code == 403
         mine = await ok(await system.client.get("/api/libraries", headers=headers))
         assert {lib["type"] for lib in mine} == {"UPLOAD", "EXTERNAL"}
         assert all(lib["ownerId"] == user["id"] for lib in mine)
 
-    @pytest.mark.parametrize("paths, message", [
-        ([""], "should not be empty"),
-        (["/a", "/a"], "must be unique"),
-        (["relative/photos"], "must be absolute"),
-    ])
-    async def test_bad_lists_are_refused(self, system: System, media_root: Path,
-                                         paths: list[str], message: str) -> None:
+    @pytest.mark.parametrize(
+        "paths, message",
+        [
+            ([""], "should not be empty"),
+            (["/a", "/a"], "must be unique"),
+            (["relative/photos"], "must be absolute"),
+        ],
+    )
+    async def test_bad_lists_are_refused(
+        self, system: System, media_root: Path, paths: list[str], message: str
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         paths = [p if not p.startswith("/") else str(media_root) + p for p in paths]
-        r = await system.client.post("/api/libraries", headers=admin,
-                                     json={"ownerId": user["id"], "importPaths": paths})
+        r = await system.client.post(
+            "/api/libraries", headers=admin, json={"ownerId": user["id"], "importPaths": paths}
+        )
         assert r.status_code == 400 and message in r.json()["message"]
         assert len(await ok(await system.client.get("/api/libraries", headers=admin))) == 2
 
     async def test_limits(self, system: System, media_root: Path) -> None:
         admin, user, _ = await _setup(system, media_root)
         many = [str(media_root / f"p{i}") for i in range(129)]
-        r = await system.client.post("/api/libraries", headers=admin,
-                                     json={"ownerId": user["id"], "importPaths": many})
+        r = await system.client.post(
+            "/api/libraries", headers=admin, json={"ownerId": user["id"], "importPaths": many}
+        )
         assert r.status_code == 400 and "128" in r.json()["message"]
-        r = await system.client.post("/api/libraries", headers=admin, json={
-            "ownerId": user["id"], "exclusionPatterns": [f"**/*.x{i}" for i in range(129)]})
+        r = await system.client.post(
+            "/api/libraries",
+            headers=admin,
+            json={"ownerId": user["id"], "exclusionPatterns": [f"**/*.x{i}" for i in range(129)]},
+        )
         assert r.status_code == 400
 
 
 class TestFence:
-    @pytest.mark.parametrize("make_path", [
-        lambda m, t: f"{m}/../../etc",
-        lambda m, t: "/etc",
-        lambda m, t: f"{m}2",
-        lambda m, t: f"{m}/link-out",
-        lambda m, t: f"{m}/" + "x" * 5000,
-        lambda m, t: f"{m}/a\x00b",
-        lambda m, t: f"{m}\\photos",
-        lambda m, t: f"{m}/..\\..\\etc",
-        lambda m, t: "   ",
-    ], ids=["traversal", "absolute-outside", "sibling-prefix", "symlink-out", "5000-chars",
-            "nul", "backslash", "windows-traversal", "blank"])
+    @pytest.mark.parametrize(
+        "make_path",
+        [
+            lambda m, t: f"{m}/../../etc",
+            lambda m, t: "/etc",
+            lambda m, t: f"{m}2",
+            lambda m, t: f"{m}/link-out",
+            lambda m, t: f"{m}/" + "x" * 5000,
+            lambda m, t: f"{m}/a\x00b",
+            lambda m, t: f"{m}\\photos",
+            lambda m, t: f"{m}/..\\..\\etc",
+            lambda m, t: "   ",
+        ],
+        ids=[
+            "traversal",
+            "absolute-outside",
+            "sibling-prefix",
+            "symlink-out",
+            "5000-chars",
+            "nul",
+            "backslash",
+            "windows-traversal",
+            "blank",
+        ],
+    )
     async def test_paths_outside_or_malformed_are_refused(
-            self, system: System, media_root: Path, tmp_path: Path, make_path: Any) -> None:
+        self, system: System, media_root: Path, tmp_path: Path, make_path: Any
+    ) -> None:
         (tmp_path / "outside").mkdir()
         (media_root / "link-out").symlink_to(tmp_path / "outside")
         Path(f"{media_root}2").mkdir()
         admin, user, _ = await _setup(system, media_root)
         bad = make_path(str(media_root), tmp_path)
-        r = await system.client.post("/api/libraries", headers=admin,
-                                     json={"ownerId": user["id"], "importPaths": [bad]})
+        r = await system.client.post(
+            "/api/libraries", headers=admin, json={"ownerId": user["id"], "importPaths": [bad]}
+        )
         assert r.status_code == 400, r.text
         assert r.json()["message"]
         lib = await external_library(system, admin, user["id"], [str(media_root)])
-        r = await system.client.put(f"/api/libraries/{lib['id']}", headers=admin,
-                                    json={"importPaths": [bad]})
+        r = await system.client.put(
+            f"/api/libraries/{lib['id']}", headers=admin, json={"importPaths": [bad]}
+        )
         assert r.status_code == 400 and r.json()["message"]
         after = await ok(await system.client.get(f"/api/libraries/{lib['id']}", headers=admin))
         assert after["importPaths"] == [str(media_root)]
         if not bad.strip():  # an empty entry is refused by the request's own rules
-            r = await system.client.post(f"/api/libraries/{lib['id']}/validate", headers=admin,
-                                         json={"importPaths": [bad]})
+            r = await system.client.post(
+                f"/api/libraries/{lib['id']}/validate", headers=admin, json={"importPaths": [bad]}
+            )
             assert r.status_code == 400
             return
         (result,) = await _validate(system, admin, lib["id"], [bad])
@@ -130,22 +191,38 @@ class TestFence:
     async def test_non_utf8_path_is_refused(self, system: System, media_root: Path) -> None:
         admin, user, _ = await _setup(system, media_root)
         raw = b'{"ownerId": "%s", "importPaths": ["%s/\\udcff"]}' % (
-            user["id"].encode(), str(media_root).encode())
-        r = await system.client.post("/api/libraries", headers={**admin,
-                                     "content-type": "application/json"}, content=raw)
+            user["id"].encode(),
+            str(media_root).encode(),
+        )
+        r = await system.client.post(
+            "/api/libraries", headers={**admin, "content-type": "application/json"}, content=raw
+        )
         assert r.status_code == 400
-        r = await system.client.post("/api/libraries", headers={**admin,
-                                     "content-type": "application/json"},
-                                     content=b'{"ownerId": "x", "importPaths": ["/a\xff"]}')
+        r = await system.client.post(
+            "/api/libraries",
+            headers={**admin, "content-type": "application/json"},
+            content=b'{"ownerId": "x", "importPaths": ["/a\xff"]}',
+        )
         assert r.status_code == 400
 
-    async def test_validate_gives_immichs_messages_in_order(self, system: System, media_root: Path) -> None:
+    async def test_validate_gives_immichs_messages_in_order(
+        self, system: System, media_root: Path
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         make_tree(media_root, {"photos/a.jpg": None, "file.jpg": None})
         lib = await external_library(system, admin, user["id"], [])
-        results = await _validate(system, admin, lib["id"], [
-            str(media_root / "photos"), "photos", str(media_root / "missing"),
-            str(media_root / "file.jpg"), "/etc"])
+        results = await _validate(
+            system,
+            admin,
+            lib["id"],
+            [
+                str(media_root / "photos"),
+                "photos",
+                str(media_root / "missing"),
+                str(media_root / "file.jpg"),
+                "/etc",
+            ],
+        )
         assert [r["isValid"] for r in results] == [True, False, False, False, False]
         assert "message" not in results[0]
         assert results[1]["message"].startswith("Import path must be absolute, try /")
@@ -155,44 +232,63 @@ class TestFence:
         assert await _validate(system, admin, lib["id"], []) == []
 
     async def test_changing_the_external_path_takes_effect_at_next_validation(
-            self, system: System, media_root: Path) -> None:
+        self, system: System, media_root: Path
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         (media_root / "photos").mkdir()
         lib = await external_library(system, admin, user["id"], [str(media_root / "photos")])
         (ok_result,) = await _validate(system, admin, lib["id"], [str(media_root / "photos")])
         assert ok_result["isValid"] is True
-        await ok(await system.client.put(f"/api/admin/users/{user['id']}", headers=admin,
-                                         json={"externalPath": None}))
+        await ok(
+            await system.client.put(
+                f"/api/admin/users/{user['id']}", headers=admin, json={"externalPath": None}
+            )
+        )
         (now,) = await _validate(system, admin, lib["id"], [str(media_root / "photos")])
         assert now["isValid"] is False and "external path" in now["message"]
 
-    async def test_user_cannot_touch_another_users_library(self, system: System, media_root: Path) -> None:
-        admin, user, headers = await _setup(system, media_root)
-        other, other_headers = await create_user(system, admin, "other@example.com", str(media_root))
+    async def test_user_cannot_touch_another_users_library(
+        self, system: System, media_root: Path
+    ) -> None:
+        admin, user, _headers = await _setup(system, media_root)
+        _other, other_headers = await create_user(
+            system, admin, "other@example.com", str(media_root)
+        )
         lib = await external_library(system, admin, user["id"], [str(media_root)])
         for call in (
-            other_headers and system.client.get(f"/api/libraries/{lib['id']}", headers=other_headers),
-            system.client.put(f"/api/libraries/{lib['id']}", headers=other_headers, json={"name": "x"}),
+            other_headers
+            and system.client.get(f"/api/libraries/{lib['id']}", headers=other_headers),
+            system.client.put(
+                f"/api/libraries/{lib['id']}", headers=other_headers, json={"name": "x"}
+            ),
             system.client.delete(f"/api/libraries/{lib['id']}", headers=other_headers),
             system.client.post(f"/api/libraries/{lib['id']}/scan", headers=other_headers),
         ):
             r = await call
             assert r.status_code == 400 and r.json()["message"] == "Library not found"
-        assert (await ok(await system.client.get(f"/api/libraries/{lib['id']}", headers=admin)))["name"] == lib["name"]
+        assert (await ok(await system.client.get(f"/api/libraries/{lib['id']}", headers=admin)))[
+            "name"
+        ] == lib["name"]
 
-    async def test_non_admin_cannot_set_an_external_path(self, system: System, media_root: Path) -> None:
-        admin, user, headers = await _setup(system, media_root)
-        r = await system.client.put(f"/api/admin/users/{user['id']}", headers=headers,
-                                    json={"externalPath": "/"})
+    async def test_non_admin_cannot_set_an_external_path(
+        self, system: System, media_root: Path
+    ) -> None:
+        _admin, user, headers = await _setup(system, media_root)
+        r = await system.client.put(
+            f"/api/admin/users/{user['id']}", headers=headers, json={"externalPath": "/"}
+        )
         assert r.status_code == 403
         me = await ok(await system.client.get("/api/users/me", headers=headers))
         assert me["externalPath"] == str(media_root)
 
-    async def test_external_path_must_be_absolute_and_normalised(self, system: System, media_root: Path) -> None:
+    async def test_external_path_must_be_absolute_and_normalised(
+        self, system: System, media_root: Path
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         for bad in ("relative", "/a/../b", "/a//b", "", "/a\x00"):
-            r = await system.client.put(f"/api/admin/users/{user['id']}", headers=admin,
-                                        json={"externalPath": bad})
+            r = await system.client.put(
+                f"/api/admin/users/{user['id']}", headers=admin, json={"externalPath": bad}
+            )
             assert r.status_code == 400, bad
 
 
@@ -201,9 +297,17 @@ class TestUpdate:
         admin, user, _ = await _setup(system, media_root)
         (media_root / "a").mkdir()
         lib = await external_library(system, admin, user["id"], [])
-        body = await ok(await system.client.put(f"/api/libraries/{lib['id']}", headers=admin, json={
-            "name": "Photos", "importPaths": [str(media_root / "a")],
-            "exclusionPatterns": ["**/*.tif", "**/Raw/**", "**/*.{tif,jpg}"]}))
+        body = await ok(
+            await system.client.put(
+                f"/api/libraries/{lib['id']}",
+                headers=admin,
+                json={
+                    "name": "Photos",
+                    "importPaths": [str(media_root / "a")],
+                    "exclusionPatterns": ["**/*.tif", "**/Raw/**", "**/*.{tif,jpg}"],
+                },
+            )
+        )
         assert body["name"] == "Photos" and body["importPaths"] == [str(media_root / "a")]
         assert body["exclusionPatterns"] == ["**/*.tif", "**/Raw/**", "**/*.{tif,jpg}"]
         assert body["updatedAt"] >= lib["updatedAt"]
@@ -211,31 +315,39 @@ class TestUpdate:
     async def test_update_refuses_a_missing_path(self, system: System, media_root: Path) -> None:
         admin, user, _ = await _setup(system, media_root)
         lib = await external_library(system, admin, user["id"], [])
-        r = await system.client.put(f"/api/libraries/{lib['id']}", headers=admin,
-                                    json={"importPaths": [str(media_root / "nope")]})
+        r = await system.client.put(
+            f"/api/libraries/{lib['id']}",
+            headers=admin,
+            json={"importPaths": [str(media_root / "nope")]},
+        )
         assert r.status_code == 400
         assert r.json()["message"] == "Invalid import path: Path does not exist (ENOENT)"
 
     @pytest.mark.parametrize("pattern", ["", "   ", "a\x00b"])
-    async def test_bad_patterns_are_refused(self, system: System, media_root: Path, pattern: str) -> None:
+    async def test_bad_patterns_are_refused(
+        self, system: System, media_root: Path, pattern: str
+    ) -> None:
         admin, user, _ = await _setup(system, media_root)
         lib = await external_library(system, admin, user["id"], [])
-        r = await system.client.put(f"/api/libraries/{lib['id']}", headers=admin,
-                                    json={"exclusionPatterns": [pattern]})
+        r = await system.client.put(
+            f"/api/libraries/{lib['id']}", headers=admin, json={"exclusionPatterns": [pattern]}
+        )
         assert r.status_code == 400 and r.json()["message"]
 
     async def test_unknown_library(self, system: System, media_root: Path) -> None:
         admin, _, _ = await _setup(system, media_root)
-        for r in (await system.client.get(f"/api/libraries/{UNKNOWN}", headers=admin),
-                  await system.client.put(f"/api/libraries/{UNKNOWN}", headers=admin, json={}),
-                  await system.client.post(f"/api/libraries/{UNKNOWN}/validate", headers=admin,
-                                           json={}),
-                  await system.client.get(f"/api/libraries/{UNKNOWN}/statistics", headers=admin)):
+        for r in (
+            await system.client.get(f"/api/libraries/{UNKNOWN}", headers=admin),
+            await system.client.put(f"/api/libraries/{UNKNOWN}", headers=admin, json={}),
+            await system.client.post(f"/api/libraries/{UNKNOWN}/validate", headers=admin, json={}),
+            await system.client.get(f"/api/libraries/{UNKNOWN}/statistics", headers=admin),
+        ):
             assert r.status_code == 400 and r.json()["message"] == "Library not found"
 
 
 async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
-        system: System, media_root: Path) -> None:
+    system: System, media_root: Path
+) -> None:
     async def _scanner(settings: Any, stop: Any) -> None:
         await serve_scanner(settings, stop, nightly=False)
 
@@ -254,10 +366,16 @@ async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
         async with system.ctx.engine.connect() as conn:
             from sqlalchemy import text
 
-            n = (await conn.execute(text("SELECT count(*) FROM assets WHERE library_id = :l"),
-                                    {"l": lib["id"]})).scalar()
-            libs = (await conn.execute(text("SELECT count(*) FROM libraries WHERE id = :l"),
-                                       {"l": lib["id"]})).scalar()
+            n = (
+                await conn.execute(
+                    text("SELECT count(*) FROM assets WHERE library_id = :l"), {"l": lib["id"]}
+                )
+            ).scalar()
+            libs = (
+                await conn.execute(
+                    text("SELECT count(*) FROM libraries WHERE id = :l"), {"l": lib["id"]}
+                )
+            ).scalar()
         return n == 0 and libs == 0
 
     await eventually(gone, 20, "the library's assets to be removed")
@@ -266,16 +384,24 @@ async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
 
 async def test_api_key_needs_the_library_permission(system: System, media_root: Path) -> None:
     admin, user, _ = await _setup(system, media_root)
-    created = await ok(await system.client.post(
-        "/api/api-keys", headers=admin, json={"name": "up", "permissions": ["asset.upload"]}), 201)
+    created = await ok(
+        await system.client.post(
+            "/api/api-keys", headers=admin, json={"name": "up", "permissions": ["asset.upload"]}
+        ),
+        201,
+    )
     key = {"x-api-key": created["secret"]}
     r = await system.client.get("/api/libraries", headers=key)
     assert r.status_code == 403 and "library.read" in r.json()["message"]
-    reader = await ok(await system.client.post(
-        "/api/api-keys", headers=admin,
-        json={"name": "read", "permissions": ["library.read"]}), 201)
+    reader = await ok(
+        await system.client.post(
+            "/api/api-keys", headers=admin, json={"name": "read", "permissions": ["library.read"]}
+        ),
+        201,
+    )
     rkey = {"x-api-key": reader["secret"]}
     assert (await system.client.get("/api/libraries", headers=rkey)).status_code == 200
-    r = await system.client.post("/api/libraries", headers=rkey,
-                                 json={"ownerId": user["id"], "importPaths": []})
+    r = await system.client.post(
+        "/api/libraries", headers=rkey, json={"ownerId": user["id"], "importPaths": []}
+    )
     assert r.status_code == 403 and "library.create" in r.json()["message"]

@@ -54,13 +54,15 @@ def immich_clients() -> Iterator[Path]:
     if any(_installed_version(p) != v for p, v in PINNED.items()):
         lock = (CLIENTS / "package-lock.json").exists()
         command = [npm, "ci" if lock else "install", "--no-audit", "--no-fund"]
-        result = subprocess.run(command, cwd=CLIENTS, capture_output=True, text=True,
-                                timeout=600, check=False)
+        result = subprocess.run(
+            command, cwd=CLIENTS, capture_output=True, text=True, timeout=600, check=False
+        )
         assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
     node22 = CLIENTS / "node_modules" / ".bin" / "node"
     assert node22.exists(), (
         "npm did not install Node 22 into node_modules/.bin (were install scripts blocked? "
-        "package.json's allowScripts approves the `node` package)")
+        "package.json's allowScripts approves the `node` package)"
+    )
     yield CLIENTS
 
 
@@ -74,7 +76,8 @@ def photos(root: Path, count: int) -> dict[str, Path]:
     """`count` distinct JPEGs, half of them in a subfolder, plus a file no client uploads."""
     files: dict[str, bytes | None] = {
         f"{'sub/' if i % 2 else ''}IMG_{i:04d}.jpg": jpeg_bytes((20 + i, 16), (i * 9 % 256, 40, 90))
-        for i in range(count)}
+        for i in range(count)
+    }
     files["notes.txt"] = b"not a photo"
     return make_tree(root, files)
 
@@ -83,8 +86,11 @@ def photos(root: Path, count: int) -> dict[str, Path]:
 async def http_api(system: System) -> AsyncIterator[str]:
     """Serve the API on a free TCP port in this event loop; yields its base URL (…/api)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(system.settings, system.ctx),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(system.settings, system.ctx), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     task = asyncio.create_task(server.serve(), name="uvicorn")
 
     async def started() -> bool:
@@ -105,16 +111,20 @@ async def _scanner(settings: Any, stop: asyncio.Event) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, str, str,
-                                                                       dict[str, str]]]:
+async def running(
+    infra: Infra, tmp_path: Path
+) -> AsyncIterator[tuple[System, str, str, dict[str, str]]]:
     """A system with the projector, the scanner and the HTTP API; an admin with an API key.
     Yields (system, api url, api key secret, key headers)."""
     async with open_system(infra, tmp_path) as system:
         await system.start("scanner", _scanner)
         admin = await sign_up_admin(system)
-        key = await ok(await system.client.post("/api/api-keys", headers=admin,
-                                                json={"name": "clients", "permissions": ["all"]}),
-                       201)
+        key = await ok(
+            await system.client.post(
+                "/api/api-keys", headers=admin, json={"name": "clients", "permissions": ["all"]}
+            ),
+            201,
+        )
         async with http_api(system) as url:
             yield system, url, key["secret"], {"x-api-key": key["secret"]}
 
@@ -122,8 +132,8 @@ async def running(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, s
 async def run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     """Run a client without blocking the event loop the API is served from."""
     proc = await asyncio.create_subprocess_exec(
-        *command, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        *command, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 180)
     except TimeoutError:
@@ -150,7 +160,8 @@ class ImmichCli:
 
 class TestImmichCli:
     async def test_cli_uploads_a_folder_then_finds_only_duplicates(
-            self, infra: Infra, tmp_path: Path, immich_clients: Path) -> None:
+        self, infra: Infra, tmp_path: Path, immich_clients: Path
+    ) -> None:
         folder = tmp_path / "camera"
         files = photos(folder, 20)
         cli = ImmichCli(immich_clients, tmp_path / "home")
@@ -159,8 +170,9 @@ class TestImmichCli:
             assert "Logged in as admin@example.com" in out
             assert (tmp_path / "home" / "config" / "auth.yml").exists()
 
-            out = await cli("upload", "--recursive", "--no-progress", "--concurrency", "4",
-                            str(folder))
+            out = await cli(
+                "upload", "--recursive", "--no-progress", "--concurrency", "4", str(folder)
+            )
             assert "Found 20 new files and 0 duplicates" in out, out
             assert "Successfully uploaded 20 new assets" in out, out
             stats = await ok(await system.client.get("/api/assets/statistics", headers=key))
@@ -178,8 +190,9 @@ class TestImmichCli:
             assert "Skipped 20 duplicate assets" in out, out
 
             # Duplicates still go into albums: the CLI lists, creates and fills one.
-            out = await cli("upload", "--recursive", "--no-progress", "--album-name", "Camera",
-                            str(folder))
+            out = await cli(
+                "upload", "--recursive", "--no-progress", "--album-name", "Camera", str(folder)
+            )
             assert "Successfully created 1 new album" in out, out
             albums = await ok(await system.client.get("/api/albums", headers=key))
             assert [(a["albumName"], a["assetCount"]) for a in albums] == [("Camera", 20)]
@@ -187,24 +200,34 @@ class TestImmichCli:
             out = await cli("server-info")
             assert re.search(r"Images: 20\s", out) and "Total: 20" in out, out
 
-            search = await ok(await system.client.post("/api/search/metadata", headers=key,
-                                                       json={"size": 100}))
+            search = await ok(
+                await system.client.post("/api/search/metadata", headers=key, json={"size": 100})
+            )
             names = sorted(a["originalFileName"] for a in search["assets"]["items"])
             assert names == sorted(p.name for n, p in files.items() if n != "notes.txt")
 
 
 class TestImmichSdk:
     async def test_sdk_creates_validates_and_scans_an_external_library(
-            self, infra: Infra, tmp_path: Path, immich_clients: Path) -> None:
+        self, infra: Infra, tmp_path: Path, immich_clients: Path
+    ) -> None:
         media = tmp_path / "media"
         files = photos(media / "library", 12)
         async with running(infra, tmp_path) as (system, url, secret, key):
             me = await ok(await system.client.get("/api/users/me", headers=key))
-            await ok(await system.client.put(f"/api/admin/users/{me['id']}", headers=key,
-                                             json={"externalPath": str(media)}))
-            env = client_env(immich_clients, SHOEBOX_URL=url, SHOEBOX_KEY=secret,
-                             OWNER_ID=me["id"], IMPORT_PATH=str(media / "library"),
-                             EXPECTED="12")
+            await ok(
+                await system.client.put(
+                    f"/api/admin/users/{me['id']}", headers=key, json={"externalPath": str(media)}
+                )
+            )
+            env = client_env(
+                immich_clients,
+                SHOEBOX_URL=url,
+                SHOEBOX_KEY=secret,
+                OWNER_ID=me["id"],
+                IMPORT_PATH=str(media / "library"),
+                EXPECTED="12",
+            )
             code, out, err = await run(["node", "sdk-library.mjs"], env, immich_clients)
             assert code == 0, f"sdk script failed:\n{out}\n{err}"
             result = json.loads(out)

@@ -24,8 +24,12 @@ pytestmark = pytest.mark.e2e
 
 async def _checkpoint(system: System) -> int:
     async with system.ctx.engine.connect() as conn:
-        return int((await conn.execute(
-            text("SELECT coalesce(max(seq), 0) FROM projection_checkpoint"))).scalar() or 0)
+        return int(
+            (
+                await conn.execute(text("SELECT coalesce(max(seq), 0) FROM projection_checkpoint"))
+            ).scalar()
+            or 0
+        )
 
 
 async def test_replay_rebuilds_read_models_row_for_row(system: System, media_root: Path) -> None:
@@ -33,12 +37,31 @@ async def test_replay_rebuilds_read_models_row_for_row(system: System, media_roo
     user, headers = await create_user(system, admin, "ann@example.com", str(media_root))
     await create_user(system, admin, "ben@example.com")
     (media_root / "photos").mkdir()
-    lib = await ok(await system.client.post("/api/libraries", headers=admin, json={
-        "ownerId": user["id"], "name": "NAS", "importPaths": [str(media_root / "photos")]}), 201)
-    await ok(await system.client.put(f"/api/libraries/{lib['id']}", headers=admin,
-                                     json={"name": "NAS 2", "exclusionPatterns": ["**/*.tif"]}))
-    await ok(await system.client.post("/api/api-keys", headers=headers,
-                                      json={"name": "k", "permissions": ["all"]}), 201)
+    lib = await ok(
+        await system.client.post(
+            "/api/libraries",
+            headers=admin,
+            json={
+                "ownerId": user["id"],
+                "name": "NAS",
+                "importPaths": [str(media_root / "photos")],
+            },
+        ),
+        201,
+    )
+    await ok(
+        await system.client.put(
+            f"/api/libraries/{lib['id']}",
+            headers=admin,
+            json={"name": "NAS 2", "exclusionPatterns": ["**/*.tif"]},
+        )
+    )
+    await ok(
+        await system.client.post(
+            "/api/api-keys", headers=headers, json={"name": "k", "permissions": ["all"]}
+        ),
+        201,
+    )
     await ok(await system.client.post("/api/auth/logout", headers=headers))
     await ok(await system.client.delete(f"/api/libraries/{lib['id']}", headers=admin), 204)
 
@@ -53,16 +76,28 @@ def _flood(library_id: uuid.UUID, owner: uuid.UUID, n: int) -> list[ev.BaseEvent
     from datetime import UTC, datetime
 
     now = datetime(2024, 5, 1, tzinfo=UTC)
-    out: list[ev.BaseEvent] = [ev.LibraryCreated(stream_id=library_id, owner_id=owner, name="L",
-                                                 type="EXTERNAL")]
+    out: list[ev.BaseEvent] = [
+        ev.LibraryCreated(stream_id=library_id, owner_id=owner, name="L", type="EXTERNAL")
+    ]
     for i in range(n):
         asset = uuid.uuid4()
-        out.append(ev.FileDiscovered(stream_id=asset, library_id=library_id, owner_id=owner,
-                                     path=f"/m/{i // 100}/{i}.jpg", type="IMAGE",
-                                     file_modified_at=now, file_size=i))
+        out.append(
+            ev.FileDiscovered(
+                stream_id=asset,
+                library_id=library_id,
+                owner_id=owner,
+                path=f"/m/{i // 100}/{i}.jpg",
+                type="IMAGE",
+                file_modified_at=now,
+                file_size=i,
+            )
+        )
         if i % 3 == 0:
-            out.append(ev.AssetOffline(stream_id=asset, library_id=library_id,
-                                       reason=ev.OfflineReason.DELETED))
+            out.append(
+                ev.AssetOffline(
+                    stream_id=asset, library_id=library_id, reason=ev.OfflineReason.DELETED
+                )
+            )
     return out
 
 

@@ -30,14 +30,22 @@ def _make_library(root: Path) -> None:
 
 
 def _spawn_scanner(system: System) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **env_for(system.settings), "SHOEBOX_SCAN_ACK_WAIT": "3",
-           "SHOEBOX_LIBRARY_SCAN_ENABLED": "false"}
+    env = {
+        **os.environ,
+        **env_for(system.settings),
+        "SHOEBOX_SCAN_ACK_WAIT": "3",
+        "SHOEBOX_LIBRARY_SCAN_ENABLED": "false",
+    }
     return subprocess.Popen([sys.executable, "-m", "services.scanner"], env=env)
 
 
 async def _stats(system: System, admin: dict[str, str], lib: str) -> dict[str, Any]:
-    return await ok(await system.client.get(f"/api/libraries/{lib}/statistics",  # type: ignore[no-any-return]
-                                            headers=admin))
+    return await ok(
+        await system.client.get(
+            f"/api/libraries/{lib}/statistics",  # type: ignore[no-any-return]
+            headers=admin,
+        )
+    )
 
 
 async def _status(system: System, admin: dict[str, str], lib: str) -> dict[str, Any]:
@@ -54,7 +62,8 @@ async def _setup(system: System, tmp_path: Path) -> tuple[dict[str, str], str]:
 
 
 async def test_two_scanner_processes_make_exactly_one_asset_per_file(
-        infra: Infra, tmp_path: Path) -> None:
+    infra: Infra, tmp_path: Path
+) -> None:
     async with open_system(infra, tmp_path) as system:
         admin, lib = await _setup(system, tmp_path)
         scanners = [_spawn_scanner(system), _spawn_scanner(system)]
@@ -81,7 +90,8 @@ async def test_two_scanner_processes_make_exactly_one_asset_per_file(
 
 
 async def test_scanner_killed_mid_scan_then_restarted_finishes_exactly(
-        infra: Infra, tmp_path: Path) -> None:
+    infra: Infra, tmp_path: Path
+) -> None:
     async with open_system(infra, tmp_path) as system:
         admin, lib = await _setup(system, tmp_path)
         scanner = _spawn_scanner(system)
@@ -90,7 +100,7 @@ async def test_scanner_killed_mid_scan_then_restarted_finishes_exactly(
             assert r.status_code == 204
 
             async def midway() -> bool:
-                return 0 < (await _stats(system, admin, lib))["total"]
+                return (await _stats(system, admin, lib))["total"] > 0
 
             await eventually(midway, 60, "the scan to be under way")
             scanner.send_signal(signal.SIGKILL)

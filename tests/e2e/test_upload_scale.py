@@ -72,7 +72,8 @@ async def _scalar(system: System, sql: str) -> Any:
 
 class TestCliUploadAtScale:
     async def test_cli_uploads_a_thousand_photos_and_every_one_gets_thumbnails(
-            self, infra: Infra, tmp_path: Path, immich_clients: Path) -> None:
+        self, infra: Infra, tmp_path: Path, immich_clients: Path
+    ) -> None:
         folder = tmp_path / "camera"
         files = write_photos(folder, PHOTOS)
         assert len({p.read_bytes() for p in files}) == PHOTOS
@@ -80,8 +81,9 @@ class TestCliUploadAtScale:
         async with running(infra, tmp_path) as (system, url, secret, key):
             await system.start("metadata", _metadata)
             await cli("login", url, secret)
-            out = await cli("upload", "--recursive", "--no-progress", "--concurrency", "4",
-                            str(folder))
+            out = await cli(
+                "upload", "--recursive", "--no-progress", "--concurrency", "4", str(folder)
+            )
             assert f"Found {PHOTOS} new files and 0 duplicates" in out, out
             assert f"Successfully uploaded {PHOTOS} new assets" in out, out
             stats = await ok(await system.client.get("/api/assets/statistics", headers=key))
@@ -89,17 +91,21 @@ class TestCliUploadAtScale:
 
             async def all_thumbnailed() -> bool:
                 failed = await _scalar(
-                    system, "SELECT count(*) FROM assets WHERE metadata_status = 'failed'")
+                    system, "SELECT count(*) FROM assets WHERE metadata_status = 'failed'"
+                )
                 assert failed == 0, f"{failed} assets failed metadata extraction"
                 done = await _scalar(
-                    system, "SELECT count(*) FROM assets WHERE thumbnail_key IS NOT NULL")
+                    system, "SELECT count(*) FROM assets WHERE thumbnail_key IS NOT NULL"
+                )
                 return bool(done == PHOTOS)
 
             await eventually(all_thumbnailed, 300, f"thumbnails of all {PHOTOS} assets")
 
             async with system.ctx.engine.connect() as conn:
-                ids = [str(r.id) for r in (await conn.execute(text(
-                    "SELECT id FROM assets ORDER BY id"))).all()]
+                ids = [
+                    str(r.id)
+                    for r in (await conn.execute(text("SELECT id FROM assets ORDER BY id"))).all()
+                ]
             sample = random.Random(2).sample(ids, SAMPLE)
             async with httpx.AsyncClient(base_url=url, headers=key, timeout=30) as http:
                 for asset_id in sample:
@@ -115,11 +121,15 @@ class TestCliUploadAtScale:
 
 async def _upload(system: System, headers: dict[str, str], data: bytes, name: str) -> Any:
     """POST /api/assets as Immich's clients do; returns the response."""
-    form = {"deviceAssetId": f"{name}-{len(data)}", "deviceId": "pytest",
-            "fileCreatedAt": "2024-05-06T07:08:09.000Z",
-            "fileModifiedAt": "2024-05-06T07:08:09.000Z"}
-    return await system.client.post("/api/assets", data=form, headers=headers,
-                                     files={"assetData": (name, data, "image/jpeg")})
+    form = {
+        "deviceAssetId": f"{name}-{len(data)}",
+        "deviceId": "pytest",
+        "fileCreatedAt": "2024-05-06T07:08:09.000Z",
+        "fileModifiedAt": "2024-05-06T07:08:09.000Z",
+    }
+    return await system.client.post(
+        "/api/assets", data=form, headers=headers, files={"assetData": (name, data, "image/jpeg")}
+    )
 
 
 async def _quiet(system: System) -> bool:
@@ -139,7 +149,8 @@ async def _quiet(system: System) -> bool:
 
 class TestUploadReplay:
     async def test_replay_after_uploads_a_deletion_and_reuploads_gives_the_same_assets(
-            self, infra: Infra, tmp_path: Path) -> None:
+        self, infra: Infra, tmp_path: Path
+    ) -> None:
         rng = random.Random(3)
         photos = [noisy_jpeg(rng) for _ in range(30)]
         async with open_system(infra, tmp_path) as system:
@@ -150,8 +161,12 @@ class TestUploadReplay:
                 body = await ok(await _upload(system, admin, data, f"IMG_{i:02d}.jpg"), 201)
                 assert body["status"] == "created"
                 ids.append(body["id"])
-            await ok(await system.client.request("DELETE", "/api/assets", headers=admin,
-                                                 json={"ids": [ids[0]]}), 204)
+            await ok(
+                await system.client.request(
+                    "DELETE", "/api/assets", headers=admin, json={"ids": [ids[0]]}
+                ),
+                204,
+            )
             # The same bytes as a live asset: a duplicate of it, nothing recorded.
             again = await ok(await _upload(system, admin, photos[1], "copy.jpg"), 200)
             assert again == {"id": ids[1], "status": "duplicate"}
@@ -159,14 +174,24 @@ class TestUploadReplay:
             revived = await ok(await _upload(system, admin, photos[0], "back.jpg"), 201)
             assert revived == {"id": ids[0], "status": "created"}
 
-            await eventually(lambda: _quiet(system), 60,
-                             "metadata of every upload to be extracted and projected")
+            await eventually(
+                lambda: _quiet(system), 60, "metadata of every upload to be extracted and projected"
+            )
             assert await _scalar(system, "SELECT count(*) FROM assets") == 30
-            assert await _scalar(
-                system, "SELECT count(*) FROM assets WHERE metadata_status = 'done' "
-                        "AND thumbnail_key IS NOT NULL") == 30
-            assert await _scalar(system, "SELECT original_file_name FROM assets WHERE id = "
-                                         f"'{ids[0]}'") == "back.jpg"
+            assert (
+                await _scalar(
+                    system,
+                    "SELECT count(*) FROM assets WHERE metadata_status = 'done' "
+                    "AND thumbnail_key IS NOT NULL",
+                )
+                == 30
+            )
+            assert (
+                await _scalar(
+                    system, f"SELECT original_file_name FROM assets WHERE id = '{ids[0]}'"
+                )
+                == "back.jpg"
+            )
 
             replica = await create_database(infra, system.settings.nats.namespace + "_replay")
             await replay(system.settings, replica, show_progress=False)

@@ -25,15 +25,16 @@ async def test_retried_publish_is_deduplicated(system: System) -> None:
     bus = EventBus(system.ctx.nc, system.settings.nats)
     event = ev.AlbumCreated(stream_id=uuid.uuid4(), owner_id=uuid.uuid4(), name="x")
     assert await bus.publish(event) == await bus.publish(event)
-    seq, last = await bus.last_event("album", event.stream_id)
+    _seq, last = await bus.last_event("album", event.stream_id)
     assert last == event
 
 
 async def test_expected_sequence_guards_an_aggregate(system: System) -> None:
     bus = EventBus(system.ctx.nc, system.settings.nats)
     album = uuid.uuid4()
-    seq = await bus.publish(ev.AlbumCreated(stream_id=album, owner_id=album, name="x"),
-                            expected_last_seq=0)
+    seq = await bus.publish(
+        ev.AlbumCreated(stream_id=album, owner_id=album, name="x"), expected_last_seq=0
+    )
     await bus.publish(ev.AlbumUpdated(stream_id=album, name="y"), expected_last_seq=seq)
     try:
         await bus.publish(ev.AlbumUpdated(stream_id=album, name="z"), expected_last_seq=seq)

@@ -30,7 +30,9 @@ async def _metadata(settings: Any, stop: Any) -> None:
 
 
 @pytest.fixture
-async def env(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
+async def env(
+    infra: Infra, tmp_path: Path
+) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
     async with open_system(infra, tmp_path) as system:
         await system.start("scanner", _scanner)
         await system.start("metadata", _metadata)
@@ -41,7 +43,9 @@ async def env(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, dict[
         yield system, admin, user["id"], media
 
 
-async def _all_read(system: System, admin: dict[str, str], lib: str, n: int) -> list[dict[str, Any]]:
+async def _all_read(
+    system: System, admin: dict[str, str], lib: str, n: int
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
 
     async def done() -> bool:
@@ -96,8 +100,9 @@ async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any)
     assert assets["garbage.jpg"]["metadataError"]
     assert assets["empty.png"]["metadataStatus"] == "failed"
     assert assets["good.jpg"]["metadataStatus"] == "done"
-    detail = await ok(await system.client.get(f"/api/assets/{assets['garbage.jpg']['id']}",
-                                              headers=admin))
+    detail = await ok(
+        await system.client.get(f"/api/assets/{assets['garbage.jpg']['id']}", headers=admin)
+    )
     assert detail["isOffline"] is False and detail["metadataError"]
 
 
@@ -128,7 +133,8 @@ def _xmp(description: str, date: str) -> bytes:
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
   xmlns:exif="http://ns.adobe.com/exif/1.0/">
-<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt>
+</dc:description>
 <exif:DateTimeOriginal>{date}</exif:DateTimeOriginal>
 </rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>""".encode()
 
@@ -148,8 +154,9 @@ async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_sca
     async def shows(description: str | None, date_prefix: str) -> None:
         async def check() -> bool:
             (a,) = await assets_of(system, admin, lib, withExif=True)
-            return (a["exifInfo"]["description"] == description
-                    and a["exifInfo"]["dateTimeOriginal"].startswith(date_prefix))
+            return a["exifInfo"]["description"] == description and a["exifInfo"][
+                "dateTimeOriginal"
+            ].startswith(date_prefix)
 
         await eventually(check, 30, f"description {description!r}, date {date_prefix}")
 

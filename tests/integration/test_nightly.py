@@ -17,7 +17,8 @@ from tests.system import System, eventually
 
 
 async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
-        system: System, media_root: Path) -> None:
+    system: System, media_root: Path
+) -> None:
     admin = await sign_up_admin(system)
     user, _ = await create_user(system, admin, "u@example.com", str(media_root))
     make_tree(media_root, {"one/a.jpg": None, "two/b.jpg": None})
@@ -26,7 +27,9 @@ async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
     # A deletion that was started and never finished (its worker crashed): only the start
     # event is recorded, nobody finished it.
     bus = EventBus(system.ctx.nc, system.settings.nats)
-    await system.ctx.settle(await bus.publish(ev.LibraryDeletionStarted(stream_id=uuid.UUID(two["id"]))))
+    await system.ctx.settle(
+        await bus.publish(ev.LibraryDeletionStarted(stream_id=uuid.UUID(two["id"])))
+    )
 
     scanner = Scanner(system.ctx.nc, system.ctx.engine, system.settings)
     assert await nightly_once(scanner, "20260101T0000") is True
@@ -35,12 +38,17 @@ async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
 
     async def settled() -> bool:
         async with system.ctx.engine.connect() as conn:
-            runs = (await conn.execute(text(
-                "SELECT library_id, mode, requested_by FROM scan_runs"))).all()
-            libs = (await conn.execute(text("SELECT id FROM libraries WHERE id = :id"),
-                                       {"id": two["id"]})).all()
+            runs = (
+                await conn.execute(text("SELECT library_id, mode, requested_by FROM scan_runs"))
+            ).all()
+            libs = (
+                await conn.execute(
+                    text("SELECT id FROM libraries WHERE id = :id"), {"id": two["id"]}
+                )
+            ).all()
         return [(str(r.library_id), r.mode, r.requested_by) for r in runs] == [
-            (one["id"], "modified", "nightly")] and not libs
+            (one["id"], "modified", "nightly")
+        ] and not libs
 
     await eventually(settled, 20, "a nightly modified scan of library one and library two gone")
     listed = await ok(await system.client.get("/api/libraries", headers=admin))

@@ -24,21 +24,25 @@ async def _scanner(settings: Any, stop: Any) -> None:
 class World:
     """A system with a scanner, an admin, and a user whose external path is `media`."""
 
-    def __init__(self, system: System, media: Path, admin: dict[str, str],
-                 user: dict[str, Any]) -> None:
+    def __init__(
+        self, system: System, media: Path, admin: dict[str, str], user: dict[str, Any]
+    ) -> None:
         self.system, self.media, self.admin, self.user = system, media, admin, user
 
     async def library(self, *paths: Path, **extra: Any) -> str:
-        lib = await external_library(self.system, self.admin, self.user["id"],
-                                     [str(p) for p in paths], **extra)
+        lib = await external_library(
+            self.system, self.admin, self.user["id"], [str(p) for p in paths], **extra
+        )
         return str(lib["id"])
 
     async def scan(self, library_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return await scan(self.system, self.admin, library_id, body)
 
     async def assets(self, library_id: str, **filters: Any) -> dict[str, dict[str, Any]]:
-        return {a["originalPath"]: a for a in
-                await assets_of(self.system, self.admin, library_id, **filters)}
+        return {
+            a["originalPath"]: a
+            for a in await assets_of(self.system, self.admin, library_id, **filters)
+        }
 
     async def last_seq(self) -> int:
         return await EventBus(self.system.ctx.nc, self.system.settings.nats).last_seq()
@@ -57,9 +61,17 @@ async def world(infra: Infra, tmp_path: Path) -> AsyncIterator[World]:
 
 class TestScanNew:
     async def test_new_files_become_assets(self, world: World) -> None:
-        files = make_tree(world.media / "photos", {"a.jpg": None, "sub/b.JPG": None,
-                                                   "sub/deeper/c.mp4": b"x", "notes.txt": b"t",
-                                                   ".hidden/d.jpg": None, "sub/.e.jpg": None})
+        files = make_tree(
+            world.media / "photos",
+            {
+                "a.jpg": None,
+                "sub/b.JPG": None,
+                "sub/deeper/c.mp4": b"x",
+                "notes.txt": b"t",
+                ".hidden/d.jpg": None,
+                "sub/.e.jpg": None,
+            },
+        )
         lib = await world.library(world.media / "photos")
         state = await world.scan(lib)
         assets = await world.assets(lib)
@@ -69,8 +81,9 @@ class TestScanNew:
         a = assets[str(files["a.jpg"])]
         assert a["libraryId"] == lib and a["isOffline"] is False
         assert a["originalFileName"] == "a.jpg"
-        detail = await ok(await world.system.client.get(f"/api/assets/{a['id']}",
-                                                        headers=world.admin))
+        detail = await ok(
+            await world.system.client.get(f"/api/assets/{a['id']}", headers=world.admin)
+        )
         assert detail["originalPath"] == str(files["a.jpg"])
 
     async def test_unchanged_library_emits_no_asset_events(self, world: World) -> None:
@@ -85,9 +98,11 @@ class TestScanNew:
         assert state["new"] == state["changed"] == state["missing"] == 0
 
     async def test_new_mode_rescan_finds_changes_below_unchanged_folders(
-            self, world: World) -> None:
-        files = make_tree(world.media, {"a/b/c/one.jpg": None, "a/two.jpg": None,
-                                        "x/y/three.jpg": None})
+        self, world: World
+    ) -> None:
+        files = make_tree(
+            world.media, {"a/b/c/one.jpg": None, "a/two.jpg": None, "x/y/three.jpg": None}
+        )
         backdate(world.media)
         lib = await world.library(world.media)
         await world.scan(lib)
@@ -99,13 +114,20 @@ class TestScanNew:
         state = await world.scan(lib)
         assert state["new"] == 2 and state["missing"] == 1
         names = {Path(p).name: a["isOffline"] for p, a in (await world.assets(lib)).items()}
-        assert names == {"one.jpg": False, "two.jpg": False, "new.jpg": False,
-                         "deeper.jpg": False, "three.jpg": True}
+        assert names == {
+            "one.jpg": False,
+            "two.jpg": False,
+            "new.jpg": False,
+            "deeper.jpg": False,
+            "three.jpg": True,
+        }
         # A folder removed below an unchanged grandparent takes its assets offline too.
         shutil.rmtree(world.media / "a/b/c/sub")
         await world.scan(lib)
         assert {Path(p).name for p in await world.assets(lib, isOffline=True)} == {
-            "three.jpg", "deeper.jpg"}
+            "three.jpg",
+            "deeper.jpg",
+        }
 
     async def test_glob_characters_in_folder_names_are_literal(self, world: World) -> None:
         odd = "weird [1] {a,b} *?! @#$%^&=+~|<>; 'q' \"dq\" (x)"
@@ -172,15 +194,23 @@ class TestOffline:
         files = make_tree(world.media, {"a.jpg": None, "raw/b.tif": None, "c.TIF": None})
         lib = await world.library(world.media)
         await world.scan(lib)
-        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
-                                               json={"exclusionPatterns": ["**/*.tif"]}))
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{lib}",
+                headers=world.admin,
+                json={"exclusionPatterns": ["**/*.tif"]},
+            )
+        )
         await world.scan(lib)
         assets = await world.assets(lib)
         assert assets[str(files["raw/b.tif"])]["offlineReason"] == "excluded"
         assert assets[str(files["c.TIF"])]["isOffline"] is True
         assert assets[str(files["a.jpg"])]["isOffline"] is False
-        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
-                                               json={"exclusionPatterns": []}))
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{lib}", headers=world.admin, json={"exclusionPatterns": []}
+            )
+        )
         await world.scan(lib)
         assert not await world.assets(lib, isOffline=True)
 
@@ -188,8 +218,13 @@ class TestOffline:
         make_tree(world.media, {"one/a.jpg": None, "two/b.jpg": None})
         lib = await world.library(world.media / "one", world.media / "two")
         await world.scan(lib)
-        await ok(await world.system.client.put(f"/api/libraries/{lib}", headers=world.admin,
-                                               json={"importPaths": [str(world.media / "one")]}))
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{lib}",
+                headers=world.admin,
+                json={"importPaths": [str(world.media / "one")]},
+            )
+        )
         await world.scan(lib)
         offline = await world.assets(lib, isOffline=True)
         assert [a["offlineReason"] for a in offline.values()] == ["outside-import-paths"]
@@ -208,13 +243,18 @@ class TestOffline:
         assert not await world.assets(lib, isOffline=True)
 
     async def test_revoked_external_path_takes_assets_offline_and_reads_nothing(
-            self, world: World) -> None:
+        self, world: World
+    ) -> None:
         make_tree(world.media, {"lib/a.jpg": None})
         lib = await world.library(world.media / "lib")
         await world.scan(lib)
-        await ok(await world.system.client.put(
-            f"/api/admin/users/{world.user['id']}", headers=world.admin,
-            json={"externalPath": str(world.media / "elsewhere")}))
+        await ok(
+            await world.system.client.put(
+                f"/api/admin/users/{world.user['id']}",
+                headers=world.admin,
+                json={"externalPath": str(world.media / "elsewhere")},
+            )
+        )
         make_tree(world.media, {"lib/new.jpg": None})
         state = await world.scan(lib)
         assert state["unavailableImportPaths"] == [str(world.media / "lib")]
@@ -228,8 +268,9 @@ class TestOffline:
         await world.scan(lib)
         files["a.jpg"].unlink()
         await world.scan(lib)
-        r = await world.system.client.post(f"/api/libraries/{lib}/removeOffline",
-                                           headers=world.admin)
+        r = await world.system.client.post(
+            f"/api/libraries/{lib}/removeOffline", headers=world.admin
+        )
         assert r.status_code == 204
         assert list(await world.assets(lib)) == [str(files["b.jpg"])]
         assert files["b.jpg"].exists()
@@ -268,7 +309,8 @@ class TestIdentity:
 
 class TestHostileTrees:
     async def test_symlink_out_of_the_fence_is_skipped_and_reported(
-            self, world: World, tmp_path: Path) -> None:
+        self, world: World, tmp_path: Path
+    ) -> None:
         secret = tmp_path / "secret"
         make_tree(secret, {"s.jpg": None})
         make_tree(world.media, {"ok.jpg": None})
@@ -322,12 +364,18 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
     lib = await world.library(world.media)
     await world.scan(lib)
     scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
-    task = DirTask(scan_id=uuid.uuid4(), library_id=uuid.UUID(lib),
-                   path=str(files["was-a-folder"]), import_path=str(world.media),
-                   mode=ScanMode.NEW, watch=True)
+    task = DirTask(
+        scan_id=uuid.uuid4(),
+        library_id=uuid.UUID(lib),
+        path=str(files["was-a-folder"]),
+        import_path=str(world.media),
+        mode=ScanMode.NEW,
+        watch=True,
+    )
     await scanner.run_dir(task)
     _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
-        "library", lib)
+        "library", lib
+    )
     assert last is not None and type(last).__name__ == "ScanProblemFound"
     assert "cannot read folder" in last.problem  # type: ignore[attr-defined]
     assert [a["isOffline"] for a in (await world.assets(lib)).values()] == [False]

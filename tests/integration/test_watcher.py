@@ -52,8 +52,9 @@ async def _scanner(settings: Settings, stop: asyncio.Event) -> None:
     await serve_scanner(settings, stop, nightly=False)
 
 
-def _watcher(settings: Settings, **options: Any) -> Callable[[Settings, asyncio.Event],
-                                                           Awaitable[None]]:
+def _watcher(
+    settings: Settings, **options: Any
+) -> Callable[[Settings, asyncio.Event], Awaitable[None]]:
     """A service body that runs the watcher with `settings` (watching on), not the system's."""
 
     async def body(_: Settings, stop: asyncio.Event) -> None:
@@ -66,8 +67,14 @@ class WatchWorld:
     """A system with a scanner and a watcher, an admin, and a user whose external path is
     `media`; no scan is ever requested unless a test says so."""
 
-    def __init__(self, system: System, media: Path, admin: dict[str, str],
-                 user: dict[str, Any], settings: Settings) -> None:
+    def __init__(
+        self,
+        system: System,
+        media: Path,
+        admin: dict[str, str],
+        user: dict[str, Any],
+        settings: Settings,
+    ) -> None:
         self.system, self.media, self.admin, self.user = system, media, admin, user
         self.settings = settings
         self._probes = 0
@@ -76,13 +83,16 @@ class WatchWorld:
         await self.system.start("watcher", _watcher(self.settings, **options))
 
     async def library(self, *paths: Path, **extra: Any) -> str:
-        lib = await external_library(self.system, self.admin, self.user["id"],
-                                     [str(p) for p in paths], **extra)
+        lib = await external_library(
+            self.system, self.admin, self.user["id"], [str(p) for p in paths], **extra
+        )
         return str(lib["id"])
 
     async def assets(self, library_id: str) -> dict[str, dict[str, Any]]:
-        return {a["originalPath"]: a for a in
-                await assets_of(self.system, self.admin, library_id, withExif=True)}
+        return {
+            a["originalPath"]: a
+            for a in await assets_of(self.system, self.admin, library_id, withExif=True)
+        }
 
     async def asset(self, library_id: str, path: Path) -> dict[str, Any] | None:
         real = await asyncio.to_thread(os.path.realpath, path)
@@ -127,13 +137,17 @@ class WatchWorld:
 
 
 @contextlib.asynccontextmanager
-async def open_world(infra: Infra, tmp_path: Path, *, polling: bool = False,
-                     watch: bool = True) -> AsyncIterator[WatchWorld]:
+async def open_world(
+    infra: Infra, tmp_path: Path, *, polling: bool = False, watch: bool = True
+) -> AsyncIterator[WatchWorld]:
     async with open_system(infra, tmp_path) as system:
         base = system.settings
-        settings = msgspec.structs.replace(base, scan=msgspec.structs.replace(
-            base.scan, watch_enabled=True, watch_use_polling=polling,
-            watch_interval_ms=POLL_MS))
+        settings = msgspec.structs.replace(
+            base,
+            scan=msgspec.structs.replace(
+                base.scan, watch_enabled=True, watch_use_polling=polling, watch_interval_ms=POLL_MS
+            ),
+        )
         await system.start("scanner", _scanner)
         media = tmp_path / "media"
         media.mkdir()
@@ -152,8 +166,9 @@ async def world(infra: Infra, tmp_path: Path) -> AsyncIterator[WatchWorld]:
 
 
 @pytest.fixture(params=["inotify", "polling"])
-async def any_world(request: pytest.FixtureRequest, infra: Infra,
-                    tmp_path: Path) -> AsyncIterator[WatchWorld]:
+async def any_world(
+    request: pytest.FixtureRequest, infra: Infra, tmp_path: Path
+) -> AsyncIterator[WatchWorld]:
     async with open_world(infra, tmp_path, polling=request.param == "polling") as w:
         yield w
 
@@ -162,8 +177,10 @@ class TestWatchNative:
     async def test_new_file_becomes_asset_without_scan(self, world: WatchWorld) -> None:
         lib = await world.library(world.media)
         await world.watching(lib, world.media)
-        files = make_tree(world.media, {"trip/day 1/new.jpg": None, "trip/notes.txt": b"x",
-                                        "trip/.hidden.jpg": None})
+        files = make_tree(
+            world.media,
+            {"trip/day 1/new.jpg": None, "trip/notes.txt": b"x", "trip/.hidden.jpg": None},
+        )
 
         async def imported() -> bool:
             return await world.asset(lib, files["trip/day 1/new.jpg"]) is not None
@@ -191,8 +208,10 @@ class TestWatchNative:
         assert b is not None and b["fileModifiedAt"].startswith("2020-09-13T12:26:40")
 
     async def test_deleted_files_and_folders_go_offline(self, world: WatchWorld) -> None:
-        files = make_tree(world.media, {"a.jpg": None, "keep.jpg": None, "album/b.jpg": None,
-                                        "album/deep/c.jpg": None})
+        files = make_tree(
+            world.media,
+            {"a.jpg": None, "keep.jpg": None, "album/b.jpg": None, "album/deep/c.jpg": None},
+        )
         lib = await world.library(world.media)
         await scan(world.system, world.admin, lib)
         await world.watching(lib, world.media)
@@ -209,14 +228,13 @@ class TestWatchNative:
         assert {assets[p]["offlineReason"] for p in gone} == {"deleted"}
         assert assets[str(files["keep.jpg"])]["isOffline"] is False
 
-    async def test_slowly_written_file_is_imported_once_complete(
-            self, world: WatchWorld) -> None:
+    async def test_slowly_written_file_is_imported_once_complete(self, world: WatchWorld) -> None:
         lib = await world.library(world.media)
         await world.watching(lib, world.media)
         (world.media / "incoming").mkdir()
         path = world.media / "incoming" / "big.jpg"
         data = jpeg_bytes((640, 480), (10, 120, 200)) + os.urandom(64_000)
-        chunks = [data[i:i + len(data) // 4 + 1] for i in range(0, len(data), len(data) // 4 + 1)]
+        chunks = [data[i : i + len(data) // 4 + 1] for i in range(0, len(data), len(data) // 4 + 1)]
         with path.open("wb") as f:
             for chunk in chunks:
                 f.write(chunk)
@@ -238,7 +256,8 @@ class TestWatchNative:
         assert isinstance(last, ev.FileDiscovered) and last.file_size == len(data)
         info = await world.system.ctx.nc.jetstream().stream_info(
             world.system.settings.nats.name("EVENTS"),
-            subjects_filter=bus.aggregate_subject("asset", asset_id))
+            subjects_filter=bus.aggregate_subject("asset", asset_id),
+        )
         assert sum((info.state.subjects or {}).values()) == 1, seq
 
 
@@ -255,7 +274,8 @@ class TestWatchModes:
             await eventually(imported, 10, "x.jpg to be found by polling")
 
     async def test_symlink_out_of_the_fence_is_not_imported(
-            self, any_world: WatchWorld, tmp_path: Path) -> None:
+        self, any_world: WatchWorld, tmp_path: Path
+    ) -> None:
         world = any_world
         secret = tmp_path / "secret"
         make_tree(secret, {"s.jpg": None})
@@ -279,7 +299,8 @@ class TestWatchModes:
 
 class TestLease:
     async def test_library_leased_elsewhere_is_not_watched_until_released(
-            self, infra: Infra, tmp_path: Path) -> None:
+        self, infra: Infra, tmp_path: Path
+    ) -> None:
         async with open_world(infra, tmp_path, watch=False) as world:
             (world.media / "one" / "early").mkdir(parents=True)
             (world.media / "two").mkdir()
@@ -416,23 +437,33 @@ class TestDebouncer:
 
 
 class TestEventFilter:
-    def handler(self, *, native: bool = True, patterns: list[str] | None = None
-                ) -> ImportPathHandler:
-        return ImportPathHandler(uuid.uuid4(), "/m/lib",
-                                 ExclusionMatcher(patterns or ["**/@eaDir/**"]), native=native,
-                                 sink=lambda t: None, stat=lambda p: (7, 7))
+    def handler(
+        self, *, native: bool = True, patterns: list[str] | None = None
+    ) -> ImportPathHandler:
+        return ImportPathHandler(
+            uuid.uuid4(),
+            "/m/lib",
+            ExclusionMatcher(patterns or ["**/@eaDir/**"]),
+            native=native,
+            sink=lambda t: None,
+            stat=lambda p: (7, 7),
+        )
 
     def test_write_then_close_of_a_photo(self) -> None:
         h = self.handler()
         assert h.touches(FileCreatedEvent("/m/lib/a/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), None)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), None)
+        ]
         assert h.touches(FileModifiedEvent("/m/lib/a/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), True)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), True)
+        ]
         assert h.touches(FileClosedEvent("/m/lib/a/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), False)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), False)
+        ]
         # A new mtime alone (touch -m, utime) is IN_ATTRIB.
         assert h.touches(FileAttribEvent("/m/lib/a/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), None)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", (7, 7), None)
+        ]
 
     def test_polling_never_claims_a_writer(self) -> None:
         h = self.handler(native=False)
@@ -440,41 +471,62 @@ class TestEventFilter:
 
     def test_irrelevant_events_are_ignored(self) -> None:
         h = self.handler()
-        for event in (FileCreatedEvent("/m/lib/notes.txt"), FileModifiedEvent("/m/lib/.x.jpg"),
-                      FileCreatedEvent("/m/lib/.thumbs/x.jpg"), FileOpenedEvent("/m/lib/x.jpg"),
-                      FileCreatedEvent("/m/lib/@eaDir/x.jpg"), DirModifiedEvent("/m/lib/a"),
-                      FileCreatedEvent("/m/other/x.jpg"), FileCreatedEvent("/m/lib2/x.jpg"),
-                      DirDeletedEvent("/m/lib")):
+        for event in (
+            FileCreatedEvent("/m/lib/notes.txt"),
+            FileModifiedEvent("/m/lib/.x.jpg"),
+            FileCreatedEvent("/m/lib/.thumbs/x.jpg"),
+            FileOpenedEvent("/m/lib/x.jpg"),
+            FileCreatedEvent("/m/lib/@eaDir/x.jpg"),
+            DirModifiedEvent("/m/lib/a"),
+            FileCreatedEvent("/m/other/x.jpg"),
+            FileCreatedEvent("/m/lib2/x.jpg"),
+            DirDeletedEvent("/m/lib"),
+        ):
             assert h.touches(event) == [], event
 
     def test_deletions_and_moves_touch_both_folders(self) -> None:
         h = self.handler()
         assert h.touches(FileDeletedEvent("/m/lib/a/old.txt")) == [Touch("/m/lib/a")]
         assert h.touches(FileDeletedEvent("/m/lib/a/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", None, False)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", None, False)
+        ]
         assert h.touches(FileMovedEvent("/m/lib/a/x.jpg.part", "/m/lib/b/x.jpg")) == [
-            Touch("/m/lib/a"), Touch("/m/lib/b", "/m/lib/b/x.jpg", (7, 7), False)]
+            Touch("/m/lib/a"),
+            Touch("/m/lib/b", "/m/lib/b/x.jpg", (7, 7), False),
+        ]
         assert h.touches(FileMovedEvent("/m/lib/a/x.jpg", "/m/lib/.trash/x.jpg")) == [
-            Touch("/m/lib/a", "/m/lib/a/x.jpg", None, False)]
+            Touch("/m/lib/a", "/m/lib/a/x.jpg", None, False)
+        ]
 
     def test_folder_events(self) -> None:
         h = self.handler()
-        assert h.touches(DirCreatedEvent("/m/lib/a/new")) == [Touch("/m/lib/a"),
-                                                              Touch("/m/lib/a/new")]
+        assert h.touches(DirCreatedEvent("/m/lib/a/new")) == [
+            Touch("/m/lib/a"),
+            Touch("/m/lib/a/new"),
+        ]
         assert h.touches(DirDeletedEvent("/m/lib/a/old")) == [Touch("/m/lib/a")]
         assert h.touches(DirMovedEvent("/m/lib/a/x", "/m/lib/b/y")) == [
-            Touch("/m/lib/a"), Touch("/m/lib/b"), Touch("/m/lib/b/y")]
+            Touch("/m/lib/a"),
+            Touch("/m/lib/b"),
+            Touch("/m/lib/b/y"),
+        ]
         assert h.touches(DirCreatedEvent("/m/lib/.cache")) == []
 
 
 class TestSortOut:
     def watch(self, root: Path, fence: Path) -> LibraryWatch:
         config = LibraryConfig(uuid.uuid4(), (str(root),), (), str(fence))
-        return LibraryWatch(config, lease=None, debouncer=Debouncer(1.0),  # type: ignore[arg-type]
-                            roots=(Root(str(root), str(root)),), fence=str(fence))
+        return LibraryWatch(
+            config,
+            lease=None,
+            debouncer=Debouncer(1.0),  # type: ignore[arg-type]
+            roots=(Root(str(root), str(root)),),
+            fence=str(fence),
+        )
 
     def test_vanished_folders_are_left_to_their_nearest_existing_ancestor(
-            self, tmp_path: Path) -> None:
+        self, tmp_path: Path
+    ) -> None:
         root = tmp_path / "lib"
         (root / "keep").mkdir(parents=True)
         w = self.watch(root, tmp_path)
@@ -490,7 +542,8 @@ class TestSortOut:
         outside.mkdir()
         (root / "link").symlink_to(outside)
         plan = self.watch(root, tmp_path / "lib").sort_out(
-            [str(root / "link"), str(tmp_path), str(root)])
+            [str(root / "link"), str(tmp_path), str(root)]
+        )
         assert plan.skipped == [str(root / "link"), str(tmp_path)]
         assert [d for d, _ in plan.publish] == [str(root)]
 

@@ -12,7 +12,9 @@ NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _flat(plan: list[tuple[object, list[dict[str, object]]]]) -> list[tuple[object, object]]:
-    return [(stmt, params.get("user_id", params.get("id"))) for stmt, rows in plan for params in rows]
+    return [
+        (stmt, params.get("user_id", params.get("id"))) for stmt, rows in plan for params in rows
+    ]
 
 
 def test_operations_on_one_row_keep_their_order() -> None:
@@ -30,21 +32,48 @@ def test_runs_of_one_event_type_group_into_one_statement() -> None:
     events: list[tuple[int, ev.BaseEvent]] = []
     for i in range(10):
         a = uuid.uuid4()
-        events.append((2 * i + 1, ev.FileDiscovered(
-            stream_id=a, library_id=lib, owner_id=owner, path=f"/m/{i}.jpg", type="IMAGE",
-            file_modified_at=NOW, file_size=1)))
-        events.append((2 * i + 2, ev.AssetOffline(stream_id=a, library_id=lib,
-                                                  reason=ev.OfflineReason.DELETED)))
+        events.append(
+            (
+                2 * i + 1,
+                ev.FileDiscovered(
+                    stream_id=a,
+                    library_id=lib,
+                    owner_id=owner,
+                    path=f"/m/{i}.jpg",
+                    type="IMAGE",
+                    file_modified_at=NOW,
+                    file_size=1,
+                ),
+            )
+        )
+        events.append(
+            (
+                2 * i + 2,
+                ev.AssetOffline(stream_id=a, library_id=lib, reason=ev.OfflineReason.DELETED),
+            )
+        )
     plan = p.plan(events)
-    assert [(stmt, len(rows)) for stmt, rows in plan] == [(p._ASSET_INSERT, 10),
-                                                          (p._ASSET_OFFLINE, 10)]
+    assert [(stmt, len(rows)) for stmt, rows in plan] == [
+        (p._ASSET_INSERT, 10),
+        (p._ASSET_OFFLINE, 10),
+    ]
 
 
 def test_a_library_deletion_is_a_barrier() -> None:
     owner, lib, a = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     events: list[tuple[int, ev.BaseEvent]] = [
-        (1, ev.FileDiscovered(stream_id=a, library_id=lib, owner_id=owner, path="/m/a.jpg",
-                              type="IMAGE", file_modified_at=NOW, file_size=1)),
+        (
+            1,
+            ev.FileDiscovered(
+                stream_id=a,
+                library_id=lib,
+                owner_id=owner,
+                path="/m/a.jpg",
+                type="IMAGE",
+                file_modified_at=NOW,
+                file_size=1,
+            ),
+        ),
         (2, ev.LibraryDeleted(stream_id=lib)),
     ]
     stmts = [stmt for stmt, _ in p.plan(events)]

@@ -20,7 +20,9 @@ class AlbumController(Controller):
 
     @get("/", operation_id="getAllAlbums")
     async def get_all(
-        self, ctx: Context, auth: AuthUser,
+        self,
+        ctx: Context,
+        auth: AuthUser,
         asset_id: Annotated[uuid.UUID | None, QueryParameter(name="assetId")] = None,
         shared: bool | None = None,
         is_shared: Annotated[bool | None, QueryParameter(name="isShared")] = None,
@@ -31,12 +33,14 @@ class AlbumController(Controller):
         if is_owned is False:
             return []  # every album a user sees is their own
         async with ctx.engine.connect() as conn:
-            return await albums.list_albums(conn, auth, asset_id=asset_id,
-                                            shared=shared or is_shared, name=name, album_id=id)
+            return await albums.list_albums(
+                conn, auth, asset_id=asset_id, shared=shared or is_shared, name=name, album_id=id
+            )
 
     @post("/", operation_id="createAlbum", status_code=201)
-    async def create(self, ctx: Context, auth: AuthUser,
-                     data: s.CreateAlbumDto) -> s.AlbumResponseDto:
+    async def create(
+        self, ctx: Context, auth: AuthUser, data: s.CreateAlbumDto
+    ) -> s.AlbumResponseDto:
         album_id = await albums.create_album(ctx, auth, data)
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id)
@@ -48,15 +52,19 @@ class AlbumController(Controller):
 
     @get("/{album_id:uuid}", operation_id="getAlbumInfo")
     async def get_one(
-        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        album_id: uuid.UUID,
         without_assets: Annotated[bool, QueryParameter(name="withoutAssets")] = False,
     ) -> s.AlbumResponseDto:
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=without_assets)
 
     @patch("/{album_id:uuid}", operation_id="updateAlbumInfo")
-    async def update(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                     data: s.UpdateAlbumDto) -> s.AlbumResponseDto:
+    async def update(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.UpdateAlbumDto
+    ) -> s.AlbumResponseDto:
         await albums.update_album(ctx, auth, album_id, data)
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=True)
@@ -66,11 +74,13 @@ class AlbumController(Controller):
         await albums.delete_album(ctx, auth, album_id)
 
     @put("/{album_id:uuid}/assets", operation_id="addAssetsToAlbum")
-    async def add_assets(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                         data: s.BulkIdsDto) -> list[s.BulkIdResponseDto]:
+    async def add_assets(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
+    ) -> list[s.BulkIdResponseDto]:
         return await albums.add_assets(ctx, auth, album_id, data.ids)
 
     @delete("/{album_id:uuid}/assets", operation_id="removeAssetFromAlbum", status_code=200)
-    async def remove_assets(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID,
-                            data: s.BulkIdsDto) -> list[s.BulkIdResponseDto]:
+    async def remove_assets(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
+    ) -> list[s.BulkIdResponseDto]:
         return await albums.remove_assets(ctx, auth, album_id, data.ids)

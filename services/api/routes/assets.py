@@ -21,25 +21,32 @@ class AssetController(Controller):
     tags = ["Assets"]
 
     @post("/", operation_id="uploadAsset", status_code=201)
-    async def upload(self, ctx: Context, auth: AuthUser,
-                     request: Request[Any, Any, Any]) -> Response[s.AssetMediaResponseDto]:
+    async def upload(
+        self, ctx: Context, auth: AuthUser, request: Request[Any, Any, Any]
+    ) -> Response[s.AssetMediaResponseDto]:
         """Multipart upload (Immich's AssetMediaCreateDto), streamed to disk."""
         asset_id, created = await uploads.upload_asset(
-            ctx, auth, request.headers.get("content-type", ""),
-            request.headers.get("x-immich-checksum"), request.stream())
-        body = s.AssetMediaResponseDto(id=str(asset_id),
-                                       status="created" if created else "duplicate")
+            ctx,
+            auth,
+            request.headers.get("content-type", ""),
+            request.headers.get("x-immich-checksum"),
+            request.stream(),
+        )
+        body = s.AssetMediaResponseDto(
+            id=str(asset_id), status="created" if created else "duplicate"
+        )
         return Response(body, status_code=201 if created else 200)
 
     @post("/bulk-upload-check", operation_id="checkBulkUpload", status_code=200)
-    async def bulk_upload_check(self, ctx: Context, auth: AuthUser,
-                                data: s.AssetBulkUploadCheckDto
-                                ) -> s.AssetBulkUploadCheckResponseDto:
+    async def bulk_upload_check(
+        self, ctx: Context, auth: AuthUser, data: s.AssetBulkUploadCheckDto
+    ) -> s.AssetBulkUploadCheckResponseDto:
         return await uploads.bulk_upload_check(ctx, auth, data)
 
     @post("/exist", operation_id="checkExistingAssets", status_code=200)
-    async def exist(self, ctx: Context, auth: AuthUser,
-                    data: s.CheckExistingAssetsDto) -> s.CheckExistingAssetsResponseDto:
+    async def exist(
+        self, ctx: Context, auth: AuthUser, data: s.CheckExistingAssetsDto
+    ) -> s.CheckExistingAssetsResponseDto:
         async with ctx.engine.connect() as conn:
             found = await assets.existing_device_assets(conn, auth, data)
         return s.CheckExistingAssetsResponseDto(existing_ids=found)
@@ -50,19 +57,23 @@ class AssetController(Controller):
 
     @get("/statistics", operation_id="getAssetStatistics")
     async def statistics(
-        self, ctx: Context, auth: AuthUser,
+        self,
+        ctx: Context,
+        auth: AuthUser,
         is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
         is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
         visibility: str | None = None,
     ) -> s.AssetStatsResponseDto:
         assets.require_permission(auth, "asset.statistics")
         async with ctx.engine.connect() as conn:
-            return await assets.statistics(conn, auth, is_favorite=is_favorite,
-                                           is_trashed=is_trashed, visibility=visibility)
+            return await assets.statistics(
+                conn, auth, is_favorite=is_favorite, is_trashed=is_trashed, visibility=visibility
+            )
 
     @get("/{asset_id:uuid}", operation_id="getAssetInfo")
-    async def get_one(self, ctx: Context, auth: AuthUser,
-                      asset_id: uuid.UUID) -> s.AssetResponseDto:
+    async def get_one(
+        self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID
+    ) -> s.AssetResponseDto:
         assets.require_permission(auth, "asset.read")
         async with ctx.engine.connect() as conn:
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
@@ -74,14 +85,22 @@ class AssetController(Controller):
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
             chunks, size = await assets.open_original(conn, ctx.settings, row)
-        return Stream(chunks, media_type=row.mime_type or mime_type(row.original_path),
-                      headers={**assets.MEDIA_HEADERS, "Content-Length": str(size),
-                               "Content-Disposition": assets.content_disposition(
-                                   "inline", row.original_file_name)})
+        return Stream(
+            chunks,
+            media_type=row.mime_type or mime_type(row.original_path),
+            headers={
+                **assets.MEDIA_HEADERS,
+                "Content-Length": str(size),
+                "Content-Disposition": assets.content_disposition("inline", row.original_file_name),
+            },
+        )
 
     @get("/{asset_id:uuid}/thumbnail", operation_id="viewAsset")
     async def thumbnail(
-        self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID,
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        asset_id: uuid.UUID,
         size: Literal["thumbnail", "preview", "fullsize"] = "thumbnail",
     ) -> Stream:
         """The thumbnail (WebP, ~250 px) or preview (JPEG, ~1440 px) from the object store;
@@ -92,8 +111,11 @@ class AssetController(Controller):
         key = row.thumbnail_key if size == "thumbnail" else row.preview_key
         chunks, length = await assets.open_thumbnail(ctx.thumbs, key)
         assert key is not None
-        return Stream(chunks, media_type=mime_type(key),
-                      headers={**assets.MEDIA_HEADERS, "Content-Length": str(length)})
+        return Stream(
+            chunks,
+            media_type=mime_type(key),
+            headers={**assets.MEDIA_HEADERS, "Content-Length": str(length)},
+        )
 
 
 class SearchController(Controller):
@@ -101,8 +123,8 @@ class SearchController(Controller):
     tags = ["Search"]
 
     @post("/metadata", operation_id="searchAssets", status_code=200)
-    async def metadata(self, ctx: Context, auth: AuthUser,
-                       data: s.MetadataSearchDto) -> s.SearchResponseDto:
+    async def metadata(
+        self, ctx: Context, auth: AuthUser, data: s.MetadataSearchDto
+    ) -> s.SearchResponseDto:
         async with ctx.engine.connect() as conn:
             return await assets.search(conn, auth, data)
-

@@ -33,8 +33,12 @@ class AuthController(Controller):
             raise Unauthorized("Incorrect email or password")
         token = await commands.login(ctx, row.id)
         body = s.LoginResponseDto(
-            access_token=token, user_id=str(row.id), user_email=row.email, name=row.name,
-            is_admin=row.is_admin, should_change_password=row.should_change_password,
+            access_token=token,
+            user_id=str(row.id),
+            user_email=row.email,
+            name=row.name,
+            is_admin=row.is_admin,
+            should_change_password=row.should_change_password,
         )
         response = Response(body, status_code=201)
         response.set_cookie("immich_access_token", token, httponly=True, samesite="lax")
@@ -57,8 +61,9 @@ class APIKeyController(Controller):
     tags = ["API Keys"]
 
     @post("/", operation_id="createApiKey", status_code=201)
-    async def create(self, ctx: Context, auth: AuthUser,
-                     data: s.APIKeyCreateDto) -> s.APIKeyCreateResponseDto:
+    async def create(
+        self, ctx: Context, auth: AuthUser, data: s.APIKeyCreateDto
+    ) -> s.APIKeyCreateResponseDto:
         secret, key_id = await commands.create_api_key(ctx, auth, data.name, data.permissions)
         return s.APIKeyCreateResponseDto(secret=secret, api_key=await _key_dto(ctx, key_id))
 
@@ -85,12 +90,17 @@ class APIKeyController(Controller):
 
 def _dto(row: object) -> s.APIKeyResponseDto:
     return s.APIKeyResponseDto(
-        id=str(row.id), name=row.name, created_at=iso(row.created_at) or "",  # type: ignore[attr-defined]
-        updated_at=iso(row.updated_at) or "", permissions=list(row.permissions),  # type: ignore[attr-defined]
+        id=str(row.id),
+        name=row.name,
+        created_at=iso(row.created_at) or "",  # type: ignore[attr-defined]
+        updated_at=iso(row.updated_at) or "",
+        permissions=list(row.permissions),  # type: ignore[attr-defined]
     )
 
 
-async def _key_dto(ctx: Context, key_id: uuid.UUID, user_id: uuid.UUID | None = None) -> s.APIKeyResponseDto:
+async def _key_dto(
+    ctx: Context, key_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> s.APIKeyResponseDto:
     async with ctx.engine.connect() as conn:
         row = await queries.api_key(conn, key_id)
     if row is None or (user_id is not None and row.user_id != user_id):

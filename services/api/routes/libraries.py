@@ -35,20 +35,23 @@ class LibraryController(Controller):
         return [queries.library_dto(r) for r in rows]
 
     @post("/", operation_id="createLibrary", status_code=201)
-    async def create(self, ctx: Context, auth: AuthUser,
-                     data: s.CreateLibraryDto) -> s.LibraryResponseDto:
+    async def create(
+        self, ctx: Context, auth: AuthUser, data: s.CreateLibraryDto
+    ) -> s.LibraryResponseDto:
         auth.require("library.create")
         return await _library_dto(ctx, await commands.create_library(ctx, auth, data))
 
     @get("/{library_id:uuid}", operation_id="getLibrary")
-    async def get_one(self, ctx: Context, auth: AuthUser,
-                      library_id: uuid.UUID) -> s.LibraryResponseDto:
+    async def get_one(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
+    ) -> s.LibraryResponseDto:
         auth.require("library.read")
         return queries.library_dto(await commands.visible_library(ctx, auth, library_id))
 
     @put("/{library_id:uuid}", operation_id="updateLibrary")
-    async def update(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
-                     data: s.UpdateLibraryDto) -> s.LibraryResponseDto:
+    async def update(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, data: s.UpdateLibraryDto
+    ) -> s.LibraryResponseDto:
         auth.require("library.update")
         await commands.update_library(ctx, auth, library_id, data)
         return await _library_dto(ctx, library_id)
@@ -59,28 +62,39 @@ class LibraryController(Controller):
         await commands.delete_library(ctx, auth, library_id)
 
     @post("/{library_id:uuid}/validate", operation_id="validate", status_code=200)
-    async def validate(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
-                       data: s.ValidateLibraryDto) -> s.ValidateLibraryResponseDto:
+    async def validate(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, data: s.ValidateLibraryDto
+    ) -> s.ValidateLibraryResponseDto:
         auth.require("library.read")
         results = await commands.validate_library(ctx, auth, library_id, data)
-        return s.ValidateLibraryResponseDto(import_paths=[
-            s.ValidateLibraryImportPathResponseDto(
-                import_path=path, is_valid=message is None,
-                message=UNSET if message is None else message)
-            for path, message in results
-        ])
+        return s.ValidateLibraryResponseDto(
+            import_paths=[
+                s.ValidateLibraryImportPathResponseDto(
+                    import_path=path,
+                    is_valid=message is None,
+                    message=UNSET if message is None else message,
+                )
+                for path, message in results
+            ]
+        )
 
     @get("/{library_id:uuid}/statistics", operation_id="getLibraryStatistics")
-    async def statistics(self, ctx: Context, auth: AuthUser,
-                         library_id: uuid.UUID) -> s.LibraryStatsResponseDto:
+    async def statistics(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
+    ) -> s.LibraryStatsResponseDto:
         auth.require("library.statistics")
         await commands.visible_library(ctx, auth, library_id)
         async with ctx.engine.connect() as conn:
             return await queries.library_statistics(conn, library_id)
 
     @post("/{library_id:uuid}/scan", operation_id="scanLibrary", status_code=204)
-    async def scan(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID,
-                   data: s.ScanLibraryDto | None = None) -> None:
+    async def scan(
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        library_id: uuid.UUID,
+        data: s.ScanLibraryDto | None = None,
+    ) -> None:
         auth.require("library.update")
         mode = ScanMode.NEW
         if data is not None and data.refresh_all_files:
@@ -90,8 +104,9 @@ class LibraryController(Controller):
         await commands.request_scan(ctx, auth, library_id, mode)
 
     @get("/{library_id:uuid}/scan", operation_id="getLibraryScanStatus")
-    async def scan_state(self, ctx: Context, auth: AuthUser,
-                         library_id: uuid.UUID) -> s.LibraryScanStatusDto:
+    async def scan_state(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
+    ) -> s.LibraryScanStatusDto:
         auth.require("library.read")
         await commands.visible_library(ctx, auth, library_id)
         return await scan_status(ctx, library_id)

@@ -29,10 +29,21 @@ class ServerController(Controller):
     @get("/features", operation_id="getServerFeatures")
     async def features(self) -> dict[str, bool]:
         return {
-            "smartSearch": False, "facialRecognition": False, "duplicateDetection": False,
-            "map": True, "reverseGeocoding": False, "importFaces": False, "sidecar": True,
-            "search": True, "trash": False, "oauth": False, "oauthAutoLaunch": False,
-            "passwordLogin": True, "configFile": False, "email": False, "ocr": False,
+            "smartSearch": False,
+            "facialRecognition": False,
+            "duplicateDetection": False,
+            "map": True,
+            "reverseGeocoding": False,
+            "importFaces": False,
+            "sidecar": True,
+            "search": True,
+            "trash": False,
+            "oauth": False,
+            "oauthAutoLaunch": False,
+            "passwordLogin": True,
+            "configFile": False,
+            "email": False,
+            "ocr": False,
         }
 
     @get("/media-types", operation_id="getSupportedMediaTypes")
@@ -62,8 +73,15 @@ class ServerController(Controller):
     @get("/config", operation_id="getServerConfig", exclude_from_auth=True)
     async def config(self) -> dict[str, Any]:
         return {
-            "loginPageMessage": "", "trashDays": 30, "userDeleteDelay": 7,
-            "oauthButtonText": "", "isInitialized": True, "isOnboarded": True,
-            "externalDomain": "", "publicUsers": True, "mapDarkStyleUrl": "",
-            "mapLightStyleUrl": "", "maintenanceMode": False,
+            "loginPageMessage": "",
+            "trashDays": 30,
+            "userDeleteDelay": 7,
+            "oauthButtonText": "",
+            "isInitialized": True,
+            "isOnboarded": True,
+            "externalDomain": "",
+            "publicUsers": True,
+            "mapDarkStyleUrl": "",
+            "mapLightStyleUrl": "",
+            "maintenanceMode": False,
         }

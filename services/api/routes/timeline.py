@@ -23,7 +23,9 @@ class TimelineController(Controller):
 
     @get("/buckets", operation_id="getTimeBuckets")
     async def buckets(
-        self, ctx: Context, auth: AuthUser,
+        self,
+        ctx: Context,
+        auth: AuthUser,
         album_id: Annotated[uuid.UUID | None, QueryParameter(name="albumId")] = None,
         is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
         is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
@@ -31,15 +33,22 @@ class TimelineController(Controller):
         visibility: str | None = None,
         order: Order = "desc",
     ) -> list[s.TimeBucketsResponseDto]:
-        flt = timeline.TimelineFilter(auth, album_id=album_id, is_favorite=is_favorite,
-                                      is_trashed=is_trashed, visibility=visibility,
-                                      user_id=user_id)
+        flt = timeline.TimelineFilter(
+            auth,
+            album_id=album_id,
+            is_favorite=is_favorite,
+            is_trashed=is_trashed,
+            visibility=visibility,
+            user_id=user_id,
+        )
         async with ctx.engine.connect() as conn:
             return await timeline.time_buckets(conn, flt, order)
 
     @get("/bucket", operation_id="getTimeBucket")
     async def bucket(
-        self, ctx: Context, auth: AuthUser,
+        self,
+        ctx: Context,
+        auth: AuthUser,
         time_bucket: Annotated[str, QueryParameter(name="timeBucket")],
         album_id: Annotated[uuid.UUID | None, QueryParameter(name="albumId")] = None,
         is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
@@ -49,9 +58,14 @@ class TimelineController(Controller):
         visibility: str | None = None,
         order: Order = "desc",
     ) -> s.TimeBucketAssetResponseDto:
-        flt = timeline.TimelineFilter(auth, album_id=album_id, is_favorite=is_favorite,
-                                      is_trashed=is_trashed, visibility=visibility,
-                                      user_id=user_id)
+        flt = timeline.TimelineFilter(
+            auth,
+            album_id=album_id,
+            is_favorite=is_favorite,
+            is_trashed=is_trashed,
+            visibility=visibility,
+            user_id=user_id,
+        )
         async with ctx.engine.connect() as conn:
             return await timeline.time_bucket(conn, flt, time_bucket, order, with_coordinates)
 
@@ -62,15 +76,24 @@ class MapController(Controller):
 
     @get("/markers", operation_id="getMapMarkers")
     async def markers(
-        self, ctx: Context, auth: AuthUser,
+        self,
+        ctx: Context,
+        auth: AuthUser,
         is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
         is_archived: Annotated[bool | None, QueryParameter(name="isArchived")] = None,
-        file_created_after: Annotated[datetime | None,
-                                      QueryParameter(name="fileCreatedAfter")] = None,
-        file_created_before: Annotated[datetime | None,
-                                       QueryParameter(name="fileCreatedBefore")] = None,
+        file_created_after: Annotated[
+            datetime | None, QueryParameter(name="fileCreatedAfter")
+        ] = None,
+        file_created_before: Annotated[
+            datetime | None, QueryParameter(name="fileCreatedBefore")
+        ] = None,
     ) -> list[s.MapMarkerResponseDto]:
         async with ctx.engine.connect() as conn:
             return await timeline.map_markers(
-                conn, auth, is_favorite=is_favorite, is_archived=is_archived,
-                created_after=file_created_after, created_before=file_created_before)
+                conn,
+                auth,
+                is_favorite=is_favorite,
+                is_archived=is_archived,
+                created_after=file_created_after,
+                created_before=file_created_before,
+            )

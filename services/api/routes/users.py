@@ -30,8 +30,9 @@ class UsersController(Controller):
         return await _admin_dto(ctx, auth.id)
 
     @put("/me", operation_id="updateMyUser")
-    async def update_me(self, ctx: Context, auth: AuthUser,
-                        data: s.UserUpdateMeDto) -> s.UserAdminResponseDto:
+    async def update_me(
+        self, ctx: Context, auth: AuthUser, data: s.UserUpdateMeDto
+    ) -> s.UserAdminResponseDto:
         await commands.update_user(ctx, auth.id, data, by_admin=False)
         return await _admin_dto(ctx, auth.id)
 
@@ -54,36 +55,46 @@ class UsersAdminController(Controller):
     tags = ["Users (admin)"]
 
     @get("/", operation_id="searchUsersAdmin")
-    async def search(self, ctx: Context, admin: AuthUser,
-                     with_deleted: bool = False) -> list[s.UserAdminResponseDto]:
+    async def search(
+        self, ctx: Context, admin: AuthUser, with_deleted: bool = False
+    ) -> list[s.UserAdminResponseDto]:
         async with ctx.engine.connect() as conn:
             rows = await queries.list_users(conn, with_deleted=with_deleted)
         return [queries.user_admin_dto(r) for r in rows]
 
     @post("/", operation_id="createUserAdmin", status_code=201)
-    async def create(self, ctx: Context, admin: AuthUser,
-                     data: s.UserAdminCreateDto) -> s.UserAdminResponseDto:
+    async def create(
+        self, ctx: Context, admin: AuthUser, data: s.UserAdminCreateDto
+    ) -> s.UserAdminResponseDto:
         user_id = await commands.create_user(
-            ctx, email=data.email, password=data.password, name=data.name,
-            is_admin=data.is_admin, should_change_password=data.should_change_password,
-            storage_label=data.storage_label, quota=data.quota_size_in_bytes,
+            ctx,
+            email=data.email,
+            password=data.password,
+            name=data.name,
+            is_admin=data.is_admin,
+            should_change_password=data.should_change_password,
+            storage_label=data.storage_label,
+            quota=data.quota_size_in_bytes,
             external_path=data.external_path,
         )
         return await _admin_dto(ctx, user_id)
 
     @get("/{user_id:uuid}", operation_id="getUserAdmin")
-    async def get_one(self, ctx: Context, admin: AuthUser,
-                      user_id: uuid.UUID) -> s.UserAdminResponseDto:
+    async def get_one(
+        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID
+    ) -> s.UserAdminResponseDto:
         return await _admin_dto(ctx, user_id)
 
     @put("/{user_id:uuid}", operation_id="updateUserAdmin")
-    async def update(self, ctx: Context, admin: AuthUser, user_id: uuid.UUID,
-                     data: s.UserAdminUpdateDto) -> s.UserAdminResponseDto:
+    async def update(
+        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID, data: s.UserAdminUpdateDto
+    ) -> s.UserAdminResponseDto:
         await commands.update_user(ctx, user_id, data, by_admin=True)
         return await _admin_dto(ctx, user_id)
 
     @delete("/{user_id:uuid}", operation_id="deleteUserAdmin", status_code=200)
-    async def delete_one(self, ctx: Context, admin: AuthUser,
-                         user_id: uuid.UUID) -> s.UserAdminResponseDto:
+    async def delete_one(
+        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID
+    ) -> s.UserAdminResponseDto:
         await commands.delete_user(ctx, admin, user_id)
         return await _admin_dto(ctx, user_id)
