@@ -41,6 +41,7 @@ replay: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy shared services
 
 clean:
 	rm -rf $(VENV) $(DATA)

@@ -22,7 +22,7 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     kwargs: dict[str, object] = {} if pool else {"poolclass": NullPool}
     if pool:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=False)
-    return create_async_engine(sqlalchemy_url(url), **kwargs)  # type: ignore[arg-type]
+    return create_async_engine(sqlalchemy_url(url), **kwargs)
 
 
 async def create_schema(engine: AsyncEngine) -> None:

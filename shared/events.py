@@ -10,7 +10,7 @@ import enum
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import msgspec
 
@@ -419,7 +419,7 @@ Event = (
     | AlbumDeleted
 )
 
-EVENT_TYPES: tuple[type[BaseEvent], ...] = Event.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type[BaseEvent], ...] = Event.__args__
 
 ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Event)
@@ -443,8 +443,8 @@ def decode(data: bytes) -> Event:
         while (tag, version) in UPCASTERS:
             raw = UPCASTERS[(tag, version)](raw)
             version = raw["v"] = version + 1
-        return msgspec.convert(raw, Event)  # type: ignore[arg-type]
-    return _DECODER.decode(data)
+        return cast("Event", msgspec.convert(raw, Event))
+    return cast("Event", _DECODER.decode(data))
 
 
 def subject_parts(event: BaseEvent) -> tuple[str, str, str]:

@@ -205,6 +205,7 @@ class Projector:
             # asyncpg's own executemany on the transaction's connection: a prepared statement
             # and one round of binding per row, without SQLAlchemy's per-row parameter work.
             raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None, "an open transaction has a driver connection"
             for stmt, rows in plan(decoded):
                 sql, names = positional(stmt)
                 await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])

@@ -82,7 +82,7 @@ def plan_dir(
                 )
             )
             continue
-        expected = k.last_seq
+        expected: int | None = k.last_seq
         if k.is_offline:
             out.append(
                 (

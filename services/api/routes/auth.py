@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from litestar import Controller, Response, delete, get, post
+from sqlalchemy import Row
 
 from services.api import commands, queries
 from services.api import schemas as s
@@ -88,13 +90,13 @@ class APIKeyController(Controller):
         await commands.delete_api_key(ctx, auth, key_id)
 
 
-def _dto(row: object) -> s.APIKeyResponseDto:
+def _dto(row: Row[Any]) -> s.APIKeyResponseDto:
     return s.APIKeyResponseDto(
         id=str(row.id),
         name=row.name,
-        created_at=iso(row.created_at) or "",  # type: ignore[attr-defined]
+        created_at=iso(row.created_at) or "",
         updated_at=iso(row.updated_at) or "",
-        permissions=list(row.permissions),  # type: ignore[attr-defined]
+        permissions=list(row.permissions),
     )
 
 

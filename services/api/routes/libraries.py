@@ -12,6 +12,7 @@ from services.api import schemas as s
 from services.api.auth import AuthUser
 from services.api.context import Context
 from services.api.scans import scan_status
+from shared.errors import InvalidInput
 from shared.events import ScanMode
 
 
@@ -19,7 +20,7 @@ async def _library_dto(ctx: Context, library_id: uuid.UUID) -> s.LibraryResponse
     async with ctx.engine.connect() as conn:
         row = await queries.get_library(conn, library_id)
     if row is None:
-        raise commands.InvalidInput("Library not found")
+        raise InvalidInput("Library not found")
     return queries.library_dto(row)
 
 
