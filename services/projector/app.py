@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import asyncpg
 import msgspec
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
@@ -174,7 +175,7 @@ class Projector:
             return
         try:
             await self._commit(decoded, last)
-        except (IntegrityError, DBAPIError) as e:
+        except (asyncpg.PostgresError, IntegrityError, DBAPIError) as e:
             if len(decoded) <= 1:
                 log.error("projector: event seq=%d cannot be applied, passed over: %s", last, e)
                 await self._commit([], last)
@@ -184,7 +185,7 @@ class Projector:
                 for seq, event in decoded:
                     try:
                         await self._commit([(seq, event)], seq)
-                    except (IntegrityError, DBAPIError) as err:
+                    except (asyncpg.PostgresError, IntegrityError, DBAPIError) as err:
                         log.error(
                             "projector: event seq=%d %s cannot be applied, passed over: %s",
                             seq,
@@ -201,12 +202,20 @@ class Projector:
             self.on_batch(last)
 
     async def _commit(self, decoded: list[tuple[int, ev.BaseEvent]], last: int) -> None:
-        async with self.engine.begin() as conn:
-            # asyncpg's own executemany on the transaction's connection: a prepared statement
-            # and one round of binding per row, without SQLAlchemy's per-row parameter work.
+        """The batch's statements and the new checkpoint in ONE asyncpg transaction.
+
+        asyncpg's own executemany (a prepared statement, one round of binding per row) skips
+        SQLAlchemy's per-row parameter work. The transaction is asyncpg's too: SQLAlchemy's
+        adapter only begins one at its own first execute, so statements sent on the driver
+        connection under `engine.begin()` would each commit on their own.
+        """
+        async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None, "an open transaction has a driver connection"
-            for stmt, rows in plan(decoded):
-                sql, names = positional(stmt)
-                await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
-            await checkpoint.advance(conn, last)
+            assert raw is not None, "a checked-out connection has a driver connection"
+            async with raw.transaction():
+                for stmt, rows in plan(decoded):
+                    sql, names = positional(stmt)
+                    await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+                sql, names = positional(checkpoint.ADVANCE)
+                params = checkpoint.advance_params(last)
+                await raw.execute(sql, *(params[n] for n in names))

@@ -9,12 +9,12 @@ from sqlalchemy import text
 from shared.schema import PROJECTION_VERSION
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 NAME = "read_models"
 
 _READ = text("SELECT seq, version FROM projection_checkpoint WHERE name = :name")
-_ADVANCE = text(
+ADVANCE = text(
     "INSERT INTO projection_checkpoint (name, seq, version) VALUES (:name, :seq, :version) "
     "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, version = excluded.version"
 )
@@ -27,6 +27,6 @@ async def read_checkpoint(engine: AsyncEngine) -> tuple[int, int]:
     return (int(row.seq), int(row.version)) if row else (0, PROJECTION_VERSION)
 
 
-async def advance(conn: AsyncConnection, seq: int) -> None:
-    """Move the checkpoint inside the caller's transaction."""
-    await conn.execute(_ADVANCE, {"name": NAME, "seq": seq, "version": PROJECTION_VERSION})
+def advance_params(seq: int) -> dict[str, object]:
+    """Parameters of ADVANCE: move the checkpoint inside the caller's transaction."""
+    return {"name": NAME, "seq": seq, "version": PROJECTION_VERSION}
