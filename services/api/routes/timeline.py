@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from services.api import schemas as s
@@ -17,30 +18,34 @@ from services.api.context import Context
 Order = Literal["asc", "desc"]
 
 
+async def provide_filter(
+    auth: AuthUser,
+    album_id: Annotated[uuid.UUID | None, QueryParameter(name="albumId")] = None,
+    is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
+    is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
+    user_id: Annotated[uuid.UUID | None, QueryParameter(name="userId")] = None,
+    visibility: str | None = None,
+) -> timeline.TimelineFilter:
+    """The filters both timeline routes share (Immich's TimeBucketDto), from the query."""
+    return timeline.TimelineFilter(
+        auth,
+        album_id=album_id,
+        is_favorite=is_favorite,
+        is_trashed=is_trashed,
+        visibility=visibility,
+        user_id=user_id,
+    )
+
+
 class TimelineController(Controller):
     path = "/api/timeline"
     tags = ["Timeline"]
+    dependencies = {"flt": Provide(provide_filter)}
 
     @get("/buckets", operation_id="getTimeBuckets")
     async def buckets(
-        self,
-        ctx: Context,
-        auth: AuthUser,
-        album_id: Annotated[uuid.UUID | None, QueryParameter(name="albumId")] = None,
-        is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
-        is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
-        user_id: Annotated[uuid.UUID | None, QueryParameter(name="userId")] = None,
-        visibility: str | None = None,
-        order: Order = "desc",
+        self, ctx: Context, flt: timeline.TimelineFilter, order: Order = "desc"
     ) -> list[s.TimeBucketsResponseDto]:
-        flt = timeline.TimelineFilter(
-            auth,
-            album_id=album_id,
-            is_favorite=is_favorite,
-            is_trashed=is_trashed,
-            visibility=visibility,
-            user_id=user_id,
-        )
         async with ctx.engine.connect() as conn:
             return await timeline.time_buckets(conn, flt, order)
 
@@ -48,24 +53,11 @@ class TimelineController(Controller):
     async def bucket(
         self,
         ctx: Context,
-        auth: AuthUser,
+        flt: timeline.TimelineFilter,
         time_bucket: Annotated[str, QueryParameter(name="timeBucket")],
-        album_id: Annotated[uuid.UUID | None, QueryParameter(name="albumId")] = None,
-        is_favorite: Annotated[bool | None, QueryParameter(name="isFavorite")] = None,
-        is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
-        user_id: Annotated[uuid.UUID | None, QueryParameter(name="userId")] = None,
         with_coordinates: Annotated[bool, QueryParameter(name="withCoordinates")] = False,
-        visibility: str | None = None,
         order: Order = "desc",
     ) -> s.TimeBucketAssetResponseDto:
-        flt = timeline.TimelineFilter(
-            auth,
-            album_id=album_id,
-            is_favorite=is_favorite,
-            is_trashed=is_trashed,
-            visibility=visibility,
-            user_id=user_id,
-        )
         async with ctx.engine.connect() as conn:
             return await timeline.time_bucket(conn, flt, time_bucket, order, with_coordinates)
 
