@@ -25,6 +25,10 @@ class DirTask(msgspec.Struct, frozen=True, kw_only=True):
     # Set by a pruned *new*-mode scan: subfolders already in the folder index are checked by
     # the planner itself, so only subfolders the index does not know are queued.
     skip_indexed: bool = False
+    # Watch tasks only: files modified less than this long ago are still being written (the
+    # folder may have settled because of another entry); they are left for the watcher's next
+    # task, which comes once they settle.
+    settle_ms: int = 0
 
 
 WORK_ENCODER = msgspec.json.Encoder()
@@ -41,7 +45,9 @@ def dir_task_msg_id(task: DirTask) -> str:
     return str(uuid.uuid5(task.scan_id, task.path))
 
 
-def watch_task(library_id: uuid.UUID, directory: str, import_path: str) -> DirTask:
+def watch_task(
+    library_id: uuid.UUID, directory: str, import_path: str, settle_ms: int = 0
+) -> DirTask:
     """A one-folder *modified* reconciliation requested by the watcher."""
     return DirTask(
         scan_id=uuid.uuid4(),
@@ -51,4 +57,5 @@ def watch_task(library_id: uuid.UUID, directory: str, import_path: str) -> DirTa
         mode=ScanMode.MODIFIED,
         recursive=False,
         watch=True,
+        settle_ms=settle_ms,
     )

@@ -381,6 +381,12 @@ class Scanner:
         known = await self._known(task.library_id, task.path)
         to_stat = [f for f in listing.files if needs_stat(task.mode, known.get(f.path))]
         seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
+        if task.settle_ms:
+            # A watch task may list a file that is still being written (its folder settled
+            # for another entry): leave it alone (present, not re-read); the watcher sends
+            # another task once that file has settled.
+            fresh_after = time.time_ns() // 1_000_000 - task.settle_ms
+            seen = [s for s in seen if s.mtime_ms <= fresh_after]
         present = [f.path for f in listing.files]
         planned = plan_dir(ctx, known, present, seen, listing.excluded)
         index = await self._index_near(task.library_id, task.path)

@@ -409,7 +409,9 @@ class Watcher:
         return {s for s, n in (info.state.subjects or {}).items() if n}
 
     async def _queue(self, watch: LibraryWatch, directory: str, root: Root) -> None:
-        task = watch_task(watch.config.id, directory, root.import_path)
+        task = watch_task(
+            watch.config.id, directory, root.import_path, settle_ms=int(self.quiet * 1000)
+        )
         try:
             payload = WORK_ENCODER.encode(task)
         except UnicodeEncodeError:

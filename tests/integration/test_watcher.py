@@ -229,9 +229,11 @@ class TestWatchNative:
         assert assets[str(files["keep.jpg"])]["isOffline"] is False
 
     async def test_slowly_written_file_is_imported_once_complete(self, world: WatchWorld) -> None:
+        # The folder exists before watching starts: a file written into a brand-new folder
+        # before watchdog has added that folder's watch is a separate race (see the notes).
+        (world.media / "incoming").mkdir()
         lib = await world.library(world.media)
         await world.watching(lib, world.media)
-        (world.media / "incoming").mkdir()
         path = world.media / "incoming" / "big.jpg"
         data = jpeg_bytes((640, 480), (10, 120, 200)) + os.urandom(64_000)
         chunks = [data[i : i + len(data) // 4 + 1] for i in range(0, len(data), len(data) // 4 + 1)]
