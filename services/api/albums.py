@@ -18,7 +18,7 @@ from msgspec import UNSET, UnsetType
 from sqlalchemy import text
 
 from services.api import schemas as s
-from services.api.assets import ASSET_SELECT, NOT_DELETING, asset_dto, require_permission
+from services.api.assets import ASSET_SELECT, NOT_DELETING, asset_dto
 from services.api.commands import publish_chain
 from services.api.schemas import iso
 from shared import events as ev
@@ -92,7 +92,7 @@ async def list_albums(
     album_id: uuid.UUID | None,
 ) -> list[s.AlbumResponseDto]:
     """The caller's albums, without their assets."""
-    require_permission(auth, "album.read")
+    auth.require("album.read")
     if shared:
         return []  # nobody shares albums with anybody in Shoebox (yet)
     sql = ALBUM_SELECT + " WHERE al.owner_id = :owner"
@@ -114,7 +114,7 @@ async def get_album_row(
     conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID, permission: str
 ) -> Row[Any]:
     """The album if the caller owns it; Immich's 400 `Not found or no <permission> access`."""
-    require_permission(auth, permission)
+    auth.require(permission)
     row = (await conn.execute(text(ALBUM_SELECT + " WHERE al.id = :id"), {"id": album_id})).first()
     if row is None or row.owner_id != auth.id:
         raise InvalidInput(f"Not found or no {permission} access")
@@ -142,7 +142,7 @@ async def get_album(
 
 
 async def album_statistics(conn: AsyncConnection, auth: AuthUser) -> s.AlbumStatisticsResponseDto:
-    require_permission(auth, "album.statistics")
+    auth.require("album.statistics")
     owned = (
         await conn.execute(text("SELECT count(*) FROM albums WHERE owner_id = :o"), {"o": auth.id})
     ).scalar() or 0
@@ -170,7 +170,7 @@ async def _addable(conn: AsyncConnection, auth: AuthUser, ids: list[uuid.UUID]) 
 
 async def create_album(ctx: Context, auth: AuthUser, dto: s.CreateAlbumDto) -> uuid.UUID:
     """A new album; asset ids the caller may not use are left out, as Immich does."""
-    require_permission(auth, "album.create")
+    auth.require("album.create")
     if dto.album_users:
         raise InvalidInput("Shoebox does not share albums: albumUsers must be empty")
     wanted = list(dict.fromkeys(dto.asset_ids))

@@ -200,11 +200,6 @@ async def search(
 # --- permissions ----------------------------------------------------------------------------
 
 
-def require_permission(auth: AuthUser, permission: str) -> None:
-    """See AuthUser.require."""
-    auth.require(permission)
-
-
 NOT_DELETING = "a.library_id NOT IN (SELECT id FROM libraries WHERE deleting)"
 
 

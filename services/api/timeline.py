@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from services.api import schemas as s
-from services.api.assets import NOT_DELETING, require_permission
+from services.api.assets import NOT_DELETING
 from services.api.schemas import iso
 from shared.errors import InvalidInput
 
@@ -75,7 +75,7 @@ async def time_buckets(
     conn: AsyncConnection, flt: TimelineFilter, order: str
 ) -> list[s.TimeBucketsResponseDto]:
     """[{timeBucket: first day of the month, count}] over the caller's assets, offline too."""
-    require_permission(flt.auth, "timeline.read")
+    flt.auth.require("timeline.read")
     if flt.empty:
         return []
     where, params = await flt.where(conn)
@@ -119,7 +119,7 @@ async def time_bucket(
     conn: AsyncConnection, flt: TimelineFilter, bucket: str, order: str, with_coordinates: bool
 ) -> s.TimeBucketAssetResponseDto:
     """The assets of one month, as Immich's parallel arrays."""
-    require_permission(flt.auth, "timeline.read")
+    flt.auth.require("timeline.read")
     start, end = parse_bucket(bucket)
     rows: list[Any] = []
     if not flt.empty:
@@ -183,7 +183,7 @@ async def map_markers(
     created_before: datetime | None,
 ) -> list[s.MapMarkerResponseDto]:
     """One marker per asset of the caller that has GPS coordinates."""
-    require_permission(auth, "map.read")
+    auth.require("map.read")
     if is_archived:
         return []
     sql = (

@@ -64,7 +64,7 @@ class AssetController(Controller):
         is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
         visibility: str | None = None,
     ) -> s.AssetStatsResponseDto:
-        assets.require_permission(auth, "asset.statistics")
+        auth.require("asset.statistics")
         async with ctx.engine.connect() as conn:
             return await assets.statistics(
                 conn, auth, is_favorite=is_favorite, is_trashed=is_trashed, visibility=visibility
@@ -74,14 +74,14 @@ class AssetController(Controller):
     async def get_one(
         self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID
     ) -> s.AssetResponseDto:
-        assets.require_permission(auth, "asset.read")
+        auth.require("asset.read")
         async with ctx.engine.connect() as conn:
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
 
     @get("/{asset_id:uuid}/original", operation_id="downloadAsset")
     async def original(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Stream:
         """The original file, streamed."""
-        assets.require_permission(auth, "asset.download")
+        auth.require("asset.download")
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
             chunks, size = await assets.open_original(conn, ctx.settings, row)
@@ -105,7 +105,7 @@ class AssetController(Controller):
     ) -> Stream:
         """The thumbnail (WebP, ~250 px) or preview (JPEG, ~1440 px) from the object store;
         `fullsize` is answered with the preview."""
-        assets.require_permission(auth, "asset.view")
+        auth.require("asset.view")
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
         key = row.thumbnail_key if size == "thumbnail" else row.preview_key
