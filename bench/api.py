@@ -130,7 +130,7 @@ def library_events(
                     focal_length=35.0,
                     mime_type="image/jpeg",
                 ),
-                thumbnail_key=f"{asset}/thumbnail.webp",
+                thumbnail_key=f"{asset}/thumbnail.jpeg",
                 preview_key=f"{asset}/preview.jpeg",
             )
         )

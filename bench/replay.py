@@ -71,7 +71,7 @@ def make_events(n: int) -> list[ev.BaseEvent]:
                     focal_length=35.0,
                     mime_type="image/jpeg",
                 ),
-                thumbnail_key=f"{asset}/thumbnail.webp",
+                thumbnail_key=f"{asset}/thumbnail.jpeg",
                 preview_key=f"{asset}/preview.jpeg",
             )
         )

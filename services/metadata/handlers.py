@@ -65,7 +65,7 @@ def extract(path: str) -> Extracted:
 
 def thumbnail_keys(asset_id: uuid.UUID) -> tuple[str, str]:
     """Object-store names of an asset's thumbnail and preview."""
-    return f"{asset_id}/thumbnail.webp", f"{asset_id}/preview.jpeg"
+    return f"{asset_id}/thumbnail.jpeg", f"{asset_id}/preview.jpeg"
 
 
 class MetadataWorker:

@@ -1,4 +1,4 @@
-"""Thumbnail (WebP) and preview (JPEG) generation for photos and videos, sized like Immich's."""
+"""Thumbnail and preview (both JPEG) generation for photos and videos, sized like Immich's."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from av.container import InputContainer
     from av.video.stream import VideoStream
 
-__all__ = ["PREVIEW_SIZE", "THUMBNAIL_SIZE", "Thumbnails", "make_thumbnails"]
+__all__ = [
+    "PREVIEW_FILTER",
+    "PREVIEW_SIZE",
+    "THUMBNAIL_FILTER",
+    "THUMBNAIL_SIZE",
+    "Thumbnails",
+    "fit_outside",
+    "make_thumbnails",
+]
 
 # Sizes follow Immich's media repository (``resize(size, size, {fit: 'outside',
 # withoutEnlargement: true})``): the *short* side becomes 250 px for the thumbnail and 1440 px for
@@ -41,9 +49,16 @@ THUMBNAIL_SIZE = 250
 PREVIEW_SIZE = 1440
 THUMBNAIL_QUALITY = 80
 PREVIEW_QUALITY = 80
-# libwebp effort 2 takes half the time of the default 4 for ~2% bigger files (a 333x250 corpus
-# thumbnail: 4.5 vs 8.5 ms); WebP encoding was the biggest cost for small photos.
-_WEBP_METHOD = 2
+# BILINEAR, not LANCZOS, for the preview: after draft() a JPEG is 1-2x the preview size, where
+# Pillow's area-aware BILINEAR stays within 43-53 dB PSNR of LANCZOS at ~55% of its cost (BOX is
+# cheaper still but visibly softer at ~1.05x: 36 dB). The resize is the dearest step after
+# decoding. The thumbnail is made from the preview, a small image, with Pillow's default BICUBIC.
+PREVIEW_FILTER = Image.Resampling.BILINEAR
+THUMBNAIL_FILTER = Image.Resampling.BICUBIC
+# The thumbnail is a JPEG, not Immich's default WebP: a 333x250 corpus thumbnail encodes in
+# 0.2 ms as JPEG q80 against 4.1 ms as WebP q80 at libwebp's effort 2 (8.6 ms at its default 4),
+# for ~8% more bytes (26.9 vs 24.9 kB). WebP encoding was the biggest single cost of a small photo.
+# Immich offers JPEG thumbnails too (``image.thumbnail.format``); see decision 0007.
 _BACKGROUND = (255, 255, 255)  # transparent pixels become white
 _VIDEO_SEEK_SECONDS = 1.0
 _VIDEO_SEEK_FRACTION = 0.1
@@ -53,7 +68,7 @@ class Thumbnails(msgspec.Struct, frozen=True, kw_only=True):
     """The two renditions Immich serves for an asset, plus the upright size of the original."""
 
     thumbnail: bytes
-    """WebP, short side at most 250 px."""
+    """JPEG quality 80, short side at most 250 px."""
     preview: bytes
     """JPEG quality 80, short side at most 1440 px."""
     width: int
@@ -171,7 +186,7 @@ def _video_thumbnails(path: str) -> Thumbnails:
         if frame is None:
             raise UnreadableFile("no decodable video frame")
         width, height = frame.width, frame.height
-        target = _fit_outside((width, height), PREVIEW_SIZE)
+        target = fit_outside((width, height), PREVIEW_SIZE)
         image: Image.Image = frame.to_image(  # type: ignore[no-untyped-call]
             width=target[0], height=target[1]
         )
@@ -204,36 +219,29 @@ def _render(
     image: Image.Image, orientation: int, size: tuple[int, int], icc: bytes | None
 ) -> Thumbnails:
     """Preview and thumbnail from a decoded RGB/RGBA/L/LA image; icc is its RGB profile, if any."""
-    # BILINEAR, not LANCZOS: after draft() a JPEG is 1-2x the preview size, where Pillow's
-    # area-aware BILINEAR stays within 43-53 dB PSNR of LANCZOS at ~55% of its cost (BOX is
-    # cheaper still but visibly softer at ~1.05x: 36 dB). The resize is the dearest step after
-    # decoding.
-    preview = _flatten(
-        _resize(image, _fit_outside(image.size, PREVIEW_SIZE), Image.Resampling.BILINEAR)
-    )
-    if icc is not None and preview.mode == "RGB":
-        preview = _to_srgb(preview, icc)
+    preview = _flatten(_resize(image, fit_outside(image.size, PREVIEW_SIZE), PREVIEW_FILTER))
     if preview.mode != "RGB":
         preview = preview.convert("RGB")
+    profile = _wide_gamut_profile(icc) if icc is not None else None
     method = EXIF_TRANSPOSE.get(orientation)
     if method is not None:
         preview = preview.transpose(method)
-    thumbnail = _resize(
-        preview, _fit_outside(preview.size, THUMBNAIL_SIZE), Image.Resampling.BICUBIC
-    )
-    preview_out = io.BytesIO()
-    preview.save(preview_out, "JPEG", quality=PREVIEW_QUALITY, optimize=False)
-    thumbnail_out = io.BytesIO()
-    thumbnail.save(thumbnail_out, "WEBP", quality=THUMBNAIL_QUALITY, method=_WEBP_METHOD)
+    thumbnail = _resize(preview, fit_outside(preview.size, THUMBNAIL_SIZE), THUMBNAIL_FILTER)
     return Thumbnails(
-        thumbnail=thumbnail_out.getvalue(),
-        preview=preview_out.getvalue(),
+        thumbnail=_jpeg(thumbnail, THUMBNAIL_QUALITY, profile),
+        preview=_jpeg(preview, PREVIEW_QUALITY, profile),
         width=size[0],
         height=size[1],
     )
 
 
-def _fit_outside(size: tuple[int, int], short_side: int) -> tuple[int, int]:
+def _jpeg(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, icc_profile=icc)  # None: no profile
+    return out.getvalue()
+
+
+def fit_outside(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     """Immich's fit 'outside' without enlargement: scale so the short side is short_side."""
     width, height = size
     scale = short_side / min(width, height)
@@ -317,24 +325,20 @@ def _srgb() -> ImageCms.ImageCmsProfile:
 
 
 @lru_cache(maxsize=32)
-def _transform_from(icc: bytes) -> ImageCms.ImageCmsTransform | None:
-    """Cached RGB -> sRGB transform for an embedded profile; None when it is sRGB already or bad."""
+def _wide_gamut_profile(icc: bytes) -> bytes | None:
+    """The embedded RGB profile to carry into the renditions, or None for sRGB, a non-RGB or a
+    broken profile (the pixels are then taken as sRGB, as browsers do with untagged images).
+
+    Wide-gamut photos (Display P3 from phones, Adobe RGB from cameras) keep their profile rather
+    than being converted to sRGB: browsers colour-manage tagged JPEGs, the colours stay as wide as
+    the original (Immich's default ``image.colorspace`` is P3 for the same reason), and a LittleCMS
+    transform of a 2.7 MP preview cost ~32 ms, a tenth of a big HEIC's whole rendering.
+    """
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = (ImageCms.getProfileDescription(source) or "").lower()
         if "srgb" in description or source.profile.xcolor_space.strip() != "RGB":
             return None
-        return ImageCms.buildTransform(source, _srgb(), "RGB", "RGB")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError, AttributeError):
         return None
-
-
-def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
-    """Wide-gamut (Display P3, Adobe RGB) previews look washed out in browsers unless converted."""
-    transform = _transform_from(icc)
-    if transform is None:
-        return image
-    try:
-        return ImageCms.applyTransform(image, transform) or image
-    except (ImageCms.PyCMSError, ValueError):
-        return image
+    return icc

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
+from services.metadata.handlers import thumbnail_keys
 from services.scanner.app import serve as serve_scanner
 from shared import events as ev
 from shared.metadata import AssetMetadata
@@ -116,7 +117,7 @@ async def extract(
     assert store is not None
     thumb_key = preview_key = None
     if thumbnail is not None and preview is not None:
-        thumb_key, preview_key = f"{asset_id}/thumbnail.webp", f"{asset_id}/preview.jpeg"
+        thumb_key, preview_key = thumbnail_keys(uuid.UUID(asset_id))
         await store.put(thumb_key, thumbnail)
         await store.put(preview_key, preview)
     metadata = AssetMetadata(
@@ -482,7 +483,7 @@ class TestMedia:
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail", headers=admin)
         assert r.status_code == 404
         assert "thumbnail" in r.json()["message"]
-        thumbnail = b"RIFF....WEBP" + os.urandom(300_000)  # spans several object-store chunks
+        thumbnail = b"\xff\xd8\xff" + os.urandom(300_000)  # spans several object-store chunks
         preview = photo(33)
         await extract(
             system,
@@ -493,7 +494,7 @@ class TestMedia:
         )
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail", headers=admin)
         assert r.status_code == 200 and r.content == thumbnail
-        assert r.headers["content-type"] == "image/webp"
+        assert r.headers["content-type"] == "image/jpeg"
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail?size=preview", headers=admin)
         assert r.status_code == 200 and r.content == preview
         assert r.headers["content-type"] == "image/jpeg"

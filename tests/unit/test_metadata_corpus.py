@@ -527,7 +527,7 @@ class TestRaw:
         thumbs = make_thumbnails(str(_tiff_raw(tmp_path / "DSC_0001.NEF")))
         assert (thumbs.width, thumbs.height) == (5504, 8256)  # upright sensor size
         with Image.open(io.BytesIO(thumbs.thumbnail)) as thumbnail:
-            assert thumbnail.format == "WEBP"
+            assert thumbnail.format == "JPEG"
             assert thumbnail.size == (250, 333)  # portrait: orientation 6 applied
             r, _g, b = thumbnail.convert("RGB").getpixel((thumbnail.width - 3, 2))  # type: ignore[misc]
             assert r > 200 and b < 80  # stored top-left marker is now top-right

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import PREVIEW_SIZE, THUMBNAIL_SIZE, Thumbnails, make_thumbnails
@@ -59,10 +59,10 @@ def _near(pixel: object, colour: tuple[int, int, int], tolerance: int = 60) -> b
 
 
 def _check_sizes(thumbs: Thumbnails) -> tuple[Image.Image, Image.Image]:
-    """WebP thumbnail and JPEG preview, short sides within Immich's limits, never enlarged, with
+    """JPEG thumbnail and preview, short sides within Immich's limits, never enlarged, with
     the aspect ratio of the upright original."""
     thumbnail, preview = _open(thumbs.thumbnail), _open(thumbs.preview)
-    assert thumbnail.format == "WEBP"
+    assert thumbnail.format == "JPEG"
     assert preview.format == "JPEG"
     assert thumbnail.mode == "RGB" and preview.mode == "RGB"
     short = min(thumbs.width, thumbs.height)
@@ -108,6 +108,27 @@ class TestCorpusThumbnails:
         mirrored_rms = max(ImageStat.Stat(ImageChops.difference(mirrored, reference)).rms)
         assert rms < 25, f"{shape}_{orientation} differs from {shape}_1 by rms {rms:.1f}"
         assert mirrored_rms > 2 * rms
+
+    @pytest.mark.parametrize(
+        ("rel", "profile"),
+        [
+            ("heic/mobile/iphone_13_pro_max.HEIC", "Display P3"),  # wide gamut: carried over
+            ("jpg/orientation/landscape_3.jpg", "Generic RGB Profile"),
+            ("jpg/Canon_40D.jpg", None),  # sRGB: what untagged pixels mean anyway
+        ],
+    )
+    def test_renditions_carry_the_profile_when_original_is_not_srgb(
+        self, rel: str, profile: str | None
+    ) -> None:
+        thumbs = make_thumbnails(str(SAMPLES / rel))
+        for data in (thumbs.thumbnail, thumbs.preview):
+            icc = _open(data).info.get("icc_profile")
+            if profile is None:
+                assert icc is None
+            else:
+                assert isinstance(icc, bytes)
+                parsed = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                assert ImageCms.getProfileDescription(parsed).strip() == profile
 
     @pytest.mark.parametrize(
         ("rel", "stored"),

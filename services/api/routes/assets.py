@@ -103,7 +103,7 @@ class AssetController(Controller):
         asset_id: uuid.UUID,
         size: Literal["thumbnail", "preview", "fullsize"] = "thumbnail",
     ) -> Stream:
-        """The thumbnail (WebP, ~250 px) or preview (JPEG, ~1440 px) from the object store;
+        """The thumbnail (~250 px) or preview (~1440 px), JPEGs from the object store;
         `fullsize` is answered with the preview."""
         auth.require("asset.view")
         async with ctx.engine.connect() as conn:
