@@ -1,4 +1,4 @@
-"""HEIF container geometry: the primary item's stored size and irot/imir as an EXIF orientation."""
+"""ISOBMFF containers: a HEIF's stored size and irot/imir as an EXIF orientation; truncation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from services.metadata.reading import Found
 
-__all__ = ["apply_heif_geometry", "heif_geometry"]
+__all__ = ["apply_heif_geometry", "heif_geometry", "truncation"]
 
 
 def apply_heif_geometry(found: Found, fh: BinaryIO, exif_orientation: object) -> None:
@@ -97,14 +97,43 @@ def heif_geometry(fh: BinaryIO) -> tuple[int, int, int] | None:
 
 def _top_level_box(fh: BinaryIO, wanted: str, limit: int) -> bytes | None:
     """Body of the first top-level ISOBMFF box of a type, seeking past the others (mdat)."""
+    for kind, body_start, box_end, _file_end in _top_level_boxes(fh):
+        if kind == wanted:
+            if box_end - body_start > limit:
+                return None
+            fh.seek(body_start)
+            return fh.read(box_end - body_start)
+    return None
+
+
+def truncation(fh: BinaryIO) -> str | None:
+    """Why an ISOBMFF file (HEIF, AVIF, MP4, MOV) is cut short, or None when its top-level boxes
+    end where the file does.
+
+    A copy or upload that stopped half way leaves the last box (usually mdat) running past the
+    end of the file. libheif decodes such a HEIC anyway and paints the missing tiles green, and a
+    video with its index up front still gives a first frame, so this is checked before decoding.
+    """
+    for kind, _body_start, box_end, file_end in _top_level_boxes(fh):
+        if box_end > file_end:
+            return f"truncated: its '{kind}' box needs {box_end} bytes, the file has {file_end}"
+    return None
+
+
+def _top_level_boxes(fh: BinaryIO, most: int = 64) -> Iterable[tuple[str, int, int, int]]:
+    """(type, body_start, box_end, file_end) of the first top-level boxes, seeking past bodies.
+
+    Stops at the end of the file, at a header that cannot be a box, and after the first box that
+    runs past the end of the file (box_end > file_end says so).
+    """
     fh.seek(0, os.SEEK_END)
     file_end = fh.tell()
     pos = 0
-    for _ in range(64):
+    for _ in range(most):
         fh.seek(pos)
         header = fh.read(16)
         if len(header) < 8:
-            return None
+            return
         size, kind = struct.unpack_from(">I4s", header)
         header_len = 8
         if size == 1 and len(header) == 16:
@@ -113,14 +142,11 @@ def _top_level_box(fh: BinaryIO, wanted: str, limit: int) -> bytes | None:
         elif size == 0:
             size = file_end - pos
         if size < header_len:
-            return None
-        if kind == wanted.encode():
-            if size - header_len > limit:
-                return None
-            fh.seek(pos + header_len)
-            return fh.read(size - header_len)
+            return
+        yield kind.decode("latin-1"), pos + header_len, pos + size, file_end
+        if pos + size >= file_end:
+            return
         pos += size
-    return None
 
 
 def _ipma(data: bytes, start: int, end: int) -> dict[int, list[int]]:

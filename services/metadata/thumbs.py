@@ -10,6 +10,7 @@ import av
 import msgspec
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from services.metadata.heif import truncation
 from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
 from services.metadata.reading import CONTENT_ERRORS, UnreadableFile, is_io_error
 from services.metadata.values import EXIF_TRANSPOSE
@@ -102,8 +103,18 @@ def make_thumbnails(path: str) -> Thumbnails:
 # ----------------------------------------------------------------------------------- decoding
 
 
+def _refuse_truncated(fh: BinaryIO) -> None:
+    """UnreadableFile for an ISOBMFF file (HEIF, AVIF, MP4, MOV, ...) that is cut short."""
+    if fh.read(12)[4:8] == b"ftyp":
+        reason = truncation(fh)
+        if reason is not None:
+            raise UnreadableFile(reason)
+    fh.seek(0)
+
+
 def _image_thumbnails(path: str, *, raw: bool) -> Thumbnails:
     with open(path, "rb") as fh:
+        _refuse_truncated(fh)
         if raw:
             rendered = _raw_thumbnails(fh)
             if rendered is not None:
@@ -178,7 +189,13 @@ def _raw_thumbnails(fh: BinaryIO) -> Thumbnails | None:
 
 def _video_thumbnails(path: str) -> Thumbnails:
     """From a frame ~1 s (at most 10% of the duration) in, scaled by swscale, then rotated."""
-    with open(path, "rb") as fh, av.open(fh, "r", buffer_size=VIDEO_BUFFER) as container:
+    with open(path, "rb") as fh:
+        _refuse_truncated(fh)
+        return _video_frame_thumbnails(fh)
+
+
+def _video_frame_thumbnails(fh: BinaryIO) -> Thumbnails:
+    with av.open(fh, "r", buffer_size=VIDEO_BUFFER) as container:
         if not container.streams.video:
             raise UnreadableFile("no video stream")
         stream = container.streams.video[0]

@@ -314,10 +314,14 @@ def _codec() -> str:
     return next(c for c in ("libx264", "h264", "mpeg4") if c in av.codecs_available)
 
 
-def _write_video(path: Path, *, rotation: int = 0, seconds: float = 2.0) -> Path:
-    """320x240 at 25 fps: red for the first 0.6 s, then blue; a green square at stored top-left."""
+def _write_video(
+    path: Path, *, rotation: int = 0, seconds: float = 2.0, faststart: bool = False
+) -> Path:
+    """320x240 at 25 fps: red for the first 0.6 s, then blue; a green square at stored top-left.
+    faststart puts the MP4 index (moov) before the frames, as phones and streaming tools do."""
     fps = 25
-    with av.open(str(path), "w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
         container.metadata["creation_time"] = "2021-04-11T15:47:53.000000Z"
         stream = container.add_stream(_codec(), rate=fps)
         assert isinstance(stream, av.VideoStream)
@@ -363,6 +367,28 @@ def test_only_unreadable_raised_when_video_is_mangled(tmp_path: Path, suffix: st
         for function in (read_metadata, make_thumbnails):
             with contextlib.suppress(UnreadableFile):
                 function(str(path))
+
+
+@needs_corpus
+def test_unreadable_but_metadata_read_when_heif_is_cut_short(tmp_path: Path) -> None:
+    """libheif would decode the missing tiles as green; a half-copied HEIC is refused instead."""
+    data = (SAMPLES / "heic" / "IMG_5195.HEIC").read_bytes()
+    path = tmp_path / "cut.heic"
+    path.write_bytes(data[: len(data) // 8])
+    with pytest.raises(UnreadableFile, match="truncated"):
+        make_thumbnails(str(path))
+    assert read_metadata(str(path)).model == "iPhone 11 Pro Max"  # the header is all there
+
+
+def test_unreadable_when_video_with_index_up_front_is_cut_short(tmp_path: Path) -> None:
+    """With moov first, FFmpeg still finds a first frame in a half-copied video."""
+    source = _write_video(tmp_path / "whole.mp4", faststart=True)
+    _check_sizes(make_thumbnails(str(source)))
+    data = source.read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(UnreadableFile, match="truncated"):
+        make_thumbnails(str(path))
 
 
 class TestVideo:
