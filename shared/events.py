@@ -325,7 +325,9 @@ class MetadataExtracted(BaseEvent, frozen=True, kw_only=True, tag=True):
 
 
 class MetadataFailed(BaseEvent, frozen=True, kw_only=True, tag=True):
-    """The metadata worker could not read the file; the asset stays listed with the reason."""
+    """The metadata worker could not read the file, or read its metadata but could not render
+    it (then this follows the MetadataExtracted with what it could read); the asset stays listed
+    with the reason."""
 
     aggregate = Aggregate.ASSET
     reason: str

@@ -94,7 +94,8 @@ class MetadataWorker:
         result: Extracted = await loop.run_in_executor(self.pool, extract, path)
         # Fixed ids: a redelivered event republishes the same fact, which NATS drops.
         event_id = uuid.uuid5(event.event_id, "metadata")
-        metrics.METADATA_FILES.labels("failed" if result.metadata is None else "read").inc()
+        failed = result.metadata is None or result.thumbnail_failure is not None
+        metrics.METADATA_FILES.labels("failed" if failed else "read").inc()
         if result.metadata is None:
             log.info("metadata: asset %s path %s failed: %s", event.stream_id, path, result.failure)
             await self.bus.publish(
@@ -109,10 +110,6 @@ class MetadataWorker:
             store = await self.thumbs()
             await store.put(thumb_key, result.thumbnail)
             await store.put(preview_key, result.preview)
-        elif result.thumbnail_failure:
-            log.info(
-                "metadata: asset %s path %s: %s", event.stream_id, path, result.thumbnail_failure
-            )
         await self.bus.publish(
             ev.MetadataExtracted(
                 stream_id=event.stream_id,
@@ -122,3 +119,19 @@ class MetadataWorker:
                 preview_key=preview_key,
             )
         )
+        if result.thumbnail_failure is not None:
+            # The header was read but the pixels were not (truncated, corrupt): what was read
+            # stays, and the failure is recorded after it, so the asset shows why it has no
+            # thumbnail. Same subject, so the projector applies them in this order.
+            log.info(
+                "metadata: asset %s path %s: %s", event.stream_id, path, result.thumbnail_failure
+            )
+            await self.bus.publish(
+                ev.MetadataFailed(
+                    stream_id=event.stream_id,
+                    event_id=uuid.uuid5(event.event_id, "renditions"),
+                    reason=result.thumbnail_failure,
+                    checksum=result.metadata.checksum,
+                    file_size=result.metadata.file_size,
+                )
+            )

@@ -106,6 +106,32 @@ async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any)
     assert detail["isOffline"] is False and detail["metadataError"]
 
 
+async def test_truncated_file_keeps_its_header_and_records_why_it_has_no_thumbnail(
+    env: Any,
+) -> None:
+    """Header and EXIF intact, pixel data cut off (a copy that stopped half way): the asset is
+    listed with what was read, and the failure shows through the API."""
+    system, admin, owner, media = env
+    jpeg = (CORPUS / "jpg" / "hdr" / "iphone_hdr_YES.jpg").read_bytes()
+    (media / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    heic = (CORPUS / "heic" / "IMG_5195.HEIC").read_bytes()
+    (media / "cut.heic").write_bytes(heic[: len(heic) // 8])
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 2)}
+    for name in ("cut.jpg", "cut.heic"):
+        asset = assets[name]
+        assert asset["metadataStatus"] == "failed", asset
+        assert "no thumbnail" in asset["metadataError"], asset["metadataError"]
+        assert asset["isOffline"] is False and asset["resized"] is False
+        r = await system.client.get(f"/api/assets/{asset['id']}/thumbnail", headers=admin)
+        assert r.status_code == 404
+    cut = assets["cut.jpg"]["exifInfo"]
+    assert (cut["make"], cut["model"]) == ("Apple", "iPhone 6")
+    assert (cut["exifImageWidth"], cut["exifImageHeight"]) == (3264, 2448)
+    assert assets["cut.jpg"]["checksum"]  # the hash of what is on disk, for duplicates
+
+
 async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
     import os
 
