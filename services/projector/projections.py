@@ -536,7 +536,7 @@ def apply_asset_online(e: ev.AssetOnline, seq: int) -> list[Op | Increment]:
 
 _METADATA = text(
     "UPDATE assets SET metadata_status = 'done', metadata_error = NULL, "
-    "checksum = coalesce(checksum, :checksum), file_size = :file_size, mime_type = :mime_type, "
+    "checksum = :checksum, file_size = :file_size, mime_type = :mime_type, "
     "width = :width, height = :height, orientation = :orientation, "
     "date_time_original = :dto, time_zone = :time_zone, "
     "file_created_at = coalesce(:dto, file_created_at), "
@@ -587,7 +587,7 @@ def apply_metadata_extracted(e: ev.MetadataExtracted, seq: int) -> list[Op | Inc
 
 _METADATA_FAILED = text(
     "UPDATE assets SET metadata_status = 'failed', metadata_error = :reason, "
-    "checksum = coalesce(checksum, :checksum), file_size = coalesce(:file_size, file_size), "
+    "checksum = coalesce(:checksum, checksum), file_size = coalesce(:file_size, file_size), "
     "updated_at = :at, last_seq = :seq WHERE id = :id"
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import shutil
 from collections.abc import AsyncIterator
@@ -152,6 +154,12 @@ async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
         return a["exifInfo"]["make"] == "NIKON CORPORATION"
 
     await eventually(reread, 30, "the changed file to be re-read")
+    (second,) = await assets_of(system, admin, lib, withExif=True)
+    # The checksum is the new content's, not the first reading's (duplicates, move detection).
+    assert (
+        second["checksum"] == base64.b64encode(hashlib.sha1(target.read_bytes()).digest()).decode()
+    )
+    assert second["checksum"] != first["checksum"]
 
 
 def _xmp(description: str, date: str) -> bytes:
