@@ -17,7 +17,9 @@ import httpx
 
 from services.api.app import build_app, close_context, open_context
 from services.api.context import Context
+from services.metadata.app import serve as serve_metadata
 from services.projector.app import Projector
+from services.scanner.app import serve as serve_scanner
 from shared.bus import connect
 from shared.db import create_engine, create_schema
 from shared.infra import free_port, start_nats, start_postgres
@@ -129,6 +131,16 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await nc.drain()
         await engine.dispose()
+
+
+async def run_scanner(settings: Settings, stop: asyncio.Event) -> None:
+    """A scanner replica without the nightly job (tests start their scans themselves)."""
+    await serve_scanner(settings, stop, nightly=False)
+
+
+async def run_metadata(settings: Settings, stop: asyncio.Event) -> None:
+    """A metadata replica with two worker processes."""
+    await serve_metadata(settings, stop, workers=2)
 
 
 @contextlib.asynccontextmanager

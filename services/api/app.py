@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from services.api.auth import AuthUser, authenticate
-from services.api.context import CheckpointWaiter, Context
+from services.api.context import Context
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
@@ -21,8 +21,8 @@ from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
 from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
-from services.projector.app import checkpoint_subject
 from shared.bus import EventBus, connect, ensure_streams
+from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
 from shared.settings import Settings
 
@@ -54,8 +54,7 @@ async def open_context(settings: Settings) -> Context:
     nc = await connect(settings.nats, "api")
     engine = create_engine(settings.db.url)
     await ensure_streams(nc.jetstream(), settings.nats)
-    waiter = CheckpointWaiter(engine)
-    await nc.subscribe(checkpoint_subject(settings.nats), cb=waiter.on_checkpoint)
+    waiter = await follow_checkpoint(nc, settings.nats, engine)
     thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
     return Context(
         settings=settings,

@@ -21,6 +21,7 @@ from services.projector import checkpoint
 from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
+from shared.checkpoint import checkpoint_subject
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -50,11 +51,6 @@ def positional(stmt: TextClause) -> tuple[str, tuple[str, ...]]:
         return f"${names.index(match.group(1)) + 1}"
 
     return _BIND.sub(number, stmt.text), tuple(names)
-
-
-def checkpoint_subject(settings: NatsSettings) -> str:
-    """Core-NATS subject on which the projector announces each committed checkpoint."""
-    return settings.subject("projector", "checkpoint")
 
 
 class Projector:

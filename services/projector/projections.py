@@ -664,9 +664,12 @@ def apply_album_updated(e: ev.AlbumUpdated, seq: int) -> list[Op | Increment]:
     ]
 
 
+# Either side may be gone by the time the event is applied (an album deleted while the scanner
+# carried a move into it, an asset removed while a user added it): then there is nothing to add.
 _ALBUM_ADD = text(
     "INSERT INTO album_assets (album_id, asset_id, added_at) SELECT :album_id, :asset_id, :at "
-    "WHERE EXISTS (SELECT 1 FROM assets WHERE id = :asset_id) ON CONFLICT DO NOTHING"
+    "WHERE EXISTS (SELECT 1 FROM assets WHERE id = :asset_id) "
+    "AND EXISTS (SELECT 1 FROM albums WHERE id = :album_id) ON CONFLICT DO NOTHING"
 )
 _ALBUM_TOUCH = text("UPDATE albums SET updated_at = :at, last_seq = :seq WHERE id = :id")
 

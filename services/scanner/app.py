@@ -12,9 +12,11 @@ from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 
 from services.scanner.handlers import Scanner
+from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
 from shared import events as ev
 from shared.bus import connect, ensure_streams
+from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
 from shared.settings import Settings
 from shared.work import DIR_TASK_DECODER
@@ -34,7 +36,8 @@ class Holder:
 
 
 def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
-    """The scanner process: N replicas share both durable consumers."""
+    """The scanner process: N replicas share its durable consumers (library events, scan work,
+    and asset events for moves that keep their albums)."""
     nats = settings.nats
     # log_level is the level faststream logs each message at: keep it below the default.
     broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
@@ -45,7 +48,10 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
     async def _start() -> None:
         nc = await connect(nats, "scanner")
         await ensure_streams(nc.jetstream(), nats)
-        holder.scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        holder.scanner = scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        waiter = await follow_checkpoint(nc, nats, scanner.engine)
+        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
+        holder.tasks.append(asyncio.create_task(moves.run(asyncio.Event())))
         if nightly:
             holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))
 

@@ -1,0 +1,194 @@
+"""Moves keep their albums: a photo that turns up at a new path takes its old self's place.
+
+Identity is the path, so a file moved (or a folder renamed) inside a library becomes a new asset
+and its old asset goes offline; without this, the albums it was in would keep only the offline
+copy and lose the photo for good at the next *remove offline files*. Here, once both facts are in
+the read models (the old asset offline, an online asset of the same library with the same SHA-1),
+every album that holds the old asset and not the new one gets the new one, and lets go of the old.
+A file moved back later is the same case the other way round.
+
+Which fact comes last in the event stream varies (the move's offline mark and the new file's
+checksum come from different workers), so both trigger a look: AssetOffline (pairs where it is
+the old side), MetadataExtracted and AssetOnline (pairs where it is the new side). Each batch of
+events waits until the projector has applied it, then asks once for the whole batch; the later
+of the two events always sees the earlier, so no move is missed. Any number of scanner replicas
+share one durable consumer; what they publish has ids derived from its content, and adding or
+removing an album member twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import msgspec
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from sqlalchemy import text
+
+from shared import events as ev
+from shared.errors import NotReady
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from shared.bus import EventBus
+    from shared.checkpoint import CheckpointWaiter
+    from shared.settings import NatsSettings
+
+__all__ = ["AlbumMoves", "moved_memberships"]
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("0b8e6a52-3c55-4f5e-9a55-6b1a6f0c2d71")
+FETCH = 500
+ACK_WAIT = 60.0
+RETRY_SECONDS = 5.0
+
+# (album, old asset, new asset) for offline/online pairs of one library with one checksum, where
+# either side is among :ids and the album holds the old asset but not the new one. Two branches,
+# so each side is found through its primary key and (library_id, checksum).
+_MOVED = text(
+    """
+    WITH pairs AS (
+        SELECT o.id AS old_id, n.id AS new_id
+        FROM assets n JOIN assets o ON o.library_id = n.library_id AND o.checksum = n.checksum
+        WHERE n.id = ANY(:ids) AND NOT n.is_offline AND o.is_offline
+        UNION
+        SELECT o.id, n.id
+        FROM assets o JOIN assets n ON n.library_id = o.library_id AND n.checksum = o.checksum
+        WHERE o.id = ANY(:ids) AND o.is_offline AND NOT n.is_offline
+    )
+    SELECT aa.album_id, p.old_id, p.new_id
+    FROM pairs p JOIN album_assets aa ON aa.asset_id = p.old_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM album_assets x WHERE x.album_id = aa.album_id AND x.asset_id = p.new_id
+    )
+    ORDER BY aa.album_id, p.new_id, p.old_id
+    """
+)
+
+
+async def moved_memberships(
+    engine: AsyncEngine, asset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[list[uuid.UUID], list[uuid.UUID]]]:
+    """Per album: the new assets to add and the old (offline) ones they replace."""
+    if not asset_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_MOVED, {"ids": asset_ids})).all()
+    out: dict[uuid.UUID, tuple[list[uuid.UUID], list[uuid.UUID]]] = defaultdict(lambda: ([], []))
+    for album_id, old_id, new_id in rows:
+        added, removed = out[album_id]
+        if new_id not in added:
+            added.append(new_id)
+        if old_id not in removed:
+            removed.append(old_id)
+    return dict(out)
+
+
+def _relevant(event: ev.BaseEvent) -> uuid.UUID | None:
+    """The asset to look at for this event, if it can complete a move: one that went offline
+    (the old side), or one whose content became known or came back (the new side)."""
+    if isinstance(event, ev.AssetOffline | ev.MetadataExtracted | ev.AssetOnline):
+        return event.stream_id
+    return None
+
+
+class AlbumMoves:
+    """Follows asset events through a durable consumer and carries album membership over."""
+
+    def __init__(
+        self, engine: AsyncEngine, bus: EventBus, waiter: CheckpointWaiter, nats: NatsSettings
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.waiter = waiter
+        self.nats = nats
+
+    async def handle(self, events: list[tuple[int, ev.BaseEvent]]) -> int:
+        """Carry memberships for a batch of (stream sequence, event); returns albums changed.
+
+        Raises NotReady when the projector has not applied the batch in time (retry later).
+        """
+        ids = list(dict.fromkeys(a for _, e in events if (a := _relevant(e)) is not None))
+        if not ids:
+            return 0
+        await self.waiter.wait(max(seq for seq, _ in events), ACK_WAIT / 2)
+        changed = await moved_memberships(self.engine, ids)
+        for album_id, (added, removed) in changed.items():
+            key = f"{album_id}:{','.join(map(str, added))}:{','.join(map(str, removed))}"
+            log.info(
+                "moves: album %s takes %d moved asset(s) in place of %d offline one(s)",
+                album_id,
+                len(added),
+                len(removed),
+            )
+            # Added first, so a reader never sees the album without the photo.
+            await self.bus.publish(
+                ev.AssetsAddedToAlbum(
+                    stream_id=album_id,
+                    event_id=uuid.uuid5(_NAMESPACE, "add:" + key),
+                    asset_ids=added,
+                )
+            )
+            await self.bus.publish(
+                ev.AssetsRemovedFromAlbum(
+                    stream_id=album_id,
+                    event_id=uuid.uuid5(_NAMESPACE, "remove:" + key),
+                    asset_ids=removed,
+                )
+            )
+        return len(changed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume asset events until `stop` is set, starting over after a failure (NATS or
+        PostgreSQL gone for a moment): what was not acknowledged is delivered again."""
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except Exception:
+                log.exception("moves: consumer failed; starting over in %g s", RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        js = self.bus.nc.jetstream()
+        sub = await js.pull_subscribe(
+            self.nats.subject("events", "asset", ">"),
+            durable=self.nats.name("scanner-moves"),
+            stream=self.nats.name("EVENTS"),
+            # Explicit acks: with AckPolicy.ALL one replica's ack would also settle another
+            # replica's batch that is still being handled.
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT,
+                max_ack_pending=FETCH * 4,
+            ),
+        )
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(FETCH, timeout=1.0)
+            except NatsTimeout:
+                continue
+            batch = [(int(m.metadata.sequence.stream), e) for m, e in self._decoded(msgs)]
+            try:
+                await self.handle(batch)
+            except NotReady as e:
+                log.warning("moves: %s; the batch comes back after %g s", e, ACK_WAIT)
+                continue
+            for m in msgs:
+                await m.ack()
+
+    @staticmethod
+    def _decoded(msgs: list[Msg]) -> list[tuple[Msg, ev.BaseEvent]]:
+        out: list[tuple[Msg, ev.BaseEvent]] = []
+        for m in msgs:
+            try:
+                out.append((m, ev.decode(m.data)))
+            except msgspec.ValidationError:
+                log.error("moves: undecodable event on %s; skipped", m.subject)
+        return out
