@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class Holder:
     scanner: Scanner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def s(self) -> Scanner:
@@ -51,12 +52,15 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
         holder.scanner = scanner = Scanner(nc, create_engine(settings.db.url), settings)
         waiter = await follow_checkpoint(nc, nats, scanner.engine)
         moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
-        holder.tasks.append(asyncio.create_task(moves.run(asyncio.Event())))
+        holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
         if nightly:
             holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))
 
     @app.after_shutdown
     async def _stop() -> None:
+        # Set before cancelling: nats-py's fetch can turn a cancellation into a timeout, and the
+        # moves consumer then ends at its next look at `stop` (within a second).
+        holder.stop.set()
         for task in holder.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,12 +19,14 @@ removing an album member twice changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from sqlalchemy import text
@@ -153,7 +155,8 @@ class AlbumMoves:
                 await self._consume(stop)
             except Exception:
                 log.exception("moves: consumer failed; starting over in %g s", RETRY_SECONDS)
-                await asyncio.sleep(RETRY_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         js = self.bus.nc.jetstream()
@@ -169,19 +172,25 @@ class AlbumMoves:
                 max_ack_pending=FETCH * 4,
             ),
         )
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(FETCH, timeout=1.0)
-            except NatsTimeout:
-                continue
-            batch = [(int(m.metadata.sequence.stream), e) for m, e in self._decoded(msgs)]
-            try:
-                await self.handle(batch)
-            except NotReady as e:
-                log.warning("moves: %s; the batch comes back after %g s", e, ACK_WAIT)
-                continue
-            for m in msgs:
-                await m.ack()
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(FETCH, timeout=1.0)
+                except NatsTimeout:
+                    continue
+                batch = [(int(m.metadata.sequence.stream), e) for m, e in self._decoded(msgs)]
+                try:
+                    await self.handle(batch)
+                except NotReady as e:
+                    log.warning("moves: %s; the batch comes back after %g s", e, ACK_WAIT)
+                    continue
+                for m in msgs:
+                    await m.ack()
+        finally:
+            # A pull subscription left subscribed holds the connection's drain forever on
+            # messages that arrived after the last fetch gave up waiting.
+            with contextlib.suppress(NatsError):
+                await sub.unsubscribe()
 
     @staticmethod
     def _decoded(msgs: list[Msg]) -> list[tuple[Msg, ev.BaseEvent]]:

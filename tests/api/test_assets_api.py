@@ -16,12 +16,11 @@ import psutil
 import pytest
 
 from services.metadata.handlers import thumbnail_keys
-from services.scanner.app import serve as serve_scanner
 from shared import events as ev
 from shared.metadata import AssetMetadata
 from tests.factories import jpeg_bytes, make_tree
 from tests.helpers import create_user, external_library, ok, scan, sign_up_admin
-from tests.system import System
+from tests.system import System, run_scanner
 
 BOUNDARY = "shoebox-test-boundary-7f3a"
 CREATED = "2024-05-06T07:08:09.000Z"
@@ -137,16 +136,12 @@ async def extract(
     await system.ctx.settle(seq)
 
 
-async def _scanner(settings: Any, stop: Any) -> None:
-    await serve_scanner(settings, stop, nightly=False)
-
-
 async def external_photos(
     system: System, admin: dict[str, str], media: Path, files: dict[str, bytes | None]
 ) -> tuple[dict[str, Any], dict[str, str], str, dict[str, Path]]:
     """A user with an external library over `media` holding `files`, scanned.
     Returns (user, user headers, library id, name -> path)."""
-    await system.start("scanner", _scanner)
+    await system.start("scanner", run_scanner)
     user, headers = await create_user(system, admin, "ext@example.com", str(media))
     paths = make_tree(media, files)
     lib = await external_library(system, admin, user["id"], [str(media)])

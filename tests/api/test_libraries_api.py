@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.scanner.app import serve as serve_scanner
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS
 from tests.factories import make_tree
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import System, eventually
+from tests.system import System, eventually, run_scanner
 
 UNKNOWN = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -348,10 +347,7 @@ class TestUpdate:
 async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
     system: System, media_root: Path
 ) -> None:
-    async def _scanner(settings: Any, stop: Any) -> None:
-        await serve_scanner(settings, stop, nightly=False)
-
-    await system.start("scanner", _scanner)
+    await system.start("scanner", run_scanner)
     admin, user, _ = await _setup(system, media_root)
     make_tree(media_root, {"a.jpg": None, "b/c.jpg": None})
     lib = await external_library(system, admin, user["id"], [str(media_root)])

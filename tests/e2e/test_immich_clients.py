@@ -20,17 +20,15 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
 
 from services.api.app import build_app
-from services.scanner.app import serve as serve_scanner
 from shared.infra import free_port
 from tests.factories import jpeg_bytes, make_tree
 from tests.helpers import ok, sign_up_admin
-from tests.system import Infra, System, eventually, open_system
+from tests.system import Infra, System, eventually, open_system, run_scanner
 
 pytestmark = pytest.mark.e2e
 
@@ -106,10 +104,6 @@ async def http_api(system: System) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 15)
 
 
-async def _scanner(settings: Any, stop: asyncio.Event) -> None:
-    await serve_scanner(settings, stop, nightly=False)
-
-
 @contextlib.asynccontextmanager
 async def running(
     infra: Infra, tmp_path: Path
@@ -117,7 +111,7 @@ async def running(
     """A system with the projector, the scanner and the HTTP API; an admin with an API key.
     Yields (system, api url, api key secret, key headers)."""
     async with open_system(infra, tmp_path) as system:
-        await system.start("scanner", _scanner)
+        await system.start("scanner", run_scanner)
         admin = await sign_up_admin(system)
         key = await ok(
             await system.client.post(

@@ -8,7 +8,6 @@ against uvicorn in this test's event loop, with the projector and the metadata s
 
 from __future__ import annotations
 
-import asyncio
 import io
 import random
 from pathlib import Path
@@ -21,15 +20,13 @@ from PIL import Image
 from sqlalchemy import text
 
 from services.cli import replay
-from services.metadata.app import serve as serve_metadata
 from services.metadata.thumbs import THUMBNAIL_SIZE
 from shared.bus import EventBus
-from shared.settings import Settings
 from tests.dbcompare import diff, dump
 from tests.e2e import test_immich_clients as clients
 from tests.e2e.test_immich_clients import ImmichCli, running
 from tests.helpers import ok, sign_up_admin
-from tests.system import Infra, System, create_database, eventually, open_system
+from tests.system import Infra, System, create_database, eventually, open_system, run_metadata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,10 +58,6 @@ def write_photos(root: Path, count: int, seed: int = 1) -> list[Path]:
     return paths
 
 
-async def _metadata(settings: Settings, stop: asyncio.Event) -> None:
-    await serve_metadata(settings, stop, workers=2)
-
-
 async def _scalar(system: System, sql: str) -> Any:
     async with system.ctx.engine.connect() as conn:
         return (await conn.execute(text(sql))).scalar()
@@ -79,7 +72,7 @@ class TestCliUploadAtScale:
         assert len({p.read_bytes() for p in files}) == PHOTOS
         cli = ImmichCli(immich_clients, tmp_path / "home")
         async with running(infra, tmp_path) as (system, url, secret, key):
-            await system.start("metadata", _metadata)
+            await system.start("metadata", run_metadata)
             await cli("login", url, secret)
             out = await cli(
                 "upload", "--recursive", "--no-progress", "--concurrency", "4", str(folder)
@@ -154,7 +147,7 @@ class TestUploadReplay:
         rng = random.Random(3)
         photos = [noisy_jpeg(rng) for _ in range(30)]
         async with open_system(infra, tmp_path) as system:
-            await system.start("metadata", _metadata)
+            await system.start("metadata", run_metadata)
             admin = await sign_up_admin(system)
             ids = []
             for i, data in enumerate(photos):

@@ -13,22 +13,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from services.metadata.app import serve as serve_metadata
 from services.metadata.handlers import thumbnail_keys
-from services.scanner.app import serve as serve_scanner
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import Infra, System, eventually, open_system
+from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "exif-samples"
 pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found at {CORPUS}")
-
-
-async def _scanner(settings: Any, stop: Any) -> None:
-    await serve_scanner(settings, stop, nightly=False)
-
-
-async def _metadata(settings: Any, stop: Any) -> None:
-    await serve_metadata(settings, stop, workers=2)
 
 
 @pytest.fixture
@@ -36,8 +26,8 @@ async def env(
     infra: Infra, tmp_path: Path
 ) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
     async with open_system(infra, tmp_path) as system:
-        await system.start("scanner", _scanner)
-        await system.start("metadata", _metadata)
+        await system.start("scanner", run_scanner)
+        await system.start("metadata", run_metadata)
         media = tmp_path / "media"
         media.mkdir()
         admin = await sign_up_admin(system)

@@ -10,15 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.scanner.app import serve as serve_scanner
 from shared.bus import EventBus
 from tests.factories import backdate, make_tree, set_mtime
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import Infra, System, open_system
-
-
-async def _scanner(settings: Any, stop: Any) -> None:
-    await serve_scanner(settings, stop, nightly=False)
+from tests.system import Infra, System, open_system, run_scanner
 
 
 class World:
@@ -51,7 +46,7 @@ class World:
 @pytest.fixture
 async def world(infra: Infra, tmp_path: Path) -> AsyncIterator[World]:
     async with open_system(infra, tmp_path) as system:
-        await system.start("scanner", _scanner)
+        await system.start("scanner", run_scanner)
         media = tmp_path / "media"
         media.mkdir()
         admin = await sign_up_admin(system)

@@ -29,7 +29,6 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from services.scanner.app import serve as serve_scanner
 from services.watcher.app import LibraryConfig, LibraryWatch, Root
 from services.watcher.app import serve as serve_watcher
 from services.watcher.debounce import UNSEEN, Debouncer, Signature
@@ -41,15 +40,11 @@ from shared.ids import external_asset_id
 from shared.settings import Settings
 from tests.factories import jpeg_bytes, make_tree, set_mtime
 from tests.helpers import assets_of, create_user, external_library, scan, sign_up_admin
-from tests.system import Infra, System, eventually, open_system
+from tests.system import Infra, System, eventually, open_system, run_scanner
 
 QUIET = 0.3  # settle window for the inotify tests (the service's default is 1 s)
 RELOAD = 0.2  # how often the test watcher re-reads the libraries (30 s in service)
 POLL_MS = 200
-
-
-async def _scanner(settings: Settings, stop: asyncio.Event) -> None:
-    await serve_scanner(settings, stop, nightly=False)
 
 
 def _watcher(
@@ -148,7 +143,7 @@ async def open_world(
                 base.scan, watch_enabled=True, watch_use_polling=polling, watch_interval_ms=POLL_MS
             ),
         )
-        await system.start("scanner", _scanner)
+        await system.start("scanner", run_scanner)
         media = tmp_path / "media"
         media.mkdir()
         admin = await sign_up_admin(system)
