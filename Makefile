@@ -34,6 +34,8 @@ test-fast: install
 bench: install
 	$(PY) bench/replay.py
 	$(PY) bench/scan.py
+	$(PY) bench/metadata.py
+	$(PY) bench/api.py
 
 replay: install
 	SHOEBOX_DATA=$(DATA) ./shoebox replay

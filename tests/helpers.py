@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tests.system import System
+from tests.system import Infra, System, open_system, run_metadata, run_scanner
+
+# The shared corpus of real camera files, beside the repository (../shared).
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "exif-samples"
 
 ADMIN = {"email": "admin@example.com", "password": "admin-pass", "name": "Admin"}
 
@@ -113,3 +120,44 @@ async def assets_of(
         items += body["assets"]["items"]
         page = int(body["assets"]["nextPage"]) if body["assets"]["nextPage"] else None
     return items
+
+
+async def assets_read(
+    system: System, headers: dict[str, str], library_id: str, n: int, **filters: Any
+) -> list[dict[str, Any]]:
+    """The library's assets once there are n and the metadata service has read every one."""
+    from tests.system import eventually
+
+    items: list[dict[str, Any]] = []
+
+    async def done() -> bool:
+        nonlocal items
+        items = await assets_of(system, headers, library_id, **filters)
+        return len(items) == n and all(a["metadataStatus"] != "pending" for a in items)
+
+    await eventually(done, 60, f"metadata of {n} assets")
+    return items
+
+
+@dataclass
+class MediaSystem:
+    """A running system with an admin and a user who may use the folder `root`."""
+
+    system: System
+    admin: dict[str, str]
+    owner: dict[str, Any]
+    owner_headers: dict[str, str]
+    root: Path
+
+
+@contextlib.asynccontextmanager
+async def media_system(infra: Infra, tmp_path: Path) -> AsyncIterator[MediaSystem]:
+    """Projector, scanner and metadata service running; `root` (tmp_path/media) starts empty."""
+    async with open_system(infra, tmp_path) as system:
+        await system.start("scanner", run_scanner)
+        await system.start("metadata", run_metadata)
+        root = tmp_path / "media"
+        root.mkdir()
+        admin = await sign_up_admin(system)
+        owner, headers = await create_user(system, admin, "owner@example.com", str(root))
+        yield MediaSystem(system, admin, owner, headers, root)

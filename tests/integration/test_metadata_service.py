@@ -14,49 +14,39 @@ import pytest
 from PIL import Image
 
 from services.metadata.handlers import thumbnail_keys
-from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
+from tests.helpers import (
+    SAMPLES,
+    assets_of,
+    assets_read,
+    external_library,
+    media_system,
+    ok,
+    scan,
+)
+from tests.system import Infra, System, eventually
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "exif-samples"
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found at {CORPUS}")
+pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason=f"corpus not found at {SAMPLES}")
 
 
 @pytest.fixture
 async def env(
     infra: Infra, tmp_path: Path
 ) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
-    async with open_system(infra, tmp_path) as system:
-        await system.start("scanner", run_scanner)
-        await system.start("metadata", run_metadata)
-        media = tmp_path / "media"
-        media.mkdir()
-        admin = await sign_up_admin(system)
-        user, _ = await create_user(system, admin, "owner@example.com", str(media))
-        yield system, admin, user["id"], media
-
-
-async def _all_read(
-    system: System, admin: dict[str, str], lib: str, n: int
-) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-
-    async def done() -> bool:
-        nonlocal items
-        items = await assets_of(system, admin, lib, withExif=True)
-        return len(items) == n and all(a["metadataStatus"] != "pending" for a in items)
-
-    await eventually(done, 60, f"metadata of {n} assets")
-    return items
+    async with media_system(infra, tmp_path) as m:
+        yield m.system, m.admin, m.owner["id"], m.root
 
 
 async def test_camera_files_get_exif_and_thumbnails(env: Any) -> None:
     system, admin, owner, media = env
     for name in ("Canon_40D.jpg", "Nikon_D70.jpg", "corrupted.jpg"):
-        shutil.copy(CORPUS / "jpg" / name, media / name)
-    shutil.copy(CORPUS / "heic" / "IMG_5195.HEIC", media / "IMG_5195.HEIC")
+        shutil.copy(SAMPLES / "jpg" / name, media / name)
+    shutil.copy(SAMPLES / "heic" / "IMG_5195.HEIC", media / "IMG_5195.HEIC")
     lib = (await external_library(system, admin, owner, [str(media)]))["id"]
     await scan(system, admin, lib)
-    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 4)}
+    assets = {
+        Path(a["originalPath"]).name: a
+        for a in await assets_read(system, admin, lib, 4, withExif=True)
+    }
 
     canon = assets["Canon_40D.jpg"]
     assert canon["metadataStatus"] == "done"
@@ -84,10 +74,13 @@ async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any)
     system, admin, owner, media = env
     (media / "garbage.jpg").write_bytes(b"this is not a jpeg at all" * 10)
     (media / "empty.png").write_bytes(b"")
-    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", media / "good.jpg")
+    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", media / "good.jpg")
     lib = (await external_library(system, admin, owner, [str(media)]))["id"]
     await scan(system, admin, lib)
-    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 3)}
+    assets = {
+        Path(a["originalPath"]).name: a
+        for a in await assets_read(system, admin, lib, 3, withExif=True)
+    }
     assert assets["garbage.jpg"]["metadataStatus"] == "failed"
     assert assets["garbage.jpg"]["metadataError"]
     assert assets["empty.png"]["metadataStatus"] == "failed"
@@ -104,13 +97,16 @@ async def test_truncated_file_keeps_its_header_and_records_why_it_has_no_thumbna
     """Header and EXIF intact, pixel data cut off (a copy that stopped half way): the asset is
     listed with what was read, and the failure shows through the API."""
     system, admin, owner, media = env
-    jpeg = (CORPUS / "jpg" / "hdr" / "iphone_hdr_YES.jpg").read_bytes()
+    jpeg = (SAMPLES / "jpg" / "hdr" / "iphone_hdr_YES.jpg").read_bytes()
     (media / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 3])
-    heic = (CORPUS / "heic" / "IMG_5195.HEIC").read_bytes()
+    heic = (SAMPLES / "heic" / "IMG_5195.HEIC").read_bytes()
     (media / "cut.heic").write_bytes(heic[: len(heic) // 8])
     lib = (await external_library(system, admin, owner, [str(media)]))["id"]
     await scan(system, admin, lib)
-    assets = {Path(a["originalPath"]).name: a for a in await _all_read(system, admin, lib, 2)}
+    assets = {
+        Path(a["originalPath"]).name: a
+        for a in await assets_read(system, admin, lib, 2, withExif=True)
+    }
     for name in ("cut.jpg", "cut.heic"):
         asset = assets[name]
         assert asset["metadataStatus"] == "failed", asset
@@ -129,13 +125,13 @@ async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
 
     system, admin, owner, media = env
     target = media / "photo.jpg"
-    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", target)
+    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", target)
     os.utime(target, (1_600_000_000, 1_600_000_000))
     lib = (await external_library(system, admin, owner, [str(media)]))["id"]
     await scan(system, admin, lib)
-    (first,) = await _all_read(system, admin, lib, 1)
+    (first,) = await assets_read(system, admin, lib, 1, withExif=True)
     assert first["exifInfo"]["make"] == "Canon"
-    shutil.copy(CORPUS / "jpg" / "Nikon_D70.jpg", target)
+    shutil.copy(SAMPLES / "jpg" / "Nikon_D70.jpg", target)
     os.utime(target, (1_700_000_000, 1_700_000_000))
     await scan(system, admin, lib, {"refreshModifiedFiles": True})
 
@@ -168,11 +164,11 @@ async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_sca
 
     system, admin, owner, media = env
     photo = media / "photo.jpg"
-    shutil.copy(CORPUS / "jpg" / "Canon_40D.jpg", photo)
+    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", photo)
     os.utime(photo, (1_600_000_000, 1_600_000_000))
     lib = (await external_library(system, admin, owner, [str(media)]))["id"]
     await scan(system, admin, lib)
-    (first,) = await _all_read(system, admin, lib, 1)
+    (first,) = await assets_read(system, admin, lib, 1, withExif=True)
     assert first["exifInfo"]["dateTimeOriginal"].startswith("2008-05-30")
 
     async def shows(description: str | None, date_prefix: str) -> None:

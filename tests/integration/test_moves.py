@@ -10,44 +10,38 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
+from tests.helpers import (
+    SAMPLES,
+    assets_of,
+    assets_read,
+    external_library,
+    media_system,
+    ok,
+    scan,
+)
+from tests.system import Infra, System, eventually
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "exif-samples"
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found at {CORPUS}")
+pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason=f"corpus not found at {SAMPLES}")
 
 
 @pytest.fixture
 async def env(
     infra: Infra, tmp_path: Path
 ) -> AsyncIterator[tuple[System, dict[str, str], Path, str]]:
-    async with open_system(infra, tmp_path) as system:
-        await system.start("scanner", run_scanner)
-        await system.start("metadata", run_metadata)
-        media = tmp_path / "media"
-        (media / "2023" / "trip").mkdir(parents=True)
+    async with media_system(infra, tmp_path) as m:
+        trip = m.root / "2023" / "trip"
+        trip.mkdir(parents=True)
         for name in ("Canon_40D.jpg", "Nikon_D70.jpg"):
-            shutil.copy(CORPUS / "jpg" / name, media / "2023" / "trip" / name)
-        admin = await sign_up_admin(system)
-        owner, headers = await create_user(system, admin, "owner@example.com", str(media))
-        lib = (await external_library(system, admin, owner["id"], [str(media)]))["id"]
-        await scan(system, admin, lib)
-        await _read(system, headers, lib, 2)
-        yield system, headers, media, lib  # albums hold only their owner's assets
+            shutil.copy(SAMPLES / "jpg" / name, trip / name)
+        lib = (await external_library(m.system, m.admin, m.owner["id"], [str(m.root)]))["id"]
+        await scan(m.system, m.admin, lib)
+        await _read(m.system, m.owner_headers, lib, 2)
+        yield m.system, m.owner_headers, m.root, lib  # albums hold only their owner's assets
 
 
-async def _read(system: System, admin: dict[str, str], lib: str, n: int) -> dict[str, Any]:
-    """Assets by path once n of them exist and every one has its content read."""
-    by_path: dict[str, Any] = {}
-
-    async def done() -> bool:
-        nonlocal by_path
-        items = await assets_of(system, admin, lib)
-        by_path = {a["originalPath"]: a for a in items}
-        return len(items) == n and all(a["metadataStatus"] == "done" for a in items)
-
-    await eventually(done, 60, f"{n} assets with their content read")
-    return by_path
+async def _read(system: System, headers: dict[str, str], lib: str, n: int) -> dict[str, Any]:
+    """Assets by path once there are n, every one read."""
+    return {a["originalPath"]: a for a in await assets_read(system, headers, lib, n)}
 
 
 async def _album(system: System, admin: dict[str, str], asset_ids: list[str]) -> str:
@@ -129,7 +123,7 @@ async def test_different_content_at_the_new_path_is_not_a_move(env: Any) -> None
     probe = await _album(system, admin, [before[str(trip / "Nikon_D70.jpg")]["id"]])
     (trip / "Canon_40D.jpg").unlink()
     (media / "2024").mkdir()
-    shutil.copy(CORPUS / "jpg" / "Pentax_K10D.jpg", media / "2024" / "Canon_40D.jpg")
+    shutil.copy(SAMPLES / "jpg" / "Pentax_K10D.jpg", media / "2024" / "Canon_40D.jpg")
     await scan(system, admin, lib)
     await _read(system, admin, lib, 3)
     # A real move after it in the stream: once it is carried, the mover has passed the above.
