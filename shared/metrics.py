@@ -14,6 +14,9 @@ CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the 
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")
 SCAN_PROBLEMS = Counter("shoebox_scanner_problems_total", "Problems recorded by scans")
+MOVES_CARRIED = Counter(
+    "shoebox_scanner_moved_album_assets_total", "Album members replaced by their moved file"
+)
 METADATA_FILES = Counter(
     "shoebox_metadata_files_total", "Files read by metadata workers", ["outcome"]
 )

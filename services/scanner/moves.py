@@ -32,6 +32,7 @@ from nats.js import api
 from sqlalchemy import text
 
 from shared import events as ev
+from shared import metrics
 from shared.errors import NotReady
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class AlbumMoves:
                 len(added),
                 len(removed),
             )
+            metrics.MOVES_CARRIED.inc(len(added))
             # Added first, so a reader never sees the album without the photo.
             await self.bus.publish(
                 ev.AssetsAddedToAlbum(
