@@ -14,7 +14,13 @@ from PIL.ExifTags import IFD
 
 from services.metadata.heif import apply_heif_geometry
 from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
-from services.metadata.reading import CONTENT_ERRORS, Found, UnreadableFile, is_io_error
+from services.metadata.reading import (
+    CONTENT_ERRORS,
+    Found,
+    UnreadableFile,
+    is_io_error,
+    open_without_bomb_check,
+)
 from services.metadata.values import (
     as_float,
     as_int,
@@ -47,8 +53,9 @@ __all__ = ["UnreadableFile", "file_sha1", "read_metadata"]
 #   pixels, so broken pixels cannot affect it (``thumbs.make_thumbnails`` is where they fail).
 # - Real I/O failures (the file vanished, permission denied, EIO) propagate as the OSError they are,
 #   because the caller treats a vanished file differently from a bad one.
-# - Images Pillow refuses as decompression bombs (over ~179 MP) or cannot identify are read with
-#   exifread alone; RAW files always are, plus a walk of their TIFF directories for the sensor size.
+# - Pillow's decompression-bomb check is off here, since nothing is decoded: a 200 MP panorama
+#   has its metadata read like any photo. Images Pillow cannot identify are read with exifread
+#   alone; RAW files always are, plus a walk of their TIFF directories for the sensor size.
 # - HEIF width/height/orientation come from the container (ispe, irot/imir), like the decoder sees
 #   them; EXIF Orientation inside a HEIF is ignored, as libheif ignores it.
 # - Dates follow Immich's order (which follows exiftool's tag priority): EXIF DateTimeOriginal, EXIF
@@ -137,12 +144,12 @@ def _read_image(path: str) -> Found:
     xmp: dict[str, str] = {}
     with open(path, "rb") as fh:
         try:
-            image = Image.open(fh)
+            image = open_without_bomb_check(fh)  # headers only: no pixel is decoded here
         except CONTENT_ERRORS as exc:
             if is_io_error(exc):
                 raise
-            # Pillow cannot parse it (or refuses a decompression bomb): exifread may still find
-            # EXIF in it, e.g. in a TIFF variant Pillow does not know.
+            # Pillow cannot parse it: exifread may still find EXIF in it, e.g. in a TIFF variant
+            # Pillow does not know.
             logger.debug("Pillow cannot open %s (%s); trying exifread", path, exc)
             found = _read_with_exifread(fh)
             if not found.is_useful():

@@ -6,6 +6,7 @@ import errno
 import struct
 from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
 import av
 import av.error
@@ -14,7 +15,13 @@ import exifread.core.exceptions
 import pillow_heif
 from PIL import Image
 
-__all__ = ["CONTENT_ERRORS", "Found", "UnreadableFile", "is_io_error"]
+__all__ = [
+    "CONTENT_ERRORS",
+    "Found",
+    "UnreadableFile",
+    "is_io_error",
+    "open_without_bomb_check",
+]
 
 # Once per process, so Image.open() understands HEIC/HEIF (pillow-heif applies irot/imir on decode).
 # Here rather than in one reader because every module that opens images (exif, thumbs) imports this.
@@ -75,6 +82,18 @@ def is_io_error(exc: BaseException) -> bool:
         and exc.errno in _IO_ERRNOS
         and not isinstance(exc, av.error.FFmpegError)
     )
+
+
+def open_without_bomb_check(fh: BinaryIO) -> Image.Image:
+    """Image.open without Pillow's decompression-bomb check, which refuses to even open an image
+    over ~179 MP. For reading headers, which decodes no pixels, or for a caller that checks the
+    size it will decode itself (a JPEG panorama decoded at a reduced scale)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # a worker process reads one file at a time
+    try:
+        return Image.open(fh)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 @dataclass(slots=True)

@@ -12,7 +12,12 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from services.metadata.heif import truncation
 from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
-from services.metadata.reading import CONTENT_ERRORS, UnreadableFile, is_io_error
+from services.metadata.reading import (
+    CONTENT_ERRORS,
+    UnreadableFile,
+    is_io_error,
+    open_without_bomb_check,
+)
 from services.metadata.values import EXIF_TRANSPOSE
 from services.metadata.video import VIDEO_BUFFER, VIDEO_EXTENSIONS, rotation_orientation
 from shared import media
@@ -42,9 +47,10 @@ __all__ = [
 # the same rule as ``ImageOps.exif_transpose``; pillow-heif hands out HEIF pixels already rotated
 # and reports orientation 1, so HEIF images are never rotated twice. Broken pixel data raises
 # UnreadableFile (``read_metadata`` still returns the header's metadata for such files), and so
-# does an image over Pillow's decompression-bomb limit (~179 MP). RAW files use their biggest
-# embedded JPEG; videos a frame about 1 s in (at most 10% of the duration), rotated by the display
-# matrix.
+# does an image that would decode to more than Pillow's decompression-bomb limit (~179 MP); a
+# JPEG panorama over it is fine as long as its draft() scale is under it. RAW files use their
+# biggest embedded JPEG; videos a frame about 1 s in (at most 10% of the duration), rotated by the
+# display matrix.
 
 THUMBNAIL_SIZE = 250
 PREVIEW_SIZE = 1440
@@ -120,8 +126,22 @@ def _image_thumbnails(path: str, *, raw: bool) -> Thumbnails:
             if rendered is not None:
                 return rendered
             fh.seek(0)
-        with Image.open(fh) as image:
+        with _open_image(fh) as image:
             return _render_opened(image)
+
+
+def _open_image(fh: BinaryIO) -> Image.Image:
+    """Image.open, except that a JPEG over Pillow's decompression-bomb limit (a stitched
+    panorama) is opened anyway: draft() decodes it at a reduced scale, and _render_opened checks
+    that size against the limit before decoding."""
+    try:
+        return Image.open(fh)
+    except Image.DecompressionBombError:
+        fh.seek(0)
+        if fh.read(3) != b"\xff\xd8\xff":
+            raise
+        fh.seek(0)
+    return open_without_bomb_check(fh)
 
 
 def _render_opened(
@@ -134,6 +154,11 @@ def _render_opened(
     original = size or image.size
     if image.format in ("JPEG", "MPO"):
         image.draft("RGB", (PREVIEW_SIZE, PREVIEW_SIZE))
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and image.width * image.height > 2 * limit:  # Pillow's own bound
+        raise Image.DecompressionBombError(
+            f"{image.width}x{image.height} pixels to decode, over the limit of {2 * limit}"
+        )
     if orientation is None:
         orientation = _orientation(image)
     icc = image.info.get("icc_profile")

@@ -281,6 +281,28 @@ def test_large_panorama_keeps_short_side_when_resized(tmp_path: Path) -> None:
     assert preview.size == (8000, 1000)
 
 
+def test_jpeg_over_the_bomb_limit_renders_at_reduced_scale(tmp_path: Path) -> None:
+    """A 182 MP stitched panorama: over Pillow's limit as a whole, a 1/4-scale decode for the
+    preview is not."""
+    path = tmp_path / "stitched.jpg"
+    side = 13_500
+    assert side * side > 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    Image.new("L", (side, side), 128).save(path, quality=50)
+    thumbs = make_thumbnails(str(path))
+    assert (thumbs.width, thumbs.height) == (side, side)
+    thumbnail, preview = _check_sizes(thumbs)
+    assert thumbnail.size == (250, 250) and preview.size == (1440, 1440)
+    assert read_metadata(str(path)).display_size() == (side, side)  # headers only, no decode
+
+
+def test_unreadable_when_png_is_a_decompression_bomb(tmp_path: Path) -> None:
+    """Formats that cannot decode at a reduced scale keep Pillow's protection."""
+    path = tmp_path / "bomb.png"
+    Image.new("1", (15_000, 15_000)).save(path)  # a few kB on disk, 225 MP decoded
+    with pytest.raises(UnreadableFile, match="decompression bomb"):
+        make_thumbnails(str(path))
+
+
 # ---------------------------------------------------------------------------------- failures
 
 
