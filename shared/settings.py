@@ -57,6 +57,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upload_location: str = ""
     log_level: str = "INFO"
     read_your_writes_timeout: float = 10.0
+    # A file that cannot be read and was modified less than this many seconds ago is probably
+    # still being copied: the metadata service tries it again later instead of recording it.
+    metadata_settle: float = 30.0
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -91,6 +94,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "upload_location": env.get("SHOEBOX_UPLOAD_LOCATION", ""),
         "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
         "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
+        "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),

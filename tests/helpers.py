@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.settings import Settings
 from tests.system import Infra, System, open_system, run_metadata, run_scanner
 
 # The shared corpus of real camera files, beside the repository (../shared).
@@ -151,11 +153,15 @@ class MediaSystem:
 
 
 @contextlib.asynccontextmanager
-async def media_system(infra: Infra, tmp_path: Path) -> AsyncIterator[MediaSystem]:
+async def media_system(
+    infra: Infra,
+    tmp_path: Path,
+    metadata: Callable[[Settings, asyncio.Event], Awaitable[None]] = run_metadata,
+) -> AsyncIterator[MediaSystem]:
     """Projector, scanner and metadata service running; `root` (tmp_path/media) starts empty."""
     async with open_system(infra, tmp_path) as system:
         await system.start("scanner", run_scanner)
-        await system.start("metadata", run_metadata)
+        await system.start("metadata", metadata)
         root = tmp_path / "media"
         root.mkdir()
         admin = await sign_up_admin(system)

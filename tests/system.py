@@ -75,6 +75,9 @@ def system_settings(infra: Infra, namespace: str, db_url: str, data_dir: Path) -
             "SHOEBOX_DATA": str(data_dir),
             "SHOEBOX_RYW_TIMEOUT": "10",
             "SHOEBOX_LOG_LEVEL": "WARNING",
+            # Test files are written just before they are read: record failures at once
+            # (tests of the settle time set their own).
+            "SHOEBOX_METADATA_SETTLE": "0",
         }
     )
 
@@ -87,6 +90,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "SHOEBOX_DATABASE_URL": settings.db.url,
         "SHOEBOX_DATA": settings.data_dir,
         "SHOEBOX_LOG_LEVEL": "WARNING",
+        "SHOEBOX_METADATA_SETTLE": str(settings.metadata_settle),
     }
 
 

@@ -11,12 +11,21 @@ import msgspec
 from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 
-from services.metadata.handlers import MetadataWorker
+from services.metadata.handlers import MetadataWorker, NotSettled
 from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# A file still being copied is tried again every settle time; after this many deliveries (about
+# 20 minutes at the default 30 s) its failure is recorded even if it keeps changing.
+MAX_DELIVERIES = 40
+
+
+def _delivered(msg: NatsMessage) -> int:
+    return int(msg.raw_message.metadata.num_delivered or 1)
 
 
 def worker_count() -> int:
@@ -59,7 +68,11 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
             log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
             await msg.reject()
             return
-        await state["w"].handle(event)
+        try:
+            await state["w"].handle(event, last_try=_delivered(msg) >= MAX_DELIVERIES)
+        except NotSettled as e:
+            log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
+            await msg.nack(delay=e.delay)
 
     return app
 

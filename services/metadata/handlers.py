@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
@@ -36,10 +37,44 @@ class Extracted(msgspec.Struct, frozen=True, kw_only=True):
     preview: bytes | None = None
     failure: str | None = None
     thumbnail_failure: str | None = None
+    modified: float | None = None
+    """The file's mtime (epoch seconds) just before it was read."""
+    changed: bool = False
+    """The file's size or mtime changed while it was being read (a copy still under way)."""
+
+    @property
+    def failed(self) -> bool:
+        return self.metadata is None or self.thumbnail_failure is not None
+
+
+class NotSettled(Exception):
+    """The file could not be read and changed moments ago: probably still being copied."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"try again in {delay:.1f} s")
+        self.delay = delay
 
 
 def extract(path: str) -> Extracted:
     """Runs in a worker process: everything CPU-bound about one file."""
+    before = _signature(path)
+    result = _extract(path)
+    return msgspec.structs.replace(
+        result,
+        modified=before[1] / 1e9 if before is not None else None,
+        changed=before is not None and _signature(path) != before,
+    )
+
+
+def _signature(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _extract(path: str) -> Extracted:
     try:
         meta = read_metadata(path)
     except UnreadableFile as e:
@@ -84,7 +119,14 @@ class MetadataWorker:
             self._thumbs = await self.js.object_store(self.settings.nats.name("thumbs"))
         return self._thumbs
 
-    async def handle(self, event: ev.BaseEvent) -> None:
+    async def handle(self, event: ev.BaseEvent, *, last_try: bool = False) -> None:
+        """Read the file and record what was read.
+
+        Raises:
+            NotSettled: the file changed while it was read, or failed to read and changed less
+                than the settle time ago (never for uploads, which are complete, nor on the
+                last try).
+        """
         if not isinstance(event, ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded):
             return
         path = event.path
@@ -92,10 +134,11 @@ class MetadataWorker:
             path = str(self.settings.upload_path / path)
         loop = asyncio.get_running_loop()
         result: Extracted = await loop.run_in_executor(self.pool, extract, path)
+        if not last_try and not isinstance(event, ev.AssetUploaded):
+            self._check_settled(result)
         # Fixed ids: a redelivered event republishes the same fact, which NATS drops.
         event_id = uuid.uuid5(event.event_id, "metadata")
-        failed = result.metadata is None or result.thumbnail_failure is not None
-        metrics.METADATA_FILES.labels("failed" if failed else "read").inc()
+        metrics.METADATA_FILES.labels("failed" if result.failed else "read").inc()
         if result.metadata is None:
             log.info("metadata: asset %s path %s failed: %s", event.stream_id, path, result.failure)
             await self.bus.publish(
@@ -135,3 +178,17 @@ class MetadataWorker:
                     file_size=result.metadata.file_size,
                 )
             )
+
+    def _check_settled(self, result: Extracted) -> None:
+        """A scan or the watcher can meet a file mid-copy: a half-written JPEG or HEIC fails to
+        decode, or its SHA-1 and its thumbnail come from different lengths of it. Such a reading
+        is not recorded; the file is read again once it has been left alone for the settle time.
+        """
+        settle = self.settings.metadata_settle
+        if settle <= 0 or result.modified is None:
+            return
+        quiet = time.time() - result.modified
+        if result.changed:
+            raise NotSettled(settle)
+        if result.failed and quiet < settle:
+            raise NotSettled(max(1.0, settle - quiet))

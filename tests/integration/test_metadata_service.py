@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -10,10 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from PIL import Image
 
+from services.metadata.app import serve as serve_metadata
 from services.metadata.handlers import thumbnail_keys
+from shared.settings import Settings
 from tests.helpers import (
     SAMPLES,
     assets_of,
@@ -118,6 +122,38 @@ async def test_truncated_file_keeps_its_header_and_records_why_it_has_no_thumbna
     assert (cut["make"], cut["model"]) == ("Apple", "iPhone 6")
     assert (cut["exifImageWidth"], cut["exifImageHeight"]) == (3264, 2448)
     assert assets["cut.jpg"]["checksum"]  # the hash of what is on disk, for duplicates
+
+
+async def test_file_met_mid_copy_is_read_once_complete_not_recorded_broken(
+    infra: Infra, tmp_path: Path
+) -> None:
+    """A scan during a copy meets a half-written photo; within the settle time the metadata
+    service waits for it instead of recording a failure (a *new* scan would never re-read it)."""
+
+    async def settling_metadata(settings: Settings, stop: asyncio.Event) -> None:
+        await serve_metadata(msgspec.structs.replace(settings, metadata_settle=8.0), stop, 1)
+
+    async with media_system(infra, tmp_path, settling_metadata) as m:
+        system, admin, media = m.system, m.admin, m.root
+        photo = (SAMPLES / "jpg" / "hdr" / "iphone_hdr_YES.jpg").read_bytes()
+        target = media / "IMG_0001.jpg"
+        target.write_bytes(photo[: len(photo) // 2])  # the copy is half way
+        lib = (await external_library(system, admin, m.owner["id"], [str(media)]))["id"]
+        await scan(system, admin, lib)
+        with target.open("ab") as fh:  # ... and finishes after the scan
+            fh.write(photo[len(photo) // 2 :])
+        seen: set[str] = set()
+
+        async def read() -> bool:
+            (asset,) = await assets_of(system, admin, lib)
+            seen.add(asset["metadataStatus"])
+            return asset["metadataStatus"] != "pending"
+
+        await eventually(read, 30, "the photo to be read")
+        assert seen == {"pending", "done"}, seen
+        (asset,) = await assets_of(system, admin, lib, withExif=True)
+        assert asset["exifInfo"]["model"] == "iPhone 6" and asset["resized"] is True
+        assert asset["checksum"] == base64.b64encode(hashlib.sha1(photo).digest()).decode()
 
 
 async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
