@@ -24,7 +24,7 @@ def test_operations_on_one_row_keep_their_order() -> None:
         (2, ev.SessionEnded(stream_id=user, session_id=session)),
     ]
     ops = _flat(p.plan(events))
-    assert ops.index((p._SESSION_CREATED, user)) < ops.index((p._SESSION_ENDED, user))
+    assert ops.index((p.users._SESSION_CREATED, user)) < ops.index((p.users._SESSION_ENDED, user))
 
 
 def test_runs_of_one_event_type_group_into_one_statement() -> None:
@@ -54,8 +54,8 @@ def test_runs_of_one_event_type_group_into_one_statement() -> None:
         )
     plan = p.plan(events)
     assert [(stmt, len(rows)) for stmt, rows in plan] == [
-        (p._ASSET_INSERT, 10),
-        (p._ASSET_OFFLINE, 10),
+        (p.assets._ASSET_INSERT, 10),
+        (p.assets._ASSET_OFFLINE, 10),
     ]
 
 
@@ -77,4 +77,4 @@ def test_a_library_deletion_is_a_barrier() -> None:
         (2, ev.LibraryDeleted(stream_id=lib)),
     ]
     stmts = [stmt for stmt, _ in p.plan(events)]
-    assert stmts.index(p._ASSET_INSERT) < stmts.index(p._LIBRARY_ASSETS_DELETED)
+    assert stmts.index(p.assets._ASSET_INSERT) < stmts.index(p.libraries._LIBRARY_ASSETS_DELETED)

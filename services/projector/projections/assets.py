@@ -1,0 +1,233 @@
+"""Projections of assets: discovered, uploaded, changed, offline, read, removed."""
+
+from __future__ import annotations
+
+import posixpath
+
+from sqlalchemy import text
+
+from services.projector.projections.base import Increment, Op, Projection, scan_inc
+from shared import events as ev
+
+_ASSET_INSERT = text(
+    "INSERT INTO assets (id, owner_id, library_id, type, original_path, original_file_name, dir, "
+    "checksum, file_size, file_modified_at, file_created_at, local_date_time, is_offline, "
+    "offline_reason, is_favorite, device_asset_id, device_id, metadata_status, mime_type, "
+    "sidecar_mtime_ms, created_at, updated_at, last_seq) VALUES (:id, :owner_id, :library_id, "
+    ":type, :path, :file_name, :dir, :checksum, :file_size, :mtime, :created, :created, false, "
+    "NULL, :is_favorite, :device_asset_id, :device_id, 'pending', NULL, :sidecar, :at, :at, "
+    ":seq) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+def apply_file_discovered(e: ev.FileDiscovered, seq: int) -> list[Op | Increment]:
+    name = posixpath.basename(e.path)
+    return [
+        (
+            _ASSET_INSERT,
+            {
+                "id": e.stream_id,
+                "owner_id": e.owner_id,
+                "library_id": e.library_id,
+                "type": e.type,
+                "path": e.path,
+                "file_name": name,
+                "dir": posixpath.dirname(e.path),
+                "checksum": None,
+                "file_size": e.file_size,
+                "mtime": e.file_modified_at,
+                "created": e.file_modified_at,
+                "is_favorite": False,
+                "device_asset_id": "".join(name.split()),
+                "device_id": "Library Import",
+                "sidecar": e.sidecar_mtime_ms,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        ),
+        *scan_inc("new", e.scan_id),
+    ]
+
+
+def apply_asset_uploaded(e: ev.AssetUploaded, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _ASSET_INSERT,
+            {
+                "id": e.stream_id,
+                "owner_id": e.owner_id,
+                "library_id": e.library_id,
+                "type": e.type,
+                "path": e.path,
+                "file_name": e.original_file_name,
+                "dir": posixpath.dirname(e.path),
+                "checksum": e.checksum,
+                "file_size": e.file_size,
+                "mtime": e.file_modified_at,
+                "created": e.file_created_at,
+                "is_favorite": e.is_favorite,
+                "device_asset_id": e.device_asset_id,
+                "device_id": e.device_id,
+                "sidecar": 0,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
+
+
+_FILE_CHANGED = text(
+    "UPDATE assets SET file_modified_at = :mtime, file_size = :file_size, "
+    "sidecar_mtime_ms = :sidecar, metadata_status = 'pending', updated_at = :at, "
+    "last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_file_changed(e: ev.FileChanged, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _FILE_CHANGED,
+            {
+                "id": e.stream_id,
+                "mtime": e.file_modified_at,
+                "file_size": e.file_size,
+                "sidecar": e.sidecar_mtime_ms,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        ),
+        *scan_inc("changed", e.scan_id),
+    ]
+
+
+_ASSET_OFFLINE = text(
+    "UPDATE assets SET is_offline = true, offline_reason = :reason, updated_at = :at, "
+    "last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_asset_offline(e: ev.AssetOffline, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _ASSET_OFFLINE,
+            {"id": e.stream_id, "reason": e.reason.value, "at": e.occurred_at, "seq": seq},
+        ),
+        *scan_inc("missing", e.scan_id),
+    ]
+
+
+_ASSET_ONLINE = text(
+    "UPDATE assets SET is_offline = false, offline_reason = NULL, "
+    "file_modified_at = coalesce(:mtime, file_modified_at), "
+    "file_size = coalesce(:file_size, file_size), updated_at = :at, last_seq = :seq "
+    "WHERE id = :id"
+)
+
+
+def apply_asset_online(e: ev.AssetOnline, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _ASSET_ONLINE,
+            {
+                "id": e.stream_id,
+                "mtime": e.file_modified_at,
+                "file_size": e.file_size,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
+
+
+_METADATA = text(
+    "UPDATE assets SET metadata_status = 'done', metadata_error = NULL, "
+    "checksum = :checksum, file_size = :file_size, mime_type = :mime_type, "
+    "width = :width, height = :height, orientation = :orientation, "
+    "date_time_original = :dto, time_zone = :time_zone, "
+    "file_created_at = coalesce(:dto, file_created_at), "
+    "local_date_time = coalesce(:local, :dto, local_date_time), "
+    "latitude = :latitude, longitude = :longitude, make = :make, model = :model, "
+    "lens_model = :lens_model, iso = :iso, exposure_time = :exposure_time, "
+    "f_number = :f_number, focal_length = :focal_length, description = :description, "
+    "duration_seconds = :duration, thumbnail_key = :thumbnail_key, preview_key = :preview_key, "
+    "updated_at = :at, last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_metadata_extracted(e: ev.MetadataExtracted, seq: int) -> list[Op | Increment]:
+    m = e.metadata
+    return [
+        (
+            _METADATA,
+            {
+                "id": e.stream_id,
+                "checksum": m.checksum,
+                "file_size": m.file_size,
+                "mime_type": m.mime_type,
+                "width": m.width,
+                "height": m.height,
+                "orientation": m.orientation,
+                "dto": m.date_time_original,
+                "time_zone": m.time_zone,
+                "local": m.local_date_time,
+                "latitude": m.latitude,
+                "longitude": m.longitude,
+                "make": m.make,
+                "model": m.model,
+                "lens_model": m.lens_model,
+                "iso": m.iso,
+                "exposure_time": m.exposure_time,
+                "f_number": m.f_number,
+                "focal_length": m.focal_length,
+                "description": m.description,
+                "duration": m.duration_seconds,
+                "thumbnail_key": e.thumbnail_key,
+                "preview_key": e.preview_key,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
+
+
+_METADATA_FAILED = text(
+    "UPDATE assets SET metadata_status = 'failed', metadata_error = :reason, "
+    "checksum = coalesce(:checksum, checksum), file_size = coalesce(:file_size, file_size), "
+    "updated_at = :at, last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_metadata_failed(e: ev.MetadataFailed, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _METADATA_FAILED,
+            {
+                "id": e.stream_id,
+                "reason": e.reason,
+                "checksum": e.checksum,
+                "file_size": e.file_size,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
+
+
+_ASSET_REMOVED = text("DELETE FROM assets WHERE id = :id")
+
+
+def apply_asset_removed(e: ev.AssetRemoved, seq: int) -> list[Op | Increment]:
+    return [(_ASSET_REMOVED, {"id": e.stream_id})]
+
+
+PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
+    ev.FileDiscovered: apply_file_discovered,
+    ev.AssetUploaded: apply_asset_uploaded,
+    ev.FileChanged: apply_file_changed,
+    ev.AssetOffline: apply_asset_offline,
+    ev.AssetOnline: apply_asset_online,
+    ev.MetadataExtracted: apply_metadata_extracted,
+    ev.MetadataFailed: apply_metadata_failed,
+    ev.AssetRemoved: apply_asset_removed,
+}
