@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from sqlalchemy import text
 
@@ -178,7 +177,7 @@ class AlbumMoves:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(FETCH, timeout=1.0)
-                except NatsTimeout:
+                except TimeoutError:  # nats-py raises its own subclass, or asyncio's itself
                     continue
                 batch = [(int(m.metadata.sequence.stream), e) for m, e in self._decoded(msgs)]
                 try:
