@@ -8,6 +8,19 @@ from typing import Final
 
 from shared.errors import PathOutsideAllowedRoot
 
+Signature = tuple[int, int]
+"""A file's (size in bytes, mtime in ns): what changes when anyone writes to it."""
+
+
+def signature(path: str) -> Signature | None:
+    """Size and mtime of `path` itself (a symlink is not followed); None when it is not there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
 # Linux limits: PATH_MAX counts the terminating NUL, NAME_MAX is per component, both in bytes.
 MAX_PATH_BYTES: Final = 4096
 MAX_COMPONENT_BYTES: Final = 255

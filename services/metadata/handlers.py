@@ -19,6 +19,7 @@ from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
 from shared.metadata import AssetMetadata
+from shared.paths import signature
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -57,21 +58,13 @@ class NotSettled(Exception):
 
 def extract(path: str) -> Extracted:
     """Runs in a worker process: everything CPU-bound about one file."""
-    before = _signature(path)
+    before = signature(path)
     result = _extract(path)
     return msgspec.structs.replace(
         result,
         modified=before[1] / 1e9 if before is not None else None,
-        changed=before is not None and _signature(path) != before,
+        changed=before is not None and signature(path) != before,
     )
-
-
-def _signature(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 def _extract(path: str) -> Extracted:
@@ -187,8 +180,8 @@ class MetadataWorker:
         settle = self.settings.metadata_settle
         if settle <= 0 or result.modified is None:
             return
-        quiet = time.time() - result.modified
         if result.changed:
             raise NotSettled(settle)
+        quiet = time.time() - result.modified
         if result.failed and quiet < settle:
             raise NotSettled(max(1.0, settle - quiet))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-Signature = tuple[int, int]  # (size in bytes, mtime in ns); None stands for "no such file"
+from shared.paths import Signature, signature
 
 # What a touched file has before anyone looked at it: never equal to a real stat.
 UNSEEN: Final[Signature] = (-1, -1)
@@ -21,15 +20,6 @@ OPEN_GRACE: Final = 30.0
 # Touched files remembered per folder; beyond this the oldest are forgotten (they are the
 # likeliest to be complete). Memory stays bounded when a burst brings a whole card of photos.
 MAX_FILES_PER_DIR: Final = 10_000
-
-
-def signature(path: str) -> Signature | None:
-    """Size and mtime of `path` itself (a symlink is not followed out of the library)."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
 
 
 @dataclass

@@ -24,8 +24,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserverVFS
 
-from services.watcher.debounce import UNSEEN, Signature, signature
+from services.watcher.debounce import UNSEEN
 from shared.media import asset_type, is_hidden
+from shared.paths import Signature, signature
 
 if TYPE_CHECKING:
     import uuid

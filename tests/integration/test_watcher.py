@@ -31,12 +31,13 @@ from watchdog.events import (
 
 from services.watcher.app import LibraryConfig, LibraryWatch, Root
 from services.watcher.app import serve as serve_watcher
-from services.watcher.debounce import UNSEEN, Debouncer, Signature
+from services.watcher.debounce import UNSEEN, Debouncer
 from services.watcher.observer import ImportPathHandler, Touch
 from shared import events as ev
 from shared.bus import EventBus
 from shared.globs import ExclusionMatcher
 from shared.ids import external_asset_id
+from shared.paths import Signature
 from shared.settings import Settings
 from tests.factories import jpeg_bytes, make_tree, set_mtime
 from tests.helpers import assets_of, create_user, external_library, scan, sign_up_admin
