@@ -34,6 +34,8 @@ _STEP: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 """How an intermediate component is opened: a directory, itself, not what a link names."""
 _FILE: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+_RETRIES: Final = 16
+"""Times one component is looked at again when it changes between open and readlink."""
 _LOOK: Final = os.O_PATH | os.O_NOFOLLOW | _CLOEXEC
 """For stat: O_PATH opens anything (a FIFO too) without reading it; a symlink opens as itself."""
 
@@ -92,6 +94,12 @@ class Fence:
     """Lookups beneath `root`, a real absolute path (an external path, or the upload folder)."""
 
     root: str
+
+    @classmethod
+    def of(cls, root: str) -> Fence:
+        """The fence around `root` as an admin wrote it: its own symlinks are resolved once,
+        here (the admin's setting is trusted; what lies beneath it is not)."""
+        return cls(os.path.realpath(root))
 
     def contains(self, real: str) -> bool:
         """Whether a real path lies within the root, by name alone (no file system access)."""
@@ -188,20 +196,34 @@ class Fence:
 
 def _step(dir_fd: int, name: str, flags: int) -> tuple[int, str | None]:
     """Open one component beneath `dir_fd`: (fd, None), or (-1, target) when it is a symlink."""
+    for _ in range(_RETRIES):
+        try:
+            fd = os.open(name, flags, dir_fd=dir_fd)
+        except OSError as exc:
+            # O_NOFOLLOW meets a symlink as ELOOP (the last component) or ENOTDIR (O_DIRECTORY).
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            target = _link_target(dir_fd, name)
+            if target is not None:
+                return -1, target
+            if exc.errno == errno.ENOTDIR and not _is_dir(dir_fd, name):
+                raise  # a file used as a folder: a real answer
+            continue  # the name was a symlink a moment ago and is not now: look again
+        if flags & os.O_PATH and not flags & os.O_DIRECTORY and stat.S_ISLNK(os.fstat(fd).st_mode):
+            os.close(fd)  # O_PATH | O_NOFOLLOW opens a symlink as itself
+            target = _link_target(dir_fd, name)
+            if target is not None:
+                return -1, target
+            continue
+        return fd, None
+    raise OSError(errno.EAGAIN, "it keeps changing while it is opened", name)
+
+
+def _is_dir(dir_fd: int, name: str) -> bool:
     try:
-        fd = os.open(name, flags, dir_fd=dir_fd)
-    except OSError as exc:
-        # O_NOFOLLOW meets a symlink as ELOOP (the last component) or ENOTDIR (O_DIRECTORY).
-        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-            raise
-        target = _link_target(dir_fd, name)
-        if target is None:
-            raise  # ENOTDIR for a file used as a folder: a real answer
-        return -1, target
-    if flags & os.O_PATH and not flags & os.O_DIRECTORY and stat.S_ISLNK(os.fstat(fd).st_mode):
-        os.close(fd)  # O_PATH | O_NOFOLLOW opens a symlink as itself
-        return -1, os.readlink(name, dir_fd=dir_fd)
-    return fd, None
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _link_target(dir_fd: int, name: str) -> str | None:

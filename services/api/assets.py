@@ -20,7 +20,7 @@ from sqlalchemy import text
 from services.api import schemas as s
 from services.api.schemas import iso
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.paths import resolve_inside
+from shared.fence import Escape, Fence, NotRegular, Opened, chunks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -255,12 +255,13 @@ async def existing_device_assets(
 CHUNK = 1 << 20
 
 
-async def _file_chunks(fh: Any) -> AsyncIterator[bytes]:
+async def _file_chunks(opened: Opened) -> AsyncIterator[bytes]:
+    parts = chunks(opened, CHUNK)
     try:
-        while data := await asyncio.to_thread(fh.read, CHUNK):
+        while data := await asyncio.to_thread(next, parts, b""):
             yield data
     finally:
-        await asyncio.to_thread(fh.close)
+        opened.close()
 
 
 def content_disposition(kind: str, filename: str) -> str:
@@ -297,13 +298,18 @@ async def open_original(
     else:
         root = str(settings.upload_path)
         path = str(original_file(settings.upload_path, row.original_path))
-    real = resolve_inside(root, path)
+    # Opened beneath the root, one component at a time: a name swapped for a symlink after
+    # any earlier check is met by the kernel, never followed (shared/fence.py).
     try:
-        fh = await asyncio.to_thread(open, real, "rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
+        opened = await asyncio.to_thread(lambda: Fence.of(root).open_file(path))
+    except Escape as e:
+        raise Forbidden("The original file lies outside the folder it may be read from") from e
+    except (FileNotFoundError, NotADirectoryError, NotRegular) as e:
         raise NotFound("Asset media not found: the original file is missing") from e
-    size = (await asyncio.to_thread(os.fstat, fh.fileno())).st_size
-    return _file_chunks(fh), size
+    except OSError as e:
+        reason = e.strerror or e
+        raise NotFound(f"Asset media not found: the original file cannot be read ({reason})") from e
+    return _file_chunks(opened), opened.st.st_size
 
 
 class ThumbnailMissing(NotFound):

@@ -19,6 +19,7 @@ from services.metadata.handlers import thumbnail_keys
 from shared import events as ev
 from shared.metadata import AssetMetadata
 from tests.factories import jpeg_bytes, make_tree
+from tests.fsrace import swapping
 from tests.helpers import create_user, external_library, ok, scan, sign_up_admin
 from tests.system import System, run_scanner
 
@@ -521,8 +522,39 @@ class TestMedia:
         paths["a.jpg"].unlink()
         paths["a.jpg"].symlink_to(secret)  # after the scan: the asset still looks online
         r = await system.client.get(f"/api/assets/{asset['id']}/original", headers=user)
-        assert r.status_code == 400
+        assert r.status_code == 404
         assert b"secret" not in r.content
+
+    @pytest.mark.parametrize("swap", ["file", "folder"])
+    async def test_no_outside_byte_is_served_while_names_are_swapped(
+        self, system: System, media_root: Path, tmp_path: Path, swap: str
+    ) -> None:
+        """The attack of the security issue: the asset's file, or its folder, trades places
+        with a symlink to a file outside the fence (RENAME_EXCHANGE in a tight loop) while the
+        owner downloads it again and again."""
+        admin = await sign_up_admin(system)
+        _, user, _, paths = await external_photos(
+            system, admin, media_root, {"album/a.jpg": photo(36)}
+        )
+        asset = await asset_by_path(system, user, paths["album/a.jpg"])
+        outside = tmp_path / "outside"
+        (outside / "album").mkdir(parents=True)
+        secret = b"SECRET" * 100
+        (outside / "album" / "a.jpg").write_bytes(secret)
+        if swap == "file":
+            name, bait = paths["album/a.jpg"], paths["album/a.jpg"].with_name("bait")
+            bait.symlink_to(outside / "album" / "a.jpg")
+        else:
+            name, bait = paths["album/a.jpg"].parent, media_root / "bait"
+            bait.symlink_to(outside / "album")
+        served: list[bytes] = []
+        with swapping(str(name), str(bait)):
+            while len(served) < 300 or photo(36) not in served:
+                assert len(served) < 5000, "the photo itself was never served"
+                r = await system.client.get(f"/api/assets/{asset['id']}/original", headers=user)
+                assert r.status_code in (200, 404), r.text
+                served.append(r.content if r.status_code == 200 else b"")
+        assert not any(b"SECRET" in body for body in served)
 
 
 class TestDelete:
