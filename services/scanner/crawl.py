@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from shared.fence import Escape
+from shared.fence import Fence as FileFence
 from shared.globs import ExclusionMatcher
 from shared.media import asset_type, is_hidden, sidecar_candidates
 from shared.paths import within
@@ -15,11 +18,13 @@ from shared.paths import within
 
 class Entry(NamedTuple):
     """An eligible file found in a directory (its real path) — not yet stat'ed — and the mtime
-    (ms) of its XMP sidecar, 0 without one."""
+    (ms) of its XMP sidecar, 0 without one. `st` is what resolving a symlink to it already
+    said; a plain entry is stat'ed later, by name in its listed folder."""
 
     path: str
     type: str
     sidecar_ms: int = 0
+    st: os.stat_result | None = None
 
 
 class Seen(NamedTuple):
@@ -34,12 +39,39 @@ class Seen(NamedTuple):
 
 @dataclass
 class Listing:
-    """What one directory holds, as far as a library cares."""
+    """What one directory holds, as far as a library cares.
+
+    `fd` is the listed folder, held open until `close()` so that its files are stat'ed in the
+    very folder that was listed, by name, not through its path again.
+    """
 
     files: list[Entry] = field(default_factory=list)
     subdirs: list[str] = field(default_factory=list)
     excluded: set[str] = field(default_factory=set)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    mtime_ns: int | None = None
+    fd: int | None = None
+    directory: str = ""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def stat(self, entry: Entry) -> Seen | None:
+        """mtime (ms) and size of an eligible file, None if it vanished since the listing."""
+        st = entry.st
+        if st is None:
+            if self.fd is None:
+                return None
+            try:
+                st = os.stat(entry.path.rpartition("/")[2], dir_fd=self.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return None  # replaced since the listing; the next scan sees what it is now
+        mtime_ms = st.st_mtime_ns // 1_000_000
+        return Seen(entry.path, entry.type, mtime_ms, st.st_size, entry.sidecar_ms)
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,11 @@ class Fence:
 
     def contains(self, real: str) -> bool:
         return within(self.root, real)
+
+    @property
+    def files(self) -> FileFence:
+        """Reads beneath the external path (shared/fence.py)."""
+        return FileFence(self.root)
 
 
 def _display(path: str) -> str:
@@ -69,42 +106,61 @@ def _utf8(text: str) -> bool:
 def list_dir(directory: str, fence: Fence) -> Listing:
     """List `directory` (a real path inside the fence) without reading any file.
 
-    Hidden entries are skipped as Immich does; excluded paths are reported apart so their assets
-    can go offline with the right reason; a symlink whose target leaves the fence, a symlink
-    loop, and anything that is not a regular file or directory are reported as problems.
+    The folder is opened beneath the external path without following any symlink
+    (shared/fence.py), so a folder swapped for a symlink is not listed. Hidden entries are
+    skipped as Immich does; excluded paths are reported apart so their assets can go offline
+    with the right reason; a symlink whose target leaves the fence, a symlink loop, and
+    anything that is not a regular file or directory are reported as problems. The caller
+    closes the listing once its files are stat'ed.
     """
-    out = Listing()
+    files = fence.files
+    opened = files.open_dir(directory)
+    out = Listing(mtime_ns=opened.st.st_mtime_ns, fd=opened.fd, directory=directory)
+    try:
+        _list_into(out, directory, fence)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def _list_into(out: Listing, directory: str, fence: Fence) -> None:
+    assert out.fd is not None
     sidecars: dict[str, int] = {}
-    with os.scandir(directory) as it:
+    prefix = directory.rstrip("/")
+    with os.scandir(out.fd) as it:
         for entry in it:
             name = entry.name
             if is_hidden(name):
                 continue
-            path = entry.path
+            path = f"{prefix}/{name}"
             if not _utf8(name):
                 # PostgreSQL and JSON cannot hold it; skipped and reported, never crashed on.
                 out.problems.append((_display(path), "name is not valid UTF-8; skipped"))
                 continue
+            st: os.stat_result | None = None
             try:
-                is_link = entry.is_symlink()
-                if is_link:
-                    real = os.path.realpath(path)
-                    if not fence.contains(real):
-                        out.problems.append(
-                            (_display(path), "symlink points outside the external path; skipped")
-                        )
-                        continue
-                    if within(real, directory):
+                if entry.is_symlink():
+                    real, st = fence.files.resolve(path)
+                    if stat.S_ISDIR(st.st_mode) and within(real, directory):
                         out.problems.append((_display(path), "symlink loop; skipped"))
                         continue
-                    mode = os.stat(real).st_mode
+                    mode = st.st_mode
                 else:
                     real = path
                     mode = entry.stat(follow_symlinks=False).st_mode
+            except Escape:
+                out.problems.append(
+                    (_display(path), "symlink points outside the external path; skipped")
+                )
+                continue
             except FileNotFoundError:
                 continue  # vanished while listing, or a dangling link: nothing to import
             except OSError as e:
-                out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
+                if e.errno == errno.ELOOP:
+                    out.problems.append((_display(path), "symlink loop; skipped"))
+                else:
+                    out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
                 continue
             if stat.S_ISDIR(mode):
                 # Exclusions are decided per file: a pattern such as `**/Raw/*.tif` can drop
@@ -115,7 +171,9 @@ def list_dir(directory: str, fence: Fence) -> Listing:
             if kind is None:
                 if name[-4:].lower() == ".xmp" and stat.S_ISREG(mode):
                     with contextlib.suppress(OSError):
-                        sidecars[real] = os.stat(real).st_mtime_ns // 1_000_000
+                        if st is None:
+                            st = os.stat(name, dir_fd=out.fd, follow_symlinks=False)
+                        sidecars[real] = st.st_mtime_ns // 1_000_000
                 continue
             if not stat.S_ISREG(mode):
                 out.problems.append((_display(path), "not a regular file; skipped"))
@@ -126,7 +184,7 @@ def list_dir(directory: str, fence: Fence) -> Listing:
             if not _utf8(real):
                 out.problems.append((_display(path), "path is not valid UTF-8; skipped"))
                 continue
-            out.files.append(Entry(real, kind))
+            out.files.append(Entry(real, kind, st=st))
     if sidecars:
         out.files = [
             f._replace(
@@ -136,13 +194,3 @@ def list_dir(directory: str, fence: Fence) -> Listing:
             )
             for f in out.files
         ]
-    return out
-
-
-def stat_file(entry: Entry) -> Seen | None:
-    """mtime (ms) and size of an eligible file, None if it vanished since the listing."""
-    try:
-        st = os.stat(entry.path)
-    except FileNotFoundError:
-        return None
-    return Seen(entry.path, entry.type, st.st_mtime_ns // 1_000_000, st.st_size, entry.sidecar_ms)

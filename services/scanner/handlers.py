@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
-from services.scanner.crawl import Fence, Listing, list_dir, stat_file
+from services.scanner.crawl import Fence, Listing, list_dir
 from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
 from shared import events as ev
 from shared import metrics
@@ -334,8 +334,7 @@ class Scanner:
         problems: list[ev.BaseEvent] = []
         listing = Listing()
         dir_mtime_ns: int | None = None
-        real = await asyncio.to_thread(os.path.realpath, task.path)
-        if lib.fence is None or not lib.fence.contains(real):
+        if lib.fence is None or not lib.fence.contains(task.path):
             problems.append(
                 ev.ScanProblemFound(
                     stream_id=task.library_id,
@@ -346,10 +345,12 @@ class Scanner:
             )
         else:
             try:
-                # Taken before listing: a change during the listing leaves a stale mtime in
-                # the index, so the next scan lists the folder again.
-                dir_mtime_ns = os.stat(task.path).st_mtime_ns
+                # Opened beneath the external path, following no symlink: a folder swapped
+                # for a symlink since it was queued is not there (shared/fence.py). Its mtime
+                # comes from the listed folder itself, taken before listing: a change during
+                # the listing leaves a stale mtime in the index, so the next scan lists it again.
                 listing = await asyncio.to_thread(list_dir, task.path, lib.fence)
+                dir_mtime_ns = listing.mtime_ns
             except FileNotFoundError:
                 pass  # the folder went away since it was queued: its files are missing
             except OSError as err:
@@ -370,6 +371,21 @@ class Scanner:
                 )
                 await self._after_dir(task, [], problems, 0)
                 return
+        try:
+            await self._reconcile(task, lib, ctx, listing, problems, dir_mtime_ns, keepalive)
+        finally:
+            listing.close()
+
+    async def _reconcile(
+        self,
+        task: DirTask,
+        lib: LibraryState,
+        ctx: ScanContext,
+        listing: Listing,
+        problems: list[ev.BaseEvent],
+        dir_mtime_ns: int | None,
+        keepalive: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         problems += [
             ev.ScanProblemFound(
                 stream_id=task.library_id, scan_id=task.scan_id, path=p, problem=msg
@@ -380,7 +396,7 @@ class Scanner:
             await keepalive()
         known = await self._known(task.library_id, task.path)
         to_stat = [f for f in listing.files if needs_stat(task.mode, known.get(f.path))]
-        seen = [s for s in await asyncio.to_thread(lambda: [stat_file(p) for p in to_stat]) if s]
+        seen = [s for s in await asyncio.to_thread(lambda: [listing.stat(p) for p in to_stat]) if s]
         if task.settle_ms:
             # A watch task may list a file that is still being written (its folder settled
             # for another entry): leave it alone (present, not re-read); the watcher sends

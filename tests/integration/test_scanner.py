@@ -12,6 +12,7 @@ import pytest
 
 from shared.bus import EventBus
 from tests.factories import backdate, make_tree, set_mtime
+from tests.fsrace import swapping
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
 from tests.system import Infra, System, open_system, run_scanner
 
@@ -336,6 +337,26 @@ class TestHostileTrees:
         assert "loop" in problems and "pipe.jpg" in problems and "UTF-8" in problems
         assert "dir" in problems
         assert state["failed"] == len(state["problems"]) == 4
+
+    async def test_no_outside_file_is_listed_while_a_folder_is_swapped(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        """The attack of the security issue: a folder trades places with a symlink to an
+        outside folder (RENAME_EXCHANGE in a tight loop) during forced scans."""
+        outside = tmp_path / "outside"
+        make_tree(outside, {f"secret{i}.jpg": None for i in range(5)})
+        make_tree(world.media, {f"album/a{i}.jpg": None for i in range(5)})
+        (world.media / "bait").symlink_to(outside)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        seen: set[str] = set()
+        with swapping(str(world.media / "album"), str(world.media / "bait")):
+            for _ in range(40):
+                await world.scan(lib, {"refreshAllFiles": True})
+                seen |= set(await world.assets(lib))
+        # The real folder is met under either name (both are inside): only its files count.
+        names = {f"{world.media}/{d}/a{i}.jpg" for d in ("album", "bait") for i in range(5)}
+        assert seen <= names, sorted(seen - names)
 
     async def test_import_path_that_is_a_file_is_reported(self, world: World) -> None:
         make_tree(world.media, {"dir/a.jpg": None, "file.jpg": None})

@@ -5,19 +5,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.scanner.crawl import Entry, Fence, list_dir, stat_file
+import pytest
+
+from services.scanner.crawl import Entry, Fence, list_dir
 from shared.globs import ExclusionMatcher
 
 
 def _fence(root: Path, patterns: list[str] | None = None) -> Fence:
-    return Fence(os.path.realpath(root), ExclusionMatcher(patterns or []))
+    assert os.path.realpath(root) == str(root)
+    return Fence(str(root), ExclusionMatcher(patterns or []))
 
 
 def test_a_file_that_vanished_after_listing_is_not_seen(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"x")
-    (entry,) = list_dir(str(tmp_path), _fence(tmp_path)).files
+    listing = list_dir(str(tmp_path), _fence(tmp_path))
+    (entry,) = listing.files
     (tmp_path / "a.jpg").unlink()
-    assert stat_file(entry) is None
+    assert listing.stat(entry) is None
 
 
 def test_listing_keeps_media_drops_hidden_and_reports_excluded(tmp_path: Path) -> None:
@@ -37,3 +41,51 @@ def test_sidecar_mtime_is_attached_to_its_file(tmp_path: Path) -> None:
     os.utime(tmp_path / "a.jpg.xmp", (1_600_000_000, 1_600_000_000))
     (entry,) = list_dir(str(tmp_path), _fence(tmp_path)).files
     assert entry == Entry(str(tmp_path / "a.jpg"), "IMAGE", 1_600_000_000_000)
+
+
+def test_links_inside_are_followed_and_links_out_are_problems(tmp_path: Path) -> None:
+    root, outside = tmp_path / "ext", tmp_path / "outside"
+    (root / "album").mkdir(parents=True)
+    outside.mkdir()
+    (root / "album" / "a.jpg").write_bytes(b"x")
+    (outside / "b.jpg").write_bytes(b"y")
+    (root / "lib").mkdir()
+    (root / "lib" / "inside.jpg").symlink_to(root / "album" / "a.jpg")
+    (root / "lib" / "album").symlink_to("../album")
+    (root / "lib" / "out.jpg").symlink_to(outside / "b.jpg")
+    (root / "lib" / "outdir").symlink_to(outside)
+    (root / "lib" / "self").symlink_to(".")
+    listing = list_dir(str(root / "lib"), _fence(root))
+    (entry,) = listing.files
+    assert entry.path == str(root / "album" / "a.jpg")
+    seen = listing.stat(entry)
+    assert seen is not None and seen.size == 1
+    assert listing.subdirs == [str(root / "album")]
+    assert sorted((Path(p).name, m) for p, m in listing.problems) == [
+        ("out.jpg", "symlink points outside the external path; skipped"),
+        ("outdir", "symlink points outside the external path; skipped"),
+        ("self", "symlink loop; skipped"),
+    ]
+
+
+def test_a_folder_swapped_for_a_symlink_is_not_listed(tmp_path: Path) -> None:
+    root, outside = tmp_path / "ext", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(b"y")
+    (root / "album").symlink_to(outside)  # was a folder when it was queued
+    with pytest.raises(FileNotFoundError):
+        list_dir(str(root / "album"), _fence(root))
+
+
+def test_a_file_swapped_after_listing_is_stat_in_the_listed_folder(tmp_path: Path) -> None:
+    root, outside = tmp_path / "ext", tmp_path / "outside"
+    (root / "album").mkdir(parents=True)
+    outside.mkdir()
+    (root / "album" / "a.jpg").write_bytes(b"x")
+    (outside / "a.jpg").write_bytes(b"y" * 1000)
+    listing = list_dir(str(root / "album"), _fence(root))
+    (entry,) = listing.files
+    (root / "album" / "a.jpg").unlink()
+    (root / "album" / "a.jpg").symlink_to(outside / "a.jpg")
+    assert listing.stat(entry) is None  # not the outside file's size
