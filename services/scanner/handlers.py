@@ -74,7 +74,10 @@ def unchanged_dirs(
         if not any(within(r, path) for r in roots):
             continue
         try:
-            st = os.stat(path)
+            # Only a decision to list is taken on this stat (listing goes through the fence);
+            # a folder swapped for a symlink shows the link's own mtime, so it is listed, and
+            # the listing finds it gone.
+            st = os.stat(path, follow_symlinks=False)
         except OSError:
             continue
         if mtime_ns and st.st_mtime_ns == mtime_ns and phash == current_hash:
