@@ -105,7 +105,9 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Shoebox",
             version="1.0.0",
-            openapi_router=Router("/api/docs", route_handlers=[], opt=public()),
+            openapi_router=Router(
+                "/api/docs", route_handlers=[], opt=public(), include_in_schema=False
+            ),
         ),
         request_max_body_size=None,
         # Logging is the service's (shared.service.setup_logging, SHOEBOX_LOG_LEVEL): Litestar's
