@@ -7,11 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Router, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from services.api.auth import AuthUser, authenticate
+from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.routes.albums import AlbumController
@@ -43,7 +43,7 @@ CONTROLLERS: list[type[Any]] = [
 ]
 
 
-@get("/.well-known/immich", exclude_from_auth=True, include_in_schema=False)
+@get("/.well-known/immich", include_in_schema=False, opt=public())
 async def well_known() -> dict[str, Any]:
     """Immich's clients look here to find the API."""
     return {"api": {"endpoint": "/api"}}
@@ -89,23 +89,26 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
     def provide_ctx() -> Context:
         return holder["ctx"]
 
-    async def provide_auth(request: Request[Any, Any, Any], ctx: Context) -> AuthUser:
-        return await authenticate(request, ctx)
-
-    async def provide_admin(auth: AuthUser) -> AuthUser:
-        auth.require_admin()
-        return auth
+    def provide_auth(request: Request[Any, Any, Any]) -> AuthUser:
+        return current_user(request)
 
     return Litestar(
         route_handlers=[well_known, *CONTROLLERS],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
-            "auth": Provide(provide_auth),
-            "admin": Provide(provide_admin),
+            "auth": Provide(provide_auth, sync_to_thread=False),
         },
+        # Every route declares its access (services/api/auth.py); this guard enforces it.
+        guards=[access_guard(provide_ctx)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Shoebox", version="1.0.0", path="/api/docs"),
+        openapi_config=OpenAPIConfig(
+            title="Shoebox",
+            version="1.0.0",
+            openapi_router=Router(
+                "/api/docs", route_handlers=[], opt=public(), include_in_schema=False
+            ),
+        ),
         request_max_body_size=None,
         # Logging is the service's (shared.service.setup_logging, SHOEBOX_LOG_LEVEL): Litestar's
         # default would reset the root logger to INFO.

@@ -163,10 +163,8 @@ async def create_api_key(
 ) -> tuple[str, uuid.UUID]:
     if not permissions:
         raise InvalidInput("permissions should not be empty")
-    if user.api_key_id is not None and "all" not in user.permissions:
-        extra = set(permissions) - set(user.permissions)
-        if extra:
-            raise Forbidden("Cannot grant permissions you do not have")
+    if not user.granted(permissions):  # a key cannot make a stronger key (Immich: 400)
+        raise InvalidInput("Cannot grant permissions you do not have")
     secret = new_secret()
     key_id = uuid.uuid4()
     await ctx.settle(

@@ -170,7 +170,6 @@ async def upload_asset(
     chunks: AsyncIterator[bytes],
 ) -> tuple[uuid.UUID, bool]:
     """Store one uploaded file; returns (asset id, created) — created False for a duplicate."""
-    auth.require("asset.upload")
     boundary = multipart_boundary(content_type)
     library_id = upload_library_id(auth.id)
     expected_sha1 = None
@@ -303,7 +302,6 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> i
     All or nothing: an unknown or foreign id, or an external asset, refuses the whole request.
     After each AssetRemoved is recorded and projected, the original file (and sidecar) is
     deleted from the upload folder — unless the asset has started a new life meanwhile."""
-    auth.require("asset.delete")
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return 0
@@ -349,7 +347,6 @@ async def bulk_upload_check(
     ctx: Context, auth: AuthUser, dto: s.AssetBulkUploadCheckDto
 ) -> s.AssetBulkUploadCheckResponseDto:
     """Which of these files (by SHA-1) the caller has uploaded already."""
-    auth.require("asset.upload")
     checksums: list[str] = []
     for item in dto.assets:
         hex_sha1 = normalize_checksum(item.checksum)

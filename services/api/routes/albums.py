@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 
 from services.api import albums
 from services.api import schemas as s
-from services.api.auth import AuthUser
+from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 
 
@@ -18,7 +18,7 @@ class AlbumController(Controller):
     path = "/api/albums"
     tags = ["Albums"]
 
-    @get("/", operation_id="getAllAlbums")
+    @get("/", operation_id="getAllAlbums", opt=requires(Permission.ALBUM_READ))
     async def get_all(
         self,
         ctx: Context,
@@ -37,7 +37,7 @@ class AlbumController(Controller):
                 conn, auth, asset_id=asset_id, shared=shared or is_shared, name=name, album_id=id
             )
 
-    @post("/", operation_id="createAlbum", status_code=201)
+    @post("/", operation_id="createAlbum", status_code=201, opt=requires(Permission.ALBUM_CREATE))
     async def create(
         self, ctx: Context, auth: AuthUser, data: s.CreateAlbumDto
     ) -> s.AlbumResponseDto:
@@ -45,12 +45,14 @@ class AlbumController(Controller):
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id)
 
-    @get("/statistics", operation_id="getAlbumStatistics")
+    @get(
+        "/statistics", operation_id="getAlbumStatistics", opt=requires(Permission.ALBUM_STATISTICS)
+    )
     async def statistics(self, ctx: Context, auth: AuthUser) -> s.AlbumStatisticsResponseDto:
         async with ctx.engine.connect() as conn:
             return await albums.album_statistics(conn, auth)
 
-    @get("/{album_id:uuid}", operation_id="getAlbumInfo")
+    @get("/{album_id:uuid}", operation_id="getAlbumInfo", opt=requires(Permission.ALBUM_READ))
     async def get_one(
         self,
         ctx: Context,
@@ -61,7 +63,9 @@ class AlbumController(Controller):
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=without_assets)
 
-    @patch("/{album_id:uuid}", operation_id="updateAlbumInfo")
+    @patch(
+        "/{album_id:uuid}", operation_id="updateAlbumInfo", opt=requires(Permission.ALBUM_UPDATE)
+    )
     async def update(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.UpdateAlbumDto
     ) -> s.AlbumResponseDto:
@@ -69,17 +73,31 @@ class AlbumController(Controller):
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=True)
 
-    @delete("/{album_id:uuid}", operation_id="deleteAlbum", status_code=204)
+    @delete(
+        "/{album_id:uuid}",
+        operation_id="deleteAlbum",
+        status_code=204,
+        opt=requires(Permission.ALBUM_DELETE),
+    )
     async def delete_one(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
         await albums.delete_album(ctx, auth, album_id)
 
-    @put("/{album_id:uuid}/assets", operation_id="addAssetsToAlbum")
+    @put(
+        "/{album_id:uuid}/assets",
+        operation_id="addAssetsToAlbum",
+        opt=requires(Permission.ALBUM_ASSET_CREATE),
+    )
     async def add_assets(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
     ) -> list[s.BulkIdResponseDto]:
         return await albums.add_assets(ctx, auth, album_id, data.ids)
 
-    @delete("/{album_id:uuid}/assets", operation_id="removeAssetFromAlbum", status_code=200)
+    @delete(
+        "/{album_id:uuid}/assets",
+        operation_id="removeAssetFromAlbum",
+        status_code=200,
+        opt=requires(Permission.ALBUM_ASSET_DELETE),
+    )
     async def remove_assets(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
     ) -> list[s.BulkIdResponseDto]:

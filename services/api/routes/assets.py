@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from services.api import assets, uploads
 from services.api import schemas as s
-from services.api.auth import AuthUser
+from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 from shared.media import mime_type
 
@@ -20,7 +20,7 @@ class AssetController(Controller):
     path = "/api/assets"
     tags = ["Assets"]
 
-    @post("/", operation_id="uploadAsset", status_code=201)
+    @post("/", operation_id="uploadAsset", status_code=201, opt=requires(Permission.ASSET_UPLOAD))
     async def upload(
         self, ctx: Context, auth: AuthUser, request: Request[Any, Any, Any]
     ) -> Response[s.AssetMediaResponseDto]:
@@ -37,13 +37,20 @@ class AssetController(Controller):
         )
         return Response(body, status_code=201 if created else 200)
 
-    @post("/bulk-upload-check", operation_id="checkBulkUpload", status_code=200)
+    @post(
+        "/bulk-upload-check",
+        operation_id="checkBulkUpload",
+        status_code=200,
+        opt=requires(Permission.ASSET_UPLOAD),
+    )
     async def bulk_upload_check(
         self, ctx: Context, auth: AuthUser, data: s.AssetBulkUploadCheckDto
     ) -> s.AssetBulkUploadCheckResponseDto:
         return await uploads.bulk_upload_check(ctx, auth, data)
 
-    @post("/exist", operation_id="checkExistingAssets", status_code=200)
+    @post(
+        "/exist", operation_id="checkExistingAssets", status_code=200, opt=requires(Permission.ALL)
+    )
     async def exist(
         self, ctx: Context, auth: AuthUser, data: s.CheckExistingAssetsDto
     ) -> s.CheckExistingAssetsResponseDto:
@@ -51,11 +58,15 @@ class AssetController(Controller):
             found = await assets.existing_device_assets(conn, auth, data)
         return s.CheckExistingAssetsResponseDto(existing_ids=found)
 
-    @delete("/", operation_id="deleteAssets", status_code=204)
+    @delete(
+        "/", operation_id="deleteAssets", status_code=204, opt=requires(Permission.ASSET_DELETE)
+    )
     async def delete_many(self, ctx: Context, auth: AuthUser, data: s.AssetBulkDeleteDto) -> None:
         await uploads.delete_assets(ctx, auth, data.ids)
 
-    @get("/statistics", operation_id="getAssetStatistics")
+    @get(
+        "/statistics", operation_id="getAssetStatistics", opt=requires(Permission.ASSET_STATISTICS)
+    )
     async def statistics(
         self,
         ctx: Context,
@@ -64,24 +75,25 @@ class AssetController(Controller):
         is_trashed: Annotated[bool | None, QueryParameter(name="isTrashed")] = None,
         visibility: str | None = None,
     ) -> s.AssetStatsResponseDto:
-        auth.require("asset.statistics")
         async with ctx.engine.connect() as conn:
             return await assets.statistics(
                 conn, auth, is_favorite=is_favorite, is_trashed=is_trashed, visibility=visibility
             )
 
-    @get("/{asset_id:uuid}", operation_id="getAssetInfo")
+    @get("/{asset_id:uuid}", operation_id="getAssetInfo", opt=requires(Permission.ASSET_READ))
     async def get_one(
         self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID
     ) -> s.AssetResponseDto:
-        auth.require("asset.read")
         async with ctx.engine.connect() as conn:
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
 
-    @get("/{asset_id:uuid}/original", operation_id="downloadAsset")
+    @get(
+        "/{asset_id:uuid}/original",
+        operation_id="downloadAsset",
+        opt=requires(Permission.ASSET_DOWNLOAD),
+    )
     async def original(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Stream:
         """The original file, streamed."""
-        auth.require("asset.download")
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
             chunks, size = await assets.open_original(conn, ctx.settings, row)
@@ -95,7 +107,9 @@ class AssetController(Controller):
             },
         )
 
-    @get("/{asset_id:uuid}/thumbnail", operation_id="viewAsset")
+    @get(
+        "/{asset_id:uuid}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW)
+    )
     async def thumbnail(
         self,
         ctx: Context,
@@ -105,7 +119,6 @@ class AssetController(Controller):
     ) -> Stream:
         """The thumbnail (~250 px) or preview (~1440 px), JPEGs from the object store;
         `fullsize` is answered with the preview."""
-        auth.require("asset.view")
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
         key = row.thumbnail_key if size == "thumbnail" else row.preview_key
@@ -122,7 +135,12 @@ class SearchController(Controller):
     path = "/api/search"
     tags = ["Search"]
 
-    @post("/metadata", operation_id="searchAssets", status_code=200)
+    @post(
+        "/metadata",
+        operation_id="searchAssets",
+        status_code=200,
+        opt=requires(Permission.ASSET_READ),
+    )
     async def metadata(
         self, ctx: Context, auth: AuthUser, data: s.MetadataSearchDto
     ) -> s.SearchResponseDto:

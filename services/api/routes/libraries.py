@@ -9,7 +9,7 @@ from msgspec import UNSET
 
 from services.api import commands, queries
 from services.api import schemas as s
-from services.api.auth import AuthUser
+from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 from services.api.scans import scan_status
 from shared.errors import InvalidInput
@@ -28,45 +28,53 @@ class LibraryController(Controller):
     path = "/api/libraries"
     tags = ["Libraries"]
 
-    @get("/", operation_id="getAllLibraries")
+    @get("/", operation_id="getAllLibraries", opt=requires(Permission.LIBRARY_READ))
     async def list(self, ctx: Context, auth: AuthUser) -> list[s.LibraryResponseDto]:
-        auth.require("library.read")
         async with ctx.engine.connect() as conn:
             rows = await queries.list_libraries(conn, None if auth.is_admin else auth.id)
         return [queries.library_dto(r) for r in rows]
 
-    @post("/", operation_id="createLibrary", status_code=201)
+    @post(
+        "/", operation_id="createLibrary", status_code=201, opt=requires(Permission.LIBRARY_CREATE)
+    )
     async def create(
         self, ctx: Context, auth: AuthUser, data: s.CreateLibraryDto
     ) -> s.LibraryResponseDto:
-        auth.require("library.create")
         return await _library_dto(ctx, await commands.create_library(ctx, auth, data))
 
-    @get("/{library_id:uuid}", operation_id="getLibrary")
+    @get("/{library_id:uuid}", operation_id="getLibrary", opt=requires(Permission.LIBRARY_READ))
     async def get_one(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryResponseDto:
-        auth.require("library.read")
         return queries.library_dto(await commands.visible_library(ctx, auth, library_id))
 
-    @put("/{library_id:uuid}", operation_id="updateLibrary")
+    @put(
+        "/{library_id:uuid}", operation_id="updateLibrary", opt=requires(Permission.LIBRARY_UPDATE)
+    )
     async def update(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, data: s.UpdateLibraryDto
     ) -> s.LibraryResponseDto:
-        auth.require("library.update")
         await commands.update_library(ctx, auth, library_id, data)
         return await _library_dto(ctx, library_id)
 
-    @delete("/{library_id:uuid}", operation_id="deleteLibrary", status_code=204)
+    @delete(
+        "/{library_id:uuid}",
+        operation_id="deleteLibrary",
+        status_code=204,
+        opt=requires(Permission.LIBRARY_DELETE),
+    )
     async def delete_one(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> None:
-        auth.require("library.delete")
         await commands.delete_library(ctx, auth, library_id)
 
-    @post("/{library_id:uuid}/validate", operation_id="validate", status_code=200)
+    @post(
+        "/{library_id:uuid}/validate",
+        operation_id="validate",
+        status_code=200,
+        opt=requires(Permission.ALL),
+    )
     async def validate(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, data: s.ValidateLibraryDto
     ) -> s.ValidateLibraryResponseDto:
-        auth.require("library.read")
         results = await commands.validate_library(ctx, auth, library_id, data)
         return s.ValidateLibraryResponseDto(
             import_paths=[
@@ -79,16 +87,24 @@ class LibraryController(Controller):
             ]
         )
 
-    @get("/{library_id:uuid}/statistics", operation_id="getLibraryStatistics")
+    @get(
+        "/{library_id:uuid}/statistics",
+        operation_id="getLibraryStatistics",
+        opt=requires(Permission.LIBRARY_STATISTICS),
+    )
     async def statistics(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryStatsResponseDto:
-        auth.require("library.statistics")
         await commands.visible_library(ctx, auth, library_id)
         async with ctx.engine.connect() as conn:
             return await queries.library_statistics(conn, library_id)
 
-    @post("/{library_id:uuid}/scan", operation_id="scanLibrary", status_code=204)
+    @post(
+        "/{library_id:uuid}/scan",
+        operation_id="scanLibrary",
+        status_code=204,
+        opt=requires(Permission.LIBRARY_UPDATE),
+    )
     async def scan(
         self,
         ctx: Context,
@@ -96,7 +112,6 @@ class LibraryController(Controller):
         library_id: uuid.UUID,
         data: s.ScanLibraryDto | None = None,
     ) -> None:
-        auth.require("library.update")
         mode = ScanMode.NEW
         if data is not None and data.refresh_all_files:
             mode = ScanMode.FORCE
@@ -104,15 +119,22 @@ class LibraryController(Controller):
             mode = ScanMode.MODIFIED
         await commands.request_scan(ctx, auth, library_id, mode)
 
-    @get("/{library_id:uuid}/scan", operation_id="getLibraryScanStatus")
+    @get(
+        "/{library_id:uuid}/scan",
+        operation_id="getLibraryScanStatus",
+        opt=requires(Permission.LIBRARY_READ),
+    )
     async def scan_state(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryScanStatusDto:
-        auth.require("library.read")
         await commands.visible_library(ctx, auth, library_id)
         return await scan_status(ctx, library_id)
 
-    @post("/{library_id:uuid}/removeOffline", operation_id="removeOfflineFiles", status_code=204)
+    @post(
+        "/{library_id:uuid}/removeOffline",
+        operation_id="removeOfflineFiles",
+        status_code=204,
+        opt=requires(Permission.LIBRARY_UPDATE),
+    )
     async def remove_offline(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> None:
-        auth.require("library.update")
         await commands.remove_offline(ctx, auth, library_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, get
 
-from services.api.auth import AuthUser
+from services.api.auth import Permission, public, requires
 from services.api.schemas import ServerPingResponse, ServerVersionResponseDto
 from shared.media import media_types_response
 
@@ -17,16 +17,16 @@ class ServerController(Controller):
     path = "/api/server"
     tags = ["Server"]
 
-    @get("/ping", operation_id="pingServer", exclude_from_auth=True)
+    @get("/ping", operation_id="pingServer", opt=public())
     async def ping(self) -> ServerPingResponse:
         return ServerPingResponse()
 
-    @get("/version", operation_id="getServerVersion")
+    @get("/version", operation_id="getServerVersion", opt=public())
     async def version(self) -> ServerVersionResponseDto:
         major, minor, patch = VERSION
         return ServerVersionResponseDto(major=major, minor=minor, patch=patch)
 
-    @get("/features", operation_id="getServerFeatures")
+    @get("/features", operation_id="getServerFeatures", opt=public())
     async def features(self) -> dict[str, bool]:
         return {
             "smartSearch": False,
@@ -46,12 +46,12 @@ class ServerController(Controller):
             "ocr": False,
         }
 
-    @get("/media-types", operation_id="getSupportedMediaTypes")
+    @get("/media-types", operation_id="getSupportedMediaTypes", opt=public())
     async def media_types(self) -> dict[str, list[str]]:
         return media_types_response()
 
-    @get("/about", operation_id="getAboutInfo")
-    async def about(self, auth: AuthUser) -> dict[str, Any]:
+    @get("/about", operation_id="getAboutInfo", opt=requires(Permission.SERVER_ABOUT))
+    async def about(self) -> dict[str, Any]:
         major, minor, patch = VERSION
         return {
             "version": f"v{major}.{minor}.{patch}",
@@ -70,7 +70,7 @@ class ServerController(Controller):
             "imagemagick": None,
         }
 
-    @get("/config", operation_id="getServerConfig", exclude_from_auth=True)
+    @get("/config", operation_id="getServerConfig", opt=public())
     async def config(self) -> dict[str, Any]:
         return {
             "loginPageMessage": "",

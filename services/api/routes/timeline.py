@@ -12,7 +12,7 @@ from litestar.params import QueryParameter
 
 from services.api import schemas as s
 from services.api import timeline
-from services.api.auth import AuthUser
+from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 
 Order = Literal["asc", "desc"]
@@ -42,14 +42,14 @@ class TimelineController(Controller):
     tags = ["Timeline"]
     dependencies = {"flt": Provide(provide_filter)}
 
-    @get("/buckets", operation_id="getTimeBuckets")
+    @get("/buckets", operation_id="getTimeBuckets", opt=requires(Permission.TIMELINE_READ))
     async def buckets(
         self, ctx: Context, flt: timeline.TimelineFilter, order: Order = "desc"
     ) -> list[s.TimeBucketsResponseDto]:
         async with ctx.engine.connect() as conn:
             return await timeline.time_buckets(conn, flt, order)
 
-    @get("/bucket", operation_id="getTimeBucket")
+    @get("/bucket", operation_id="getTimeBucket", opt=requires(Permission.TIMELINE_READ))
     async def bucket(
         self,
         ctx: Context,
@@ -66,7 +66,7 @@ class MapController(Controller):
     path = "/api/map"
     tags = ["Map"]
 
-    @get("/markers", operation_id="getMapMarkers")
+    @get("/markers", operation_id="getMapMarkers", opt=requires(Permission.MAP_READ))
     async def markers(
         self,
         ctx: Context,

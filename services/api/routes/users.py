@@ -8,7 +8,7 @@ from litestar import Controller, delete, get, post, put
 
 from services.api import commands, queries
 from services.api import schemas as s
-from services.api.auth import AuthUser
+from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 from shared.errors import InvalidInput
 
@@ -25,24 +25,24 @@ class UsersController(Controller):
     path = "/api/users"
     tags = ["Users"]
 
-    @get("/me", operation_id="getMyUser")
+    @get("/me", operation_id="getMyUser", opt=requires(Permission.USER_READ))
     async def me(self, ctx: Context, auth: AuthUser) -> s.UserAdminResponseDto:
         return await _admin_dto(ctx, auth.id)
 
-    @put("/me", operation_id="updateMyUser")
+    @put("/me", operation_id="updateMyUser", opt=requires(Permission.USER_UPDATE))
     async def update_me(
         self, ctx: Context, auth: AuthUser, data: s.UserUpdateMeDto
     ) -> s.UserAdminResponseDto:
         await commands.update_user(ctx, auth.id, data, by_admin=False)
         return await _admin_dto(ctx, auth.id)
 
-    @get("/", operation_id="searchUsers")
-    async def search(self, ctx: Context, auth: AuthUser) -> list[s.UserResponseDto]:
+    @get("/", operation_id="searchUsers", opt=requires(Permission.USER_READ))
+    async def search(self, ctx: Context) -> list[s.UserResponseDto]:
         async with ctx.engine.connect() as conn:
             return [queries.user_dto(r) for r in await queries.list_users(conn)]
 
-    @get("/{user_id:uuid}", operation_id="getUser")
-    async def get_one(self, ctx: Context, auth: AuthUser, user_id: uuid.UUID) -> s.UserResponseDto:
+    @get("/{user_id:uuid}", operation_id="getUser", opt=requires(Permission.USER_READ))
+    async def get_one(self, ctx: Context, user_id: uuid.UUID) -> s.UserResponseDto:
         async with ctx.engine.connect() as conn:
             row = await queries.get_user(conn, user_id)
         if row is None:
@@ -54,18 +54,21 @@ class UsersAdminController(Controller):
     path = "/api/admin/users"
     tags = ["Users (admin)"]
 
-    @get("/", operation_id="searchUsersAdmin")
+    @get("/", operation_id="searchUsersAdmin", opt=requires(Permission.ADMIN_USER_READ, admin=True))
     async def search(
-        self, ctx: Context, admin: AuthUser, with_deleted: bool = False
+        self, ctx: Context, with_deleted: bool = False
     ) -> list[s.UserAdminResponseDto]:
         async with ctx.engine.connect() as conn:
             rows = await queries.list_users(conn, with_deleted=with_deleted)
         return [queries.user_admin_dto(r) for r in rows]
 
-    @post("/", operation_id="createUserAdmin", status_code=201)
-    async def create(
-        self, ctx: Context, admin: AuthUser, data: s.UserAdminCreateDto
-    ) -> s.UserAdminResponseDto:
+    @post(
+        "/",
+        operation_id="createUserAdmin",
+        status_code=201,
+        opt=requires(Permission.ADMIN_USER_CREATE, admin=True),
+    )
+    async def create(self, ctx: Context, data: s.UserAdminCreateDto) -> s.UserAdminResponseDto:
         user_id = await commands.create_user(
             ctx,
             email=data.email,
@@ -79,22 +82,33 @@ class UsersAdminController(Controller):
         )
         return await _admin_dto(ctx, user_id)
 
-    @get("/{user_id:uuid}", operation_id="getUserAdmin")
-    async def get_one(
-        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID
-    ) -> s.UserAdminResponseDto:
+    @get(
+        "/{user_id:uuid}",
+        operation_id="getUserAdmin",
+        opt=requires(Permission.ADMIN_USER_READ, admin=True),
+    )
+    async def get_one(self, ctx: Context, user_id: uuid.UUID) -> s.UserAdminResponseDto:
         return await _admin_dto(ctx, user_id)
 
-    @put("/{user_id:uuid}", operation_id="updateUserAdmin")
+    @put(
+        "/{user_id:uuid}",
+        operation_id="updateUserAdmin",
+        opt=requires(Permission.ADMIN_USER_UPDATE, admin=True),
+    )
     async def update(
-        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID, data: s.UserAdminUpdateDto
+        self, ctx: Context, user_id: uuid.UUID, data: s.UserAdminUpdateDto
     ) -> s.UserAdminResponseDto:
         await commands.update_user(ctx, user_id, data, by_admin=True)
         return await _admin_dto(ctx, user_id)
 
-    @delete("/{user_id:uuid}", operation_id="deleteUserAdmin", status_code=200)
+    @delete(
+        "/{user_id:uuid}",
+        operation_id="deleteUserAdmin",
+        status_code=200,
+        opt=requires(Permission.ADMIN_USER_DELETE, admin=True),
+    )
     async def delete_one(
-        self, ctx: Context, admin: AuthUser, user_id: uuid.UUID
+        self, ctx: Context, auth: AuthUser, user_id: uuid.UUID
     ) -> s.UserAdminResponseDto:
-        await commands.delete_user(ctx, admin, user_id)
+        await commands.delete_user(ctx, auth, user_id)
         return await _admin_dto(ctx, user_id)
