@@ -237,6 +237,16 @@ class DirectoryGone(BaseEvent, frozen=True, kw_only=True, tag=True):
     scan_id: uuid.UUID | None = None
 
 
+class ImportPathSeen(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan found an import path usable, on the file system `device` (its `st_dev`): while
+    it is, a folder on its parent's device there is a mount point without its drive."""
+
+    aggregate = Aggregate.LIBRARY
+    path: str
+    device: int
+    scan_id: uuid.UUID | None = None
+
+
 class LibraryDeletionStarted(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A library is being deleted; it is hidden at once, its assets go in the background."""
 
@@ -404,6 +414,7 @@ Event = (
     | LibraryScanFinished
     | DirectoryIndexed
     | DirectoryGone
+    | ImportPathSeen
     | LibraryDeletionStarted
     | LibraryDeleted
     | FileDiscovered

@@ -191,6 +191,14 @@ library_dirs = Table(
     Column("patterns_hash", Text, nullable=False),
 )
 
+library_import_paths = Table(
+    "library_import_paths",
+    metadata,
+    Column("library_id", Uuid, primary_key=True),
+    Column("path", Text(collation="C"), primary_key=True),
+    Column("device", BigInteger, nullable=False),
+)
+
 scan_problems = Table(
     "scan_problems",
     metadata,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from msgspec import UNSET
 
 from services.api import queries
+from services.api import schemas as s
 from services.api.auth import AuthUser, hash_password, new_secret, token_hash
 from shared import events as ev
 from shared.bus import WrongExpectedSequence
@@ -24,7 +26,6 @@ from shared.ids import upload_library_id
 from shared.paths import check_import_path_shape, validate_external_path, validate_import_path
 
 if TYPE_CHECKING:
-    from services.api import schemas as s
     from services.api.context import Context
 
 log = logging.getLogger(__name__)
@@ -406,23 +407,35 @@ async def request_scan(
     return scan_id
 
 
-async def remove_offline(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -> int:
-    """Remove the library's offline assets (their files are gone; nothing on disk changes).
+async def remove_offline(
+    ctx: Context, actor: AuthUser, library_id: uuid.UUID
+) -> s.RemoveOfflineFilesResponseDto:
+    """Remove the library's offline assets whose files are really gone (nothing on disk
+    changes). Assets of an unavailable import path are kept: a drive that is not mounted is
+    not a deletion, and they come back, in their albums, when it is.
 
     Each removal expects the asset's last sequence, so an asset whose file came back in the
     meantime (AssetOnline) is not removed."""
     await visible_library(ctx, actor, library_id)
     async with ctx.engine.connect() as conn:
         rows = await queries.offline_assets(conn, library_id)
-    if not rows:
-        return 0
-    last, _conflicts = await ctx.bus.publish_many(
-        (
-            ev.AssetRemoved(stream_id=r.id, library_id=library_id, reason="offline-removed"),
-            r.last_seq,
+    kept = [r for r in rows if r.offline_reason in KEPT_OFFLINE]
+    gone = [r for r in rows if r.offline_reason not in KEPT_OFFLINE]
+    if gone:
+        last, _conflicts = await ctx.bus.publish_many(
+            (
+                ev.AssetRemoved(stream_id=r.id, library_id=library_id, reason="offline-removed"),
+                r.last_seq,
+            )
+            for r in gone
         )
-        for r in rows
+        if last:
+            await ctx.settle(last)
+    reasons = Counter(r.offline_reason for r in kept)
+    return s.RemoveOfflineFilesResponseDto(
+        removed=len(gone), kept=len(kept), kept_reasons=dict(reasons)
     )
-    if last:
-        await ctx.settle(last)
-    return len(rows)
+
+
+KEPT_OFFLINE = frozenset({ev.OfflineReason.IMPORT_PATH_UNAVAILABLE.value})
+"""Offline reasons that *remove offline files* leaves alone: the file may well be there."""

@@ -144,11 +144,14 @@ async def api_key(conn: AsyncConnection, key_id: uuid.UUID) -> Row[Any] | None:
 
 
 async def offline_assets(conn: AsyncConnection, library_id: uuid.UUID) -> list[Row[Any]]:
-    """(id, last_seq) of a library's offline assets."""
+    """(id, last_seq, offline_reason) of a library's offline assets."""
     return list(
         (
             await conn.execute(
-                text("SELECT id, last_seq FROM assets WHERE library_id = :l AND is_offline"),
+                text(
+                    "SELECT id, last_seq, offline_reason FROM assets "
+                    "WHERE library_id = :l AND is_offline"
+                ),
                 {"l": library_id},
             )
         ).all()

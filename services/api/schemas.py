@@ -178,6 +178,15 @@ class ValidateLibraryResponseDto(Dto):
     import_paths: list[ValidateLibraryImportPathResponseDto] = []
 
 
+class RemoveOfflineFilesResponseDto(Dto):
+    """Shoebox's answer to removeOffline: Immich answers 204; this says what was kept and why
+    (assets of an unavailable import path wait for their drive)."""
+
+    removed: int
+    kept: int
+    kept_reasons: dict[str, int] = {}
+
+
 class ScanLibraryDto(Dto):
     refresh_modified_files: bool = False
     refresh_all_files: bool = False

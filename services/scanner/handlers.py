@@ -18,12 +18,22 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
 from services.scanner.crawl import Fence, Listing, list_dir
-from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
+from services.scanner.decide import (
+    Known,
+    Planned,
+    RootProbe,
+    ScanContext,
+    drive_missing,
+    needs_stat,
+    plan_dir,
+    plan_offline,
+)
 from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
 from shared.db import like_prefix
 from shared.globs import ExclusionMatcher
+from shared.media import is_hidden
 from shared.paths import validate_import_path, within
 from shared.scanprogress import ScanProgress, read_progress, update_progress
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
@@ -57,6 +67,24 @@ def check_import_paths(
         message = validate_import_path(path, external)
         out.append((path, os.path.realpath(path) if message is None else "", message))
     return out
+
+
+RETURNING = frozenset(
+    {ev.OfflineReason.DELETED.value, ev.OfflineReason.IMPORT_PATH_UNAVAILABLE.value}
+)
+"""Offline reasons whose files can come back without their folder's mtime moving."""
+
+
+def device_of(path: str) -> int:
+    """The file system a folder is on (`st_dev`); tests stand in for a mounted drive here."""
+    return os.stat(path).st_dev
+
+
+def probe_root(fence: Fence, real: str) -> RootProbe:
+    """Blocking: whether a usable import path is empty, and its device and its parent's."""
+    with fence.files.open_dir(real) as opened, os.scandir(opened.fd) as it:
+        empty = not any(not is_hidden(entry.name) for entry in it)
+    return RootProbe(empty, device_of(real), device_of(posixpath.dirname(real)))
 
 
 def unchanged_dirs(
@@ -159,6 +187,9 @@ class Scanner:
         external = lib.fence.root if lib.fence else None
         checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
         for path, real, message in checked:
+            missing_drive = None
+            if message is None and lib.fence is not None:
+                message = missing_drive = await self._drive_missing(e, lib.fence, path, real)
             if message is None:
                 roots.append((real, path))
                 continue
@@ -169,6 +200,21 @@ class Scanner:
                 if outside
                 else ev.OfflineReason.IMPORT_PATH_UNAVAILABLE
             )
+            async with self.engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT id, last_seq FROM assets WHERE library_id = :l "
+                            "AND NOT is_offline AND original_path LIKE :p"
+                        ),
+                        {"l": library_id, "p": like_prefix(real or posixpath.normpath(path))},
+                    )
+                ).all()
+            if rows and reason is ev.OfflineReason.IMPORT_PATH_UNAVAILABLE and not missing_drive:
+                message += (
+                    f"; it held {len(rows):,} files at the last scan. Is the drive mounted? "
+                    "Its assets stay, offline, until it is back"
+                )
             problems.append(
                 ev.ScanProblemFound(
                     stream_id=library_id,
@@ -184,16 +230,6 @@ class Scanner:
                 path,
                 message,
             )
-            async with self.engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        text(
-                            "SELECT id, last_seq FROM assets WHERE library_id = :l "
-                            "AND NOT is_offline AND original_path LIKE :p"
-                        ),
-                        {"l": library_id, "p": like_prefix(posixpath.normpath(path))},
-                    )
-                ).all()
             planned += plan_offline(ctx, [(r.id, r.last_seq) for r in rows], reason)
         # A folder inside another import path is walked once, as part of the outer one.
         roots = [(r, p) for r, p in roots if not any(r != o and within(o, r) for o, _ in roots)]
@@ -227,6 +263,48 @@ class Scanner:
             await self._queue(task)
         if not tasks:
             await self.finish_scan(e.scan_id, library_id)
+
+    async def _drive_missing(
+        self, e: ev.LibraryScanRequested, fence: Fence, path: str, real: str
+    ) -> str | None:
+        """Why a usable import path looks like a mount point without its drive (None when it
+        does not); records the device it is on otherwise."""
+        try:
+            probe = await asyncio.to_thread(probe_root, fence, real)
+        except OSError as err:
+            return f"cannot read folder: {err.strerror or err}"
+        async with self.engine.connect() as conn:
+            recorded = (
+                await conn.execute(
+                    text(
+                        "SELECT device FROM library_import_paths "
+                        "WHERE library_id = :l AND path = :p"
+                    ),
+                    {"l": e.stream_id, "p": path},
+                )
+            ).scalar()
+            held = 0
+            if probe.empty:
+                held = int(
+                    (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM assets WHERE library_id = :l "
+                                "AND NOT is_offline AND original_path LIKE :p"
+                            ),
+                            {"l": e.stream_id, "p": like_prefix(real)},
+                        )
+                    ).scalar()
+                    or 0
+                )
+        message = drive_missing(path, probe, held, recorded)
+        if message is None and recorded != probe.device and not probe.empty:
+            await self.bus.publish(
+                ev.ImportPathSeen(
+                    stream_id=e.stream_id, path=path, device=probe.device, scan_id=e.scan_id
+                )
+            )
+        return message
 
     async def _plan_folders(
         self, e: ev.LibraryScanRequested, lib: LibraryState, roots: list[tuple[str, str]]
@@ -262,6 +340,23 @@ class Scanner:
             to_list, same = await asyncio.to_thread(
                 unchanged_dirs, index, [r for r, _ in indexed_roots], lib.patterns_hash
             )
+            # A folder with offline assets is listed whatever its mtime: a drive plugged in
+            # again, or a folder renamed away and back, brings its folders back with the
+            # mtimes they had, and their files must come back too.
+            async with self.engine.connect() as conn:
+                result = await conn.execute(
+                    text(
+                        "SELECT DISTINCT dir FROM assets WHERE library_id = :l "
+                        "AND is_offline AND offline_reason = ANY(:reasons)"
+                    ),
+                    {"l": e.stream_id, "reasons": sorted(RETURNING)},
+                )
+                offline_dirs = {
+                    row.dir for row in result if any(within(r, row.dir) for r, _ in indexed_roots)
+                }
+            if offline_dirs:
+                to_list = [*to_list, *sorted(offline_dirs - set(to_list))]
+                same = [d for d in same if d not in offline_dirs]
             import_path_of = dict(indexed_roots)
             for path in to_list:
                 root = next((r for r in import_path_of if within(r, path)), path)

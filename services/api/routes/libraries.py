@@ -133,8 +133,12 @@ class LibraryController(Controller):
     @post(
         "/{library_id:uuid}/removeOffline",
         operation_id="removeOfflineFiles",
-        status_code=204,
+        status_code=200,
         opt=requires(Permission.LIBRARY_UPDATE),
     )
-    async def remove_offline(self, ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> None:
-        await commands.remove_offline(ctx, auth, library_id)
+    async def remove_offline(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
+    ) -> s.RemoveOfflineFilesResponseDto:
+        """Remove the assets whose files are really gone; keep those of unavailable import
+        paths (an unplugged drive), and say how many of each."""
+        return await commands.remove_offline(ctx, auth, library_id)

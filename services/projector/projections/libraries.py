@@ -178,6 +178,27 @@ def apply_directory_gone(e: ev.DirectoryGone, seq: int) -> list[Op | Increment]:
     return [(_DIR_GONE, {"library_id": e.stream_id, "path": e.path, "below": like_prefix(e.path)})]
 
 
+_IMPORT_PATH_SEEN = text(
+    "INSERT INTO library_import_paths (library_id, path, device) VALUES (:library_id, :path, "
+    ":device) ON CONFLICT (library_id, path) DO UPDATE SET device = excluded.device"
+)
+
+
+def apply_import_path_seen(e: ev.ImportPathSeen, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _IMPORT_PATH_SEEN,
+            {
+                "library_id": e.stream_id,
+                "path": e.path,
+                "device": e.device,
+                "id": (e.stream_id, e.path),
+            },
+        ),
+        (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
+    ]
+
+
 _LIBRARY_DELETING = text(
     "UPDATE libraries SET deleting = true, updated_at = :at, last_seq = :seq WHERE id = :id"
 )
@@ -190,6 +211,7 @@ def apply_library_deletion_started(e: ev.LibraryDeletionStarted, seq: int) -> li
 _LIBRARY_ASSETS_DELETED = text("DELETE FROM assets WHERE library_id = :id")
 _LIBRARY_DELETED = text("DELETE FROM libraries WHERE id = :id")
 _LIBRARY_DIRS_DELETED = text("DELETE FROM library_dirs WHERE library_id = :id")
+_LIBRARY_IMPORT_PATHS_DELETED = text("DELETE FROM library_import_paths WHERE library_id = :id")
 _LIBRARY_SCANS_DELETED = text("DELETE FROM scan_runs WHERE library_id = :id")
 _LIBRARY_PROBLEMS_DELETED = text("DELETE FROM scan_problems WHERE library_id = :id")
 
@@ -201,6 +223,7 @@ def apply_library_deleted(e: ev.LibraryDeleted, seq: int) -> list[Op | Increment
         (_LIBRARY_SCANS_DELETED, p),
         (_LIBRARY_PROBLEMS_DELETED, p),
         (_LIBRARY_DIRS_DELETED, p),
+        (_LIBRARY_IMPORT_PATHS_DELETED, p),
         (_LIBRARY_DELETED, p),
     ]
 
@@ -215,6 +238,7 @@ PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.LibraryScanFinished: apply_library_scan_finished,
     ev.DirectoryIndexed: apply_directory_indexed,
     ev.DirectoryGone: apply_directory_gone,
+    ev.ImportPathSeen: apply_import_path_seen,
     ev.LibraryDeletionStarted: apply_library_deletion_started,
     ev.LibraryDeleted: apply_library_deleted,
 }
@@ -227,5 +251,6 @@ BARRIERS = frozenset(
         _LIBRARY_PROBLEMS_DELETED,
         _DIR_GONE,
         _LIBRARY_DIRS_DELETED,
+        _LIBRARY_IMPORT_PATHS_DELETED,
     }
 )
