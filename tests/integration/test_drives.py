@@ -10,9 +10,7 @@ import pytest
 from services.scanner import handlers
 from tests.factories import backdate, make_tree
 from tests.helpers import login, ok
-from tests.integration.test_scanner import World, world  # noqa: F401 - the fixture
-
-pytestmark = pytest.mark.usefixtures("world")
+from tests.integration.conftest import World
 
 
 async def owner(w: World) -> dict[str, str]:
