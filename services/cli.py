@@ -78,6 +78,9 @@ def replay_command(
 def scan_command(
     library_id: str,
     mode: Annotated[str, typer.Option(help="new, modified or force")] = "new",
+    path: Annotated[
+        str, typer.Option(help="scan only this folder (or file) inside an import path")
+    ] = "",
     server: Annotated[str, typer.Option(envvar="SHOEBOX_SERVER")] = "http://127.0.0.1:2283/api",
     api_key: Annotated[str, typer.Option(envvar="SHOEBOX_API_KEY", help="an API key")] = "",
 ) -> None:
@@ -91,9 +94,12 @@ def scan_command(
     }
     if mode not in body:
         raise typer.BadParameter("mode must be new, modified or force")
+    request = body[mode]
+    if path:
+        request = {**(request or {}), "path": path}
     with httpx.Client(base_url=server, headers={"x-api-key": api_key}, timeout=30) as http:
         url = f"/libraries/{library_id}/scan"
-        r = http.post(url, json=body[mode]) if body[mode] else http.post(url)
+        r = http.post(url, json=request) if request else http.post(url)
         if r.status_code != 204:
             typer.echo(f"scan refused ({r.status_code}): {r.json().get('message')}", err=True)
             raise typer.Exit(1)

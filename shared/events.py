@@ -194,6 +194,8 @@ class LibraryScanRequested(BaseEvent, frozen=True, kw_only=True, tag=True):
     scan_id: uuid.UUID
     mode: ScanMode = ScanMode.NEW
     requested_by: str = "user"
+    path: str | None = None
+    """Only this folder (or this file's folder) and what lies below it; None: the library."""
 
 
 class ScanProblemFound(BaseEvent, frozen=True, kw_only=True, tag=True):

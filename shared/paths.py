@@ -222,3 +222,35 @@ def validate_external_path(path: str) -> str | None:
     if normal != path:
         return f"External path must be normalised, try {normal}"
     return None
+
+
+def validate_scan_path(
+    path: str, import_paths: list[str] | tuple[str, ...], external_path: str | None
+) -> str | None:
+    """Validate the folder or file a scan of part of a library is asked for; None when usable.
+
+    It must pass the checks of an import path (fence included) except that it may be a file,
+    and lie, once real, within one of the library's import paths (also made real).
+    """
+    error = check_import_path_shape(path, external_path)
+    if error is not None:
+        return error.replace("Import path", "Path")
+    try:
+        real = _real(path)
+    except _Unresolvable as exc:
+        return f"Path cannot be resolved: {exc}"
+    inside = False
+    for import_path in import_paths:
+        try:
+            inside = inside or within(_real(import_path), real)
+        except _Unresolvable:
+            continue
+    if not inside:
+        return "Path is not inside any of the library's import paths"
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "Path does not exist (ENOENT)"
+    except OSError as exc:
+        return str(exc)
+    return None

@@ -7,6 +7,7 @@ has applied them, so the caller reads its own write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -23,7 +24,12 @@ from shared.bus import WrongExpectedSequence
 from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
 from shared.ids import upload_library_id
-from shared.paths import check_import_path_shape, validate_external_path, validate_import_path
+from shared.paths import (
+    check_import_path_shape,
+    validate_external_path,
+    validate_import_path,
+    validate_scan_path,
+)
 
 if TYPE_CHECKING:
     from services.api.context import Context
@@ -392,15 +398,28 @@ async def request_scan(
     library_id: uuid.UUID,
     mode: ev.ScanMode,
     requested_by: str = "user",
+    path: str | None = None,
 ) -> uuid.UUID:
+    """Ask for a scan of the library, or of one folder (or file) inside its import paths."""
     row = await visible_library(ctx, actor, library_id)
     if row.type == "UPLOAD":
         raise InvalidInput("Can only refresh external libraries")
+    if path is not None:
+        external_path = await _external_path_of(ctx, row.owner_id)
+        message = await asyncio.to_thread(
+            validate_scan_path, path, list(row.import_paths), external_path
+        )
+        if message is not None:
+            raise InvalidInput(f"Invalid path: {message}")
     scan_id = uuid.uuid4()
     await ctx.settle(
         await ctx.bus.publish(
             ev.LibraryScanRequested(
-                stream_id=library_id, scan_id=scan_id, mode=mode, requested_by=requested_by
+                stream_id=library_id,
+                scan_id=scan_id,
+                mode=mode,
+                requested_by=requested_by,
+                path=path,
             )
         )
     )

@@ -190,6 +190,8 @@ class RemoveOfflineFilesResponseDto(Dto):
 class ScanLibraryDto(Dto):
     refresh_modified_files: bool = False
     refresh_all_files: bool = False
+    path: str | None = None
+    """Shoebox's: scan only this folder (or file) inside one of the import paths."""
 
 
 class LibraryResponseDto(Dto):

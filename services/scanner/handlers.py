@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -179,6 +180,9 @@ class Scanner:
         if lib is None:
             log.info("scan %s: library %s is gone; nothing to do", e.scan_id, library_id)
             return
+        if e.path is not None:
+            await self._start_path_scan(e, lib)
+            return
         ctx = ScanContext(e.scan_id, library_id, lib.owner_id, e.mode)
         roots: list[tuple[str, str]] = []  # (real path, import path)
         unavailable: list[str] = []
@@ -263,6 +267,54 @@ class Scanner:
             await self._queue(task)
         if not tasks:
             await self.finish_scan(e.scan_id, library_id)
+
+    async def _start_path_scan(self, e: ev.LibraryScanRequested, lib: LibraryState) -> None:
+        """A scan of one folder (recursively) or of one file's folder: nothing outside it is
+        looked at or changed."""
+        assert e.path is not None
+        external = lib.fence.root if lib.fence else None
+        checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
+        target = await asyncio.to_thread(os.path.realpath, e.path)
+        root = next(
+            (p for p, real, message in checked if message is None and within(real, target)), None
+        )
+        task = None
+        if lib.fence is not None and root is not None:
+            try:
+                st = await asyncio.to_thread(lib.fence.files.stat, target)
+                is_dir = stat.S_ISDIR(st.st_mode)
+            except FileNotFoundError:
+                is_dir = True  # a folder gone since it was asked for: its files are missing
+            except OSError:
+                is_dir = False
+            task = DirTask(
+                scan_id=e.scan_id,
+                library_id=e.stream_id,
+                path=target if is_dir else posixpath.dirname(target),
+                import_path=root,
+                mode=e.mode,
+                recursive=is_dir,
+            )
+        else:
+            await self.bus.publish(
+                ev.ScanProblemFound(
+                    stream_id=e.stream_id,
+                    scan_id=e.scan_id,
+                    path=e.path,
+                    problem="not inside a usable import path; nothing scanned",
+                )
+            )
+        await update_progress(
+            self.js,
+            self.settings.nats,
+            e.scan_id,
+            pending=1 if task else 0,
+            init=ScanProgress(library_id=str(e.stream_id), mode=e.mode.value),
+        )
+        if task is None:
+            await self.finish_scan(e.scan_id, e.stream_id)
+        else:
+            await self._queue(task)
 
     async def _drive_missing(
         self, e: ev.LibraryScanRequested, fence: Fence, path: str, real: str

@@ -117,7 +117,8 @@ class LibraryController(Controller):
             mode = ScanMode.FORCE
         elif data is not None and data.refresh_modified_files:
             mode = ScanMode.MODIFIED
-        await commands.request_scan(ctx, auth, library_id, mode)
+        path = data.path if data is not None else None
+        await commands.request_scan(ctx, auth, library_id, mode, path=path)
 
     @get(
         "/{library_id:uuid}/scan",
