@@ -88,6 +88,14 @@ def probe_root(fence: Fence, real: str) -> RootProbe:
     return RootProbe(empty, device_of(real), device_of(posixpath.dirname(real)))
 
 
+def root_lost(fence: Fence, import_path: str) -> bool:
+    """Blocking: whether an import path is gone or empty now (its drive was unplugged)."""
+    try:
+        return probe_root(fence, os.path.realpath(import_path)).empty
+    except OSError:
+        return True
+
+
 def unchanged_dirs(
     index: dict[str, tuple[int, str]], roots: list[str], current_hash: str
 ) -> tuple[list[str], list[str]]:
@@ -502,7 +510,29 @@ class Scanner:
                 listing = await asyncio.to_thread(list_dir, task.path, lib.fence)
                 dir_mtime_ns = listing.mtime_ns
             except FileNotFoundError:
-                pass  # the folder went away since it was queued: its files are missing
+                # The folder went away since it was queued: its files are missing, unless the
+                # whole import path went (a drive unplugged mid-scan), which deletes nothing.
+                if await asyncio.to_thread(root_lost, lib.fence, task.import_path):
+                    problems.append(
+                        ev.ScanProblemFound(
+                            stream_id=task.library_id,
+                            scan_id=task.scan_id,
+                            path=task.path,
+                            problem=(
+                                f"import path {task.import_path} became unavailable during "
+                                "the scan; nothing below it was changed. Is the drive mounted?"
+                            ),
+                        )
+                    )
+                    log.warning(
+                        "scan %s library %s: import path %s lost during the scan at %s",
+                        task.scan_id,
+                        task.library_id,
+                        task.import_path,
+                        task.path,
+                    )
+                    await self._after_dir(task, [], problems, 0)
+                    return
             except OSError as err:
                 problems.append(
                     ev.ScanProblemFound(

@@ -147,3 +147,35 @@ async def album_with_everything(w: World, library_id: str) -> None:
         ),
         201,
     )
+
+
+async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
+    """A folder task meets its folder gone because the whole import path went: nothing is
+    marked deleted, and the scan says what happened."""
+    import uuid
+
+    from services.scanner.handlers import Scanner
+    from shared.bus import EventBus
+    from shared.events import ScanMode
+    from shared.work import DirTask
+
+    files = make_tree(world.media, {"usb/2024/a.jpg": None, "usb/b.jpg": None})
+    lib = await world.library(world.media / "usb")
+    await world.scan(lib)
+    (world.media / "usb").rename(world.media / "away")
+    (world.media / "usb").mkdir()  # an empty mount point
+    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    await scanner.run_dir(
+        DirTask(
+            scan_id=uuid.uuid4(),
+            library_id=uuid.UUID(lib),
+            path=str(files["usb/2024/a.jpg"].parent),
+            import_path=str(world.media / "usb"),
+            mode=ScanMode.NEW,
+        )
+    )
+    _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
+        "library", lib
+    )
+    assert last is not None and "became unavailable during the scan" in last.problem  # type: ignore[attr-defined]
+    assert not await world.assets(lib, isOffline=True)
