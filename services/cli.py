@@ -87,7 +87,7 @@ def scan_command(
     """Scan a library through the API and follow it with a progress bar."""
     import httpx
 
-    body = {
+    body: dict[str, dict[str, bool | str] | None] = {
         "new": None,
         "modified": {"refreshModifiedFiles": True},
         "force": {"refreshAllFiles": True},

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, cast
 import msgspec
 
 from shared.metadata import AssetMetadata
+from shared.sysconfig import LibraryConfig
 
 
 def _now() -> datetime:
@@ -76,6 +77,13 @@ class ServerInitialized(BaseEvent, frozen=True, kw_only=True, tag=True):
 
     aggregate = Aggregate.SERVER
     admin_id: uuid.UUID
+
+
+class SystemConfigUpdated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """An admin saved the server's library configuration (scan schedule, watching)."""
+
+    aggregate = Aggregate.SERVER
+    library: LibraryConfig
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -399,6 +407,7 @@ class AlbumDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
 
 Event = (
     ServerInitialized
+    | SystemConfigUpdated
     | UserCreated
     | UserUpdated
     | ExternalPathSet

@@ -36,6 +36,14 @@ server_state = Table(
     Column("initialized_at", TZ, nullable=False),
 )
 
+system_config = Table(
+    "system_config",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("library", Text, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

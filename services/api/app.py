@@ -19,6 +19,7 @@ from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
 from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
+from services.api.routes.system_config import SystemConfigController
 from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
 from shared.bus import EventBus, connect, ensure_streams
@@ -40,6 +41,7 @@ CONTROLLERS: list[type[Any]] = [
     AlbumController,
     TimelineController,
     MapController,
+    SystemConfigController,
 ]
 
 

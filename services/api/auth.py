@@ -80,6 +80,8 @@ class Permission(enum.StrEnum):
     TIMELINE_READ = "timeline.read"
     MAP_READ = "map.read"
     SERVER_ABOUT = "server.about"
+    SYSTEM_CONFIG_READ = "systemConfig.read"
+    SYSTEM_CONFIG_UPDATE = "systemConfig.update"
     USER_READ = "user.read"
     USER_UPDATE = "user.update"
     ADMIN_USER_CREATE = "adminUser.create"

@@ -20,6 +20,7 @@ from services.api import queries
 from services.api import schemas as s
 from services.api.auth import AuthUser, hash_password, new_secret, token_hash
 from shared import events as ev
+from shared import sysconfig
 from shared.bus import WrongExpectedSequence
 from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
@@ -424,6 +425,15 @@ async def request_scan(
         )
     )
     return scan_id
+
+
+async def update_system_config(ctx: Context, config: sysconfig.LibraryConfig) -> None:
+    """Record the server's library configuration (admins only, checked by the route)."""
+    errors = sysconfig.problems(config)
+    if errors:
+        raise InvalidInput("; ".join(errors))
+    event = ev.SystemConfigUpdated(stream_id=ev.SERVER_ID, library=config)
+    await ctx.settle(await ctx.bus.publish(event))
 
 
 async def remove_offline(

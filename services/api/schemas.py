@@ -9,6 +9,8 @@ from typing import Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from shared.sysconfig import LibraryConfig
+
 
 def iso(dt: datetime | None) -> str | None:
     """Immich's date-time: UTC, milliseconds, `Z`."""
@@ -185,6 +187,13 @@ class RemoveOfflineFilesResponseDto(Dto):
     removed: int
     kept: int
     kept_reasons: dict[str, int] = {}
+
+
+class SystemConfigDto(Dto):
+    """Immich's SystemConfigDto, of which Shoebox keeps the `library` section; other sections
+    a client sends are ignored."""
+
+    library: LibraryConfig = LibraryConfig()
 
 
 class ScanLibraryDto(Dto):

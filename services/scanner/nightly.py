@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from croniter import croniter
 from nats.js.errors import APIError, KeyWrongLastSequenceError
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from shared import events as ev
+from shared import sysconfig
 
 if TYPE_CHECKING:
     from services.scanner.handlers import Scanner
@@ -50,15 +52,33 @@ async def nightly_once(scanner: Scanner, run_key: str) -> bool:
     return True
 
 
-async def run_nightly(scanner: Scanner) -> None:
-    """Sleep until each cron time (library.scan.cronExpression), then run the job."""
-    cfg = scanner.settings.scan
-    if not cfg.enabled:
-        return
-    schedule = croniter(cfg.cron_expression, datetime.now(UTC))
+CONFIG_CHECK = 60.0
+"""Seconds between reads of library.scan, so that an admin's change applies without a restart."""
+
+
+async def run_nightly(scanner: Scanner, check_every: float = CONFIG_CHECK) -> None:
+    """Sleep until each cron time of library.scan (enabled, cronExpression), then run the job.
+
+    The configuration is read again at least every `check_every` seconds: an admin who
+    disables the job or moves its time is followed by every scanner replica within a minute.
+    """
     while True:
-        due: datetime = schedule.get_next(datetime)
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        try:
+            cfg = (await sysconfig.current(scanner.engine, scanner.settings.scan)).scan
+        except (DBAPIError, OSError) as e:
+            log.warning("nightly: cannot read the configuration, trying again: %s", e)
+            await asyncio.sleep(check_every)
+            continue
+        if not cfg.enabled:
+            await asyncio.sleep(check_every)
+            continue
+        now = datetime.now(UTC)
+        due: datetime = croniter(cfg.cron_expression, now).get_next(datetime)
+        wait = (due - now).total_seconds()
+        if wait > check_every:
+            await asyncio.sleep(check_every)
+            continue
+        await asyncio.sleep(max(0.0, wait))
         try:
             await nightly_once(scanner, due.strftime("%Y%m%dT%H%M"))
         except Exception:

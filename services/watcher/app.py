@@ -11,7 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 import nats.errors
+from nats.js.api import DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -23,15 +25,19 @@ from services.watcher.observer import (
     make_observer,
     threadsafe_sink,
 )
-from shared.bus import connect, ensure_streams
+from shared import events as ev
+from shared import sysconfig
+from shared.bus import EventBus, connect, ensure_streams
+from shared.checkpoint import CheckpointWaiter, follow_checkpoint
 from shared.db import create_engine
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotReady
 from shared.globs import ExclusionMatcher
 from shared.paths import is_inside, validate_import_path, within
 from shared.work import WORK_ENCODER, dir_task_msg_id, scan_work_subject, watch_task
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
     from nats.js.kv import KeyValue
     from sqlalchemy.ext.asyncio import AsyncEngine
     from watchdog.observers.api import BaseObserver
@@ -40,9 +46,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RELOAD_EVERY: Final = 30.0  # seconds between reads of the libraries
+RELOAD_EVERY: Final = 30.0  # seconds between reads of the libraries, besides their events
+WAKE_TIMEOUT: Final = 5.0  # seconds a library event waits for the read models before a reload
 RENEW_EVERY: Final = 20.0  # seconds between lease renewals (the bucket's TTL is 60 s)
 NATIVE_QUIET: Final = 1.0  # inotify's debounce window; polling uses one interval
+
+RELOAD_ON = (
+    ev.LibraryCreated,
+    ev.ImportPathsChanged,
+    ev.ExclusionPatternsChanged,
+    ev.LibraryDeletionStarted,
+    ev.LibraryDeleted,
+    ev.ExternalPathSet,
+    ev.UserDeleted,
+    ev.SystemConfigUpdated,
+)
+"""Events after which the watched libraries are read again at once."""
 
 _LIBRARIES = text(
     "SELECT l.id, l.import_paths, l.exclusion_patterns, u.external_path FROM libraries l "
@@ -174,11 +193,9 @@ class Watcher:
         self.js = nc.jetstream()
         self.engine = engine
         self.settings = settings
-        scan = settings.scan
-        self.use_polling = scan.watch_use_polling
-        self.interval_ms = scan.watch_interval_ms
-        default_quiet = self.interval_ms / 1000 if self.use_polling else NATIVE_QUIET
-        self.quiet = default_quiet if quiet is None else quiet
+        self._quiet_override = quiet
+        self.config = sysconfig.defaults(settings.scan).watch
+        self._apply(self.config)
         self.reload_every = reload_every
         self.renew_every = renew_every
         self.replica_id = replica_id or (
@@ -189,6 +206,17 @@ class Watcher:
         self._inflight: dict[tuple[uuid.UUID, str], str] = {}
         self._kv: KeyValue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._waiter: CheckpointWaiter | None = None
+        self.bus = EventBus(nc, settings.nats)
+
+    def _apply(self, config: sysconfig.LibraryWatchConfig) -> None:
+        """Take library.watch as it is now (polling or inotify, interval, settle window)."""
+        self.config = config
+        self.use_polling = config.use_polling
+        self.interval_ms = config.interval
+        default_quiet = self.interval_ms / 1000 if self.use_polling else NATIVE_QUIET
+        self.quiet = default_quiet if self._quiet_override is None else self._quiet_override
 
     @property
     def kv(self) -> KeyValue:
@@ -199,29 +227,53 @@ class Watcher:
         """Watch until `stop` is set; give every lease back on the way out."""
         self._loop = loop = asyncio.get_running_loop()
         self._kv = await self.js.key_value(self.settings.nats.name("leases"))
-        tick = min(0.25, self.quiet / 4)
+        self._waiter = await follow_checkpoint(self.nc, self.settings.nats, self.engine)
+        subscriptions = [
+            await self.js.subscribe(
+                self.settings.nats.subject("events", aggregate, ">"),
+                cb=self._on_event,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+            )
+            for aggregate in ("server", "user", "library")
+        ]
         next_reload = loop.time()
         next_renew = loop.time() + self.renew_every
-        log.info(
-            "watch: replica %s started (%s, settle window %.2f s)",
-            self.replica_id,
-            f"polling every {self.interval_ms} ms" if self.use_polling else "inotify",
-            self.quiet,
-        )
+        log.info("watch: replica %s started", self.replica_id)
         try:
             while not stop.is_set():
-                if loop.time() >= next_reload:
+                if loop.time() >= next_reload or self._wake.is_set():
+                    self._wake.clear()
                     await self.reload()
                     next_reload = loop.time() + self.reload_every
                 if loop.time() >= next_renew:
                     await self.renew()
                     next_renew = loop.time() + self.renew_every
                 await self.flush()
+                tick = min(0.25, self.quiet / 4)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick)
         finally:
+            for sub in subscriptions:
+                with contextlib.suppress(nats.errors.Error):
+                    await sub.unsubscribe()
             for library_id in list(self.watches):
                 await self._drop(library_id, "shutting down")
+
+    async def _on_event(self, msg: Msg) -> None:
+        """A library, a user's external path or the configuration changed: reload as soon as
+        the read models show it (instead of at the next periodic read)."""
+        try:
+            event = ev.decode(msg.data)
+        except msgspec.ValidationError:
+            return
+        if not isinstance(event, RELOAD_ON):
+            return
+        assert self._waiter is not None
+        # On NotReady, reload anyway: the periodic read catches up with anything missed.
+        with contextlib.suppress(NotReady):
+            await self._waiter.wait(msg.metadata.sequence.stream, WAKE_TIMEOUT)
+        self._wake.set()
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -243,12 +295,25 @@ class Watcher:
     async def reload(self) -> None:
         """Start, restart or stop observers to match the libraries as they are now."""
         try:
-            configs = await self.load()
+            wanted = (await sysconfig.current(self.engine, self.settings.scan)).watch
+            configs = await self.load() if wanted.enabled else {}
         except (DBAPIError, OSError) as e:
             log.warning(
                 "watch: cannot read the libraries, keeping %d watches: %s", len(self.watches), e
             )
             return
+        if wanted != self.config:
+            for library_id in list(self.watches):
+                await self._drop(library_id, "library.watch changed")
+            self._apply(wanted)
+            how = f"polling every {wanted.interval} ms" if wanted.use_polling else "inotify"
+            log.info(
+                "watch: replica %s %s",
+                self.replica_id,
+                f"watches with {how}, settle window {self.quiet:.2f} s"
+                if wanted.enabled
+                else "is idle: library.watch.enabled is off",
+            )
         for library_id in [i for i in self.watches if i not in configs]:
             await self._drop(library_id, "library deleted")
         for config in configs.values():
@@ -318,6 +383,19 @@ class Watcher:
         watch.observer = observer
         for root in roots:
             log.info("watch library %s: watching %s", config.id, root.real)
+        # What changed before the observer started (a new library, a takeover, a restart) is
+        # found by a *new* scan: cheap on an unchanged library, thanks to the folder index.
+        try:
+            await self.bus.publish(
+                ev.LibraryScanRequested(
+                    stream_id=config.id,
+                    scan_id=uuid.uuid4(),
+                    mode=ev.ScanMode.NEW,
+                    requested_by="watcher",
+                )
+            )
+        except nats.errors.Error as e:
+            log.warning("watch library %s (%s): no catch-up scan: %s", config.id, paths, e)
 
     async def renew(self) -> None:
         """Keep our leases; stop watching any library whose lease went to another replica."""
@@ -474,10 +552,6 @@ async def serve(
     renew_every: float = RENEW_EVERY,
 ) -> None:
     """Run the watcher in the current event loop until `stop` is set (tests, embedding)."""
-    if not settings.scan.watch_enabled:
-        log.info("watch: disabled (SHOEBOX_LIBRARY_WATCH_ENABLED is off); idle")
-        await stop.wait()
-        return
     watcher = await build_watcher(
         settings, quiet=quiet, reload_every=reload_every, renew_every=renew_every
     )

@@ -66,6 +66,9 @@ ROUTES: dict[str, str | None] = {
     "getTimeBuckets": "timeline.read",
     "getTimeBucket": "timeline.read",
     "getMapMarkers": "map.read",
+    "getConfig": "systemConfig.read",
+    "getConfigDefaults": "systemConfig.read",
+    "updateConfig": "systemConfig.update",
 }
 
 ADMIN_ROUTES = {
@@ -74,6 +77,9 @@ ADMIN_ROUTES = {
     "getUserAdmin",
     "updateUserAdmin",
     "deleteUserAdmin",
+    "getConfig",
+    "getConfigDefaults",
+    "updateConfig",
 }
 
 # Deliberately open to anybody, as in Immich (no @Authenticated): operationId -> why.

@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from services.projector.projections.base import Increment, Op, Projection
 from shared import events as ev
+from shared import sysconfig
 
 _SERVER_INIT = text(
     "INSERT INTO server_state (id, admin_id, initialized_at) VALUES (1, :admin_id, :at) "
@@ -15,6 +16,17 @@ _SERVER_INIT = text(
 
 def apply_server_initialized(e: ev.ServerInitialized, seq: int) -> list[Op | Increment]:
     return [(_SERVER_INIT, {"admin_id": e.admin_id, "at": e.occurred_at})]
+
+
+_SYSTEM_CONFIG = text(
+    "INSERT INTO system_config (id, library, updated_at) VALUES (1, :library, :at) "
+    "ON CONFLICT (id) DO UPDATE SET library = excluded.library, updated_at = excluded.updated_at"
+)
+
+
+def apply_system_config_updated(e: ev.SystemConfigUpdated, seq: int) -> list[Op | Increment]:
+    library = sysconfig.ENCODER.encode(e.library).decode()
+    return [(_SYSTEM_CONFIG, {"id": "system-config", "library": library, "at": e.occurred_at})]
 
 
 _USER_CREATED = text(
@@ -173,6 +185,7 @@ def apply_api_key_deleted(e: ev.ApiKeyDeleted, seq: int) -> list[Op | Increment]
 
 PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.ServerInitialized: apply_server_initialized,
+    ev.SystemConfigUpdated: apply_system_config_updated,
     ev.UserCreated: apply_user_created,
     ev.UserUpdated: apply_user_updated,
     ev.ExternalPathSet: apply_external_path_set,

@@ -1,0 +1,72 @@
+"""The server's library configuration (Immich's system-config `library` section): recorded as
+events, read from the read model, with the environment's settings as its defaults."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+from croniter import croniter
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from shared.settings import ScanSettings
+
+
+class LibraryScanConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Immich's `library.scan`: the nightly job."""
+
+    enabled: bool = True
+    cron_expression: str = "0 0 * * *"
+
+
+class LibraryWatchConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Immich's `library.watch` (with `usePolling` and `interval` of its earlier releases)."""
+
+    enabled: bool = False
+    use_polling: bool = False
+    interval: int = 10000
+    """Polling interval, ms."""
+
+
+class LibraryConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Immich's `library` section of the system config."""
+
+    scan: LibraryScanConfig = LibraryScanConfig()
+    watch: LibraryWatchConfig = LibraryWatchConfig()
+
+
+def defaults(scan: ScanSettings) -> LibraryConfig:
+    """The configuration the environment gives (SHOEBOX_LIBRARY_*), before any admin edit."""
+    return LibraryConfig(
+        scan=LibraryScanConfig(enabled=scan.enabled, cron_expression=scan.cron_expression),
+        watch=LibraryWatchConfig(
+            enabled=scan.watch_enabled,
+            use_polling=scan.watch_use_polling,
+            interval=scan.watch_interval_ms,
+        ),
+    )
+
+
+def problems(config: LibraryConfig) -> list[str]:
+    """What is wrong with a configuration, in the words of Immich's validation."""
+    out = []
+    if not croniter.is_valid(config.scan.cron_expression):
+        out.append("library.scan.cronExpression must be a valid cron expression")
+    if not 100 <= config.watch.interval <= 86_400_000:
+        out.append("library.watch.interval must be between 100 and 86400000 (ms)")
+    return out
+
+
+ENCODER = msgspec.json.Encoder()
+DECODER = msgspec.json.Decoder(LibraryConfig)
+_CURRENT = text("SELECT library FROM system_config WHERE id = 1")
+
+
+async def current(engine: AsyncEngine, scan: ScanSettings) -> LibraryConfig:
+    """The configuration in force: the last one an admin saved, else the defaults."""
+    async with engine.connect() as conn:
+        stored = (await conn.execute(_CURRENT)).scalar()
+    return DECODER.decode(stored) if stored else defaults(scan)
