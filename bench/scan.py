@@ -2,7 +2,8 @@
 
 Run: `.venv/bin/python bench/scan.py [--files 100000] [--per-dir 100]`. Prints, in one run: the
 bare walk (the floor), the first scan, an unchanged *new*-mode rescan and its ratio to the floor,
-files/s with 1 and with 2 scanner processes, and the scanner's peak RSS. Asserts nothing.
+an unchanged *modified*-mode rescan and its ratio to a walk that stats every file, files/s with
+1 and with 2 scanner processes, and the scanner's peak RSS. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,17 +50,34 @@ def bare_walk(root: str) -> int:
     return count
 
 
+def stat_walk(root: str) -> int:
+    """The floor of a *modified*-mode rescan: the same walk, with a stat of every file."""
+    count = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    entry.stat(follow_symlinks=False)
+                    count += 1
+    return count
+
+
 def spawn(system: System, n: int) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, **env_for(system.settings), "SHOEBOX_LIBRARY_SCAN_ENABLED": "false"}
     return [subprocess.Popen([sys.executable, "-m", "services.scanner"], env=env) for _ in range(n)]
 
 
-async def timed_scan(system: System, admin: dict[str, str], lib: str) -> tuple[float, float, dict]:
+async def timed_scan(
+    system: System, admin: dict[str, str], lib: str, body: dict[str, bool] | None = None
+) -> tuple[float, float, dict]:
     """(seconds until the scanners recorded the scan's end, seconds until the read models
     show it, final status)."""
     bus = EventBus(system.ctx.nc, system.settings.nats)
     started = time.perf_counter()
-    r = await system.client.post(f"/api/libraries/{lib}/scan", headers=admin)
+    r = await system.client.post(f"/api/libraries/{lib}/scan", headers=admin, json=body)
     assert r.status_code == 204, r.text
     scan_id = (await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin)))[
         "scanId"
@@ -95,6 +113,13 @@ async def main(files: int, per_dir: int) -> None:
             walks.append(time.perf_counter() - t)
         floor = min(walks)
         print(f"bare os.scandir walk (floor, best of 3):   {floor:7.3f} s")
+        stat_walks = []
+        for _ in range(3):
+            t = time.perf_counter()
+            assert stat_walk(str(media)) == files
+            stat_walks.append(time.perf_counter() - t)
+        stat_floor = min(stat_walks)
+        print(f"walk + stat of every file (floor of modified, best of 3): {stat_floor:7.3f} s")
         async with open_system(inf, Path(tmp)) as system:
             admin = await sign_up_admin(system)
             user, _ = await create_user(system, admin, "bench@example.com", str(media))
@@ -110,18 +135,27 @@ async def main(files: int, per_dir: int) -> None:
                         _, elapsed, state = await timed_scan(system, admin, lib)
                         assert state["new"] == state["missing"] == 0
                         rescans.append(elapsed)
+                    modified = []
+                    for _ in range(2):
+                        _, elapsed, state = await timed_scan(
+                            system, admin, lib, {"refreshModifiedFiles": True}
+                        )
+                        assert state["new"] == state["changed"] == state["missing"] == 0
+                        modified.append(elapsed)
                     rss = max(peak_rss_mb(p.pid) for p in scanners)
-                    results[n] = (scanned, first, min(rescans), rss)
+                    results[n] = (scanned, first, min(rescans), min(modified), rss)
                 finally:
                     for p in scanners:
                         p.terminate()
                         p.wait(15)
-            for n, (scanned, first, rescan, rss) in results.items():
+            for n, (scanned, first, rescan, modified, rss) in results.items():
                 print(
                     f"{n} scanner(s): first scan walked in {scanned:6.2f} s "
                     f"({files / scanned:7,.0f} files/s), projected in {first:6.2f} s "
                     f"({files / first:7,.0f} files/s); unchanged rescan {rescan:5.2f} s = "
-                    f"{rescan / floor:4.1f}x the bare walk; peak RSS {rss:5.1f} MB"
+                    f"{rescan / floor:4.1f}x the bare walk; unchanged modified-mode rescan "
+                    f"{modified:5.2f} s = {modified / stat_floor:4.1f}x the walk with stat; "
+                    f"peak RSS {rss:5.1f} MB"
                 )
             print(
                 f"2 scanners vs 1, first scan: walked {results[1][0] / results[2][0]:.2f}x, "
