@@ -77,7 +77,9 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
             if e.err_code != 10058:  # stream name already in use with a different config
                 raise
             await js.update_stream(cfg)
-    for bucket, ttl in (("leases", 60.0), ("scans", 0.0)):
+    # scan-tasks: one key per folder task of a scan, so it is counted once (shared/scanprogress);
+    # kept a week, longer than any scan.
+    for bucket, ttl in (("leases", 60.0), ("scans", 0.0), ("scan-tasks", 7 * 86400.0)):
         try:
             await js.key_value(settings.name(bucket))
         except (NotFoundError, KeyNotFoundError, APIError):

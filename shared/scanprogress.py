@@ -87,3 +87,70 @@ def _is_cas_conflict(e: Exception) -> bool:
         return True
     code = getattr(e, "err_code", None)
     return code in (10071, 10164)  # wrong last sequence / key exists
+
+
+class TaskDone(msgspec.Struct, kw_only=True):
+    """What one folder task of a scan added (or the scan's start, for folders it pruned)."""
+
+    dirs: int = 0
+    files: int = 0
+
+
+_TASK_ENC = msgspec.json.Encoder()
+_TASK_DEC = msgspec.json.Decoder(TaskDone)
+
+
+def _task_key(scan_id: uuid.UUID, task: str) -> str:
+    return f"{scan_id}.{task}"
+
+
+async def count_once(
+    js: JetStreamContext,
+    settings: NatsSettings,
+    scan_id: uuid.UUID,
+    task: str,
+    *,
+    pending: int = 0,
+    dirs_done: int = 0,
+    files_seen: int = 0,
+) -> bool:
+    """Add a folder task's counts once, whatever the redeliveries: the task's own key in the
+    `scan-tasks` bucket is created first, and a task that finds it there (redone after a lost
+    ack) adds nothing. Returns whether this call counted.
+
+    A crash between the two writes leaves the live counters short of this task; the total a
+    scan records when it ends is summed from the task keys (`exact_totals`), so it is exact.
+    """
+    kv = await js.key_value(settings.name("scan-tasks"))
+    try:
+        await kv.create(
+            _task_key(scan_id, task), _TASK_ENC.encode(TaskDone(dirs=dirs_done, files=files_seen))
+        )
+    except (KeyWrongLastSequenceError, APIError) as e:
+        if _is_cas_conflict(e):
+            return False
+        raise
+    await update_progress(
+        js, settings, scan_id, pending=pending, dirs_done=dirs_done, files_seen=files_seen
+    )
+    return True
+
+
+async def exact_totals(
+    js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID
+) -> TaskDone:
+    """Folders and files of a scan, summed from what each of its tasks recorded."""
+    kv = await js.key_value(settings.name("scan-tasks"))
+    total = TaskDone()
+    watcher = await kv.watch(f"{scan_id}.>")
+    try:
+        async for entry in watcher:
+            if entry is None:  # every current value has been delivered
+                break
+            if entry.value:
+                done = _TASK_DEC.decode(entry.value)
+                total.dirs += done.dirs
+                total.files += done.files
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    return total

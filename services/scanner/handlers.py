@@ -36,7 +36,13 @@ from shared.db import like_prefix
 from shared.globs import ExclusionMatcher
 from shared.media import is_hidden
 from shared.paths import validate_import_path, within
-from shared.scanprogress import ScanProgress, read_progress, update_progress
+from shared.scanprogress import (
+    ScanProgress,
+    count_once,
+    exact_totals,
+    read_progress,
+    update_progress,
+)
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
 
 if TYPE_CHECKING:
@@ -445,8 +451,13 @@ class Scanner:
                     ).scalar()
                     or 0
                 )
-            await update_progress(
-                self.js, self.settings.nats, e.scan_id, files_seen=unseen, dirs_done=len(same)
+            await count_once(
+                self.js,
+                self.settings.nats,
+                e.scan_id,
+                "start",
+                files_seen=unseen,
+                dirs_done=len(same),
             )
             log.info(
                 "scan %s library %s: %d folders unchanged, %d to list",
@@ -631,10 +642,12 @@ class Scanner:
         metrics.FOLDERS_SCANNED.inc()
         metrics.FILES_SEEN.inc(files)
         metrics.SCAN_PROBLEMS.inc(len(problems))
-        await update_progress(
+        # Counted once per task: a task redone after a lost ack adds nothing again.
+        await count_once(
             self.js,
             self.settings.nats,
             task.scan_id,
+            dir_task_msg_id(task),
             pending=(len(subdirs) if task.recursive else 0) - 1,
             dirs_done=1,
             files_seen=files,
@@ -736,18 +749,17 @@ class Scanner:
     async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
         """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""
         progress = await read_progress(self.js, self.settings.nats, scan_id)
+        totals = await exact_totals(self.js, self.settings.nats, scan_id)
         await self.bus.publish(
             ev.LibraryScanFinished(
                 stream_id=library_id,
                 scan_id=scan_id,
                 event_id=uuid.uuid5(scan_id, "finished"),
-                files_seen=progress.files_seen,
+                files_seen=totals.files,
                 unavailable_import_paths=progress.unavailable,
             )
         )
-        log.info(
-            "scan %s library %s finished: %d files seen", scan_id, library_id, progress.files_seen
-        )
+        log.info("scan %s library %s finished: %d files seen", scan_id, library_id, totals.files)
 
     # --- deleting a library ---------------------------------------------------------------
 

@@ -353,3 +353,37 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
     assert last is not None and type(last).__name__ == "ScanProblemFound"
     assert "cannot read folder" in last.problem  # type: ignore[attr-defined]
     assert [a["isOffline"] for a in (await world.assets(lib)).values()] == [False]
+
+
+async def test_a_folder_task_redone_after_a_lost_ack_is_counted_once(world: World) -> None:
+    """The same folder task run twice (its ack was lost, NATS delivered it again): the live
+    counters and the total the scan records count its files once, and nothing goes negative."""
+    import uuid
+
+    from services.scanner.handlers import Scanner
+    from shared.events import ScanMode
+    from shared.scanprogress import read_progress, update_progress
+    from shared.work import DirTask
+
+    make_tree(world.media, {f"album/a{i}.jpg": None for i in range(7)})
+    lib = await world.library(world.media)
+    await world.scan(lib)
+    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    js, nats = world.system.ctx.nc.jetstream(), world.system.settings.nats
+    scan_id = uuid.uuid4()
+    await update_progress(js, nats, scan_id, pending=1)
+    task = DirTask(
+        scan_id=scan_id,
+        library_id=uuid.UUID(lib),
+        path=str(world.media / "album"),
+        import_path=str(world.media),
+        mode=ScanMode.MODIFIED,
+        recursive=False,
+    )
+    await scanner.run_dir(task)
+    await scanner.run_dir(task)  # redelivered
+    progress = await read_progress(js, nats, scan_id)
+    assert (progress.files_seen, progress.dirs_done, progress.pending) == (7, 1, 0)
+    await scanner.finish_scan(scan_id, uuid.UUID(lib))
+    _, last = await EventBus(world.system.ctx.nc, nats).last_event("library", lib)
+    assert last is not None and last.files_seen == 7  # type: ignore[attr-defined]
