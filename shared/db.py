@@ -21,7 +21,9 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     """An async engine on asyncpg; NullPool where connections must not outlive a test."""
     kwargs: dict[str, object] = {} if pool else {"poolclass": NullPool}
     if pool:
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=False)
+        # Pre-ping: a connection left stale by a PostgreSQL restart is replaced on checkout
+        # instead of failing the first request after the restart (about 0.1 ms a checkout).
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     return create_async_engine(sqlalchemy_url(url), **kwargs)
 
 

@@ -193,3 +193,24 @@ async def _initialized(system: System) -> bool:
         from sqlalchemy import text
 
         return (await conn.execute(text("SELECT count(*) FROM users"))).scalar() != 0
+
+
+async def test_requests_survive_the_databases_connections_being_cut(system: System) -> None:
+    """As after a PostgreSQL restart: every pooled connection of the API is terminated; the
+    next request gets a fresh one instead of answering 500."""
+    import asyncpg
+
+    admin = await sign_up_admin(system)
+    assert (await system.client.get("/api/users/me", headers=admin)).status_code == 200
+    conn = await asyncpg.connect(system.settings.db.url.replace("+asyncpg", ""))
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    assert killed >= 1
+    for _ in range(3):
+        r = await system.client.get("/api/users/me", headers=admin)
+        assert r.status_code == 200, r.text
