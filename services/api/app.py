@@ -13,6 +13,12 @@ from litestar.openapi import OpenAPIConfig
 
 from services.api.auth import AuthUser, authenticate
 from services.api.context import Context
+from services.api.edge import (
+    EdgeRequest,
+    authenticate_first,
+    cached_auth,
+    refuse_unstorable_params,
+)
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
@@ -90,7 +96,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         return holder["ctx"]
 
     async def provide_auth(request: Request[Any, Any, Any], ctx: Context) -> AuthUser:
-        return await authenticate(request, ctx)
+        return cached_auth(request) or await authenticate(request, ctx)
 
     async def provide_admin(auth: AuthUser) -> AuthUser:
         auth.require_admin()
@@ -103,10 +109,14 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
             "auth": Provide(provide_auth),
             "admin": Provide(provide_admin),
         },
+        # The caller is known before any body is read (services/api/edge.py).
+        guards=[authenticate_first(provide_ctx), refuse_unstorable_params],
+        request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Shoebox", version="1.0.0", path="/api/docs"),
-        request_max_body_size=None,
+        # JSON bodies are small; the upload (POST /api/assets) streams and has its own bound.
+        request_max_body_size=settings.max_json_size,
         # Logging is the service's (shared.service.setup_logging, SHOEBOX_LOG_LEVEL): Litestar's
         # default would reset the root logger to INFO.
         logging_config=None,
