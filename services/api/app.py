@@ -20,6 +20,7 @@ from services.api.edge import (
     refuse_unstorable_params,
 )
 from services.api.errors import EXCEPTION_HANDLERS
+from services.api.openapi import document_errors
 from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
@@ -102,7 +103,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         auth.require_admin()
         return auth
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[well_known, *CONTROLLERS],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
@@ -122,3 +123,5 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    document_errors(app)
+    return app

@@ -232,3 +232,18 @@ class TestAdminUsers:
             await system.client.get("/api/admin/users?withDeleted=true", headers=admin)
         )
         assert user["id"] in [u["id"] for u in listed]
+
+
+class TestOpenAPI:
+    async def test_documented_errors_have_the_shape_the_api_answers(self, system: System) -> None:
+        spec = await ok(await system.client.get("/api/docs/openapi.json"))
+        error = spec["components"]["schemas"]["ErrorResponseDto"]
+        assert set(error["required"]) == {"message", "error", "statusCode"}
+        operation = spec["paths"]["/api/admin/users"]["get"]
+        assert [p["name"] for p in operation["parameters"]] == ["withDeleted"]
+        for path in spec["paths"].values():
+            for op in path.values():
+                for code, response in op["responses"].items():
+                    if code.startswith(("4", "5")):
+                        schema = response["content"]["application/json"]["schema"]
+                        assert schema == {"$ref": "#/components/schemas/ErrorResponseDto"}, code
