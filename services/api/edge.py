@@ -10,6 +10,7 @@ no NUL) and bodies nested deeper than any DTO, with Immich's 400.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ __all__ = [
 MAX_JSON_DEPTH = 32
 _AUTH_STATE = "shoebox_auth"
 _AUTH_PARAMETERS = ("auth", "admin")
+# By handler id; the handler is kept too, so that its id cannot be reused by another.
+_NEEDS_AUTH: dict[int, tuple[BaseRouteHandler, bool]] = {}
 
 
 def unstorable(value: Any, where: str = "") -> list[str]:
@@ -98,9 +101,21 @@ def refuse_unstorable_params(connection: ASGIConnection[Any, Any, Any, Any], _: 
 
 
 def needs_auth(handler: BaseRouteHandler) -> bool:
-    """Whether a handler takes the signed-in caller (`auth` or `admin`)."""
-    parameters = handler.parsed_fn_signature.parameters
-    return any(name in parameters for name in _AUTH_PARAMETERS)
+    """Whether a handler takes the signed-in caller (`auth` or `admin`), itself or through a
+    dependency of its own (the timeline's filter, say)."""
+    known = _NEEDS_AUTH.get(id(handler))
+    if known is not None:
+        return known[1]
+    dependencies = handler.resolve_dependencies()
+    todo, seen, found = list(handler.parsed_fn_signature.parameters), set(), False
+    while todo and not found:
+        name = todo.pop()
+        found = name in _AUTH_PARAMETERS
+        if name in dependencies and name not in seen:
+            seen.add(name)
+            todo.extend(inspect.signature(dependencies[name].dependency).parameters)
+    _NEEDS_AUTH[id(handler)] = (handler, found)
+    return found
 
 
 def authenticate_first(

@@ -241,6 +241,9 @@ class TestOpenAPI:
         assert set(error["required"]) == {"message", "error", "statusCode"}
         operation = spec["paths"]["/api/admin/users"]["get"]
         assert [p["name"] for p in operation["parameters"]] == ["withDeleted"]
+        # Signed in through a dependency (the timeline's filter) counts too; ping is for anyone.
+        assert "401" in spec["paths"]["/api/timeline/buckets"]["get"]["responses"]
+        assert "401" not in spec["paths"]["/api/server/ping"]["get"]["responses"]
         for path in spec["paths"].values():
             for op in path.values():
                 for code, response in op["responses"].items():
