@@ -5,7 +5,7 @@ resolves dependencies such as `auth`; so the caller is authenticated in a guard 
 run first), and a body is read only for a caller who may send it. Every JSON body is decoded by
 `EdgeRequest.json` and every query and path parameter passes `refuse_unstorable_params`: one
 place refuses, for every DTO at once, values the read models cannot hold (PostgreSQL's text has
-no NUL) and bodies nested deeper than any DTO, with Immich's 400.
+no NUL, its widest integer has 64 bits) and bodies nested deeper than any DTO, with Immich's 400.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ __all__ = [
 # The deepest DTO is four levels; anything far deeper is not a request, and msgspec would
 # otherwise recurse until Python's limit (a RecursionError: a 500).
 MAX_JSON_DEPTH = 32
+_INT64 = (-(1 << 63), (1 << 63) - 1)  # PostgreSQL's bigint, the widest integer it stores
 _AUTH_STATE = "shoebox_auth"
 _AUTH_PARAMETERS = ("auth", "admin")
 # By handler id; the handler is kept too, so that its id cannot be reused by another.
@@ -44,8 +45,8 @@ _NEEDS_AUTH: dict[int, tuple[BaseRouteHandler, bool]] = {}
 
 
 def unstorable(value: Any, where: str = "") -> list[str]:
-    """Messages for every string (or key) in a decoded JSON value that PostgreSQL cannot store,
-    and for nesting deeper than MAX_JSON_DEPTH; empty when the value is fine. Iterative."""
+    """Messages for every string (or key) and integer in a decoded JSON value that PostgreSQL
+    cannot store, and for nesting deeper than MAX_JSON_DEPTH; empty when fine. Iterative."""
     problems: list[str] = []
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
@@ -55,6 +56,8 @@ def unstorable(value: Any, where: str = "") -> list[str]:
         if isinstance(item, str):
             if "\x00" in item:
                 problems.append(f"{path or 'value'} must not contain NUL characters")
+        elif isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
+            problems.append(f"{path or 'value'} must be an integer that fits in 64 bits")
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = f"{path}.{key}" if path else str(key)

@@ -108,6 +108,27 @@ class TestUnstorableStrings:
         assert leftovers(system) == []
 
 
+class TestNumbers:
+    async def test_an_integer_wider_than_64_bits_is_refused(self, system: System) -> None:
+        admin = await sign_up_admin(system)
+        user, _ = await create_user(system, admin, "q@example.com")
+        r = await system.client.put(
+            f"/api/admin/users/{user['id']}", headers=admin, json={"quotaSizeInBytes": 1 << 70}
+        )
+        assert assert_immich_error(r, 400) == [
+            "quotaSizeInBytes must be an integer that fits in 64 bits"
+        ]
+        assert await passed_over(system) == 0
+
+    async def test_a_search_page_past_any_offset_is_refused(self, system: System) -> None:
+        # Found by the fuzzer: the page's OFFSET overflowed PostgreSQL's bigint (a 500).
+        admin = await sign_up_admin(system)
+        r = await system.client.post(
+            "/api/search/metadata", headers=admin, json={"page": 7861464995440176326, "size": 84}
+        )
+        assert_immich_error(r, 400)
+
+
 class TestNesting:
     async def test_deeply_nested_json_is_refused(self, system: System) -> None:
         admin = await sign_up_admin(system)
