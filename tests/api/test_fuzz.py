@@ -8,6 +8,7 @@ for its status (errors included: that is what keeps the documented error shape h
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import hypothesis
@@ -28,7 +29,8 @@ from tests.system import System, eventually
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 25  # per operation and generation mode: about 20 s on 2 cores
+# Per operation and generation mode: about 20 s on 2 cores. A longer hunt: SHOEBOX_FUZZ_EXAMPLES.
+EXAMPLES = int(os.environ.get("SHOEBOX_FUZZ_EXAMPLES", "25"))
 
 
 def fuzz(spec: dict[str, Any], base_url: str, headers: dict[str, str]) -> list[str]:
