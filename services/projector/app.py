@@ -200,6 +200,7 @@ class Projector:
 
     @staticmethod
     def _failed(failure: Failure) -> Failure:
+        metrics.EVENTS_PASSED_OVER.inc()
         log.error(
             "projector: event %s cannot be applied, passed over (recorded in "
             "projection_failures): %s",

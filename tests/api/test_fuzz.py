@@ -30,7 +30,9 @@ from tests.system import System, eventually
 pytestmark = pytest.mark.slow
 
 # Per operation and generation mode: about 20 s on 2 cores. A longer hunt: SHOEBOX_FUZZ_EXAMPLES.
+# Derandomized, so that a run is repeatable; SHOEBOX_FUZZ_SEED=<n> explores elsewhere.
 EXAMPLES = int(os.environ.get("SHOEBOX_FUZZ_EXAMPLES", "25"))
+SEED = os.environ.get("SHOEBOX_FUZZ_SEED")
 
 
 def fuzz(spec: dict[str, Any], base_url: str, headers: dict[str, str]) -> list[str]:
@@ -43,11 +45,12 @@ def fuzz(spec: dict[str, Any], base_url: str, headers: dict[str, str]) -> list[s
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+            @hypothesis.seed(int(SEED or 0))
             @hypothesis.settings(
                 max_examples=EXAMPLES,
                 deadline=None,
                 database=None,
-                derandomize=True,
+                derandomize=SEED is None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
