@@ -61,6 +61,11 @@ class CheckpointWaiter:
             row = (await conn.execute(text("SELECT max(seq) FROM projection_checkpoint"))).scalar()
         return int(row or 0)
 
+    async def current(self) -> int:
+        """The last stream sequence the read models include, as of now."""
+        await self.advance(await self._read())
+        return self.position
+
     async def wait(self, seq: int, timeout: float) -> None:
         """Return once the read models include `seq`; NotReady after `timeout` seconds."""
         if self.position >= seq:

@@ -10,6 +10,9 @@ from prometheus_client import Counter, Gauge, start_http_server
 log = logging.getLogger(__name__)
 
 EVENTS_PROJECTED = Counter("shoebox_projector_events_total", "Events applied to the read models")
+EVENTS_PASSED_OVER = Counter(
+    "shoebox_projector_passed_over_total", "Events recorded in projection_failures"
+)
 CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the read models")
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 
 metadata = MetaData()
 
@@ -216,6 +216,20 @@ scan_problems = Table(
     Column("path", Text, nullable=False),
     Column("problem", Text, nullable=False),
     Column("found_at", TZ, nullable=False),
+)
+
+# Events the projector passed over (it could not decode or apply them), one row per stream
+# sequence. Written with the checkpoint, from the event alone, so a replay records the same rows.
+projection_failures = Table(
+    "projection_failures",
+    metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("event_type", Text),
+    Column("event_id", Uuid),
+    Column("stream_id", Uuid),
+    Column("occurred_at", TZ),
+    Column("error", Text, nullable=False),
 )
 
 projection_checkpoint = Table(

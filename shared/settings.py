@@ -60,6 +60,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A file that cannot be read and was modified less than this many seconds ago is probably
     # still being copied: the metadata service tries it again later instead of recording it.
     metadata_settle: float = 30.0
+    # Request bodies: JSON (every route but the upload) is small; an upload is streamed to disk
+    # and bounded only to stop a runaway client (Immich documents `client_max_body_size 50000M`
+    # for its reverse proxy; this is the same 50,000 MiB).
+    max_json_size: int = 1 << 20
+    max_upload_size: int = 50_000 << 20
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -95,6 +100,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
         "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
         "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
+        "max_json_size": int(env.get("SHOEBOX_MAX_JSON_SIZE", str(1 << 20))),
+        "max_upload_size": int(env.get("SHOEBOX_MAX_UPLOAD_SIZE", str(50_000 << 20))),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),

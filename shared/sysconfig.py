@@ -34,8 +34,8 @@ class LibraryWatchConfig(msgspec.Struct, frozen=True, kw_only=True, rename="came
 class LibraryConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Immich's `library` section of the system config."""
 
-    scan: LibraryScanConfig = LibraryScanConfig()
-    watch: LibraryWatchConfig = LibraryWatchConfig()
+    scan: LibraryScanConfig = msgspec.field(default_factory=LibraryScanConfig)
+    watch: LibraryWatchConfig = msgspec.field(default_factory=LibraryWatchConfig)
 
 
 def defaults(scan: ScanSettings) -> LibraryConfig:

@@ -13,7 +13,9 @@ from litestar.openapi import OpenAPIConfig
 
 from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
+from services.api.edge import EdgeRequest, refuse_unstorable_params
 from services.api.errors import EXCEPTION_HANDLERS
+from services.api.openapi import document_errors
 from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
@@ -94,14 +96,17 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
     def provide_auth(request: Request[Any, Any, Any]) -> AuthUser:
         return current_user(request)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[well_known, *CONTROLLERS],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "auth": Provide(provide_auth, sync_to_thread=False),
         },
-        # Every route declares its access (services/api/auth.py); this guard enforces it.
-        guards=[access_guard(provide_ctx)],
+        # Every route declares its access (services/api/auth.py); this guard enforces it, and
+        # guards run before anything reads the body: a body is read only for a caller who may
+        # send it. Then no parameter may hold what the read models cannot store (edge.py).
+        guards=[access_guard(provide_ctx), refuse_unstorable_params],
+        request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -111,9 +116,12 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
                 "/api/docs", route_handlers=[], opt=public(), include_in_schema=False
             ),
         ),
-        request_max_body_size=None,
+        # JSON bodies are small; the upload (POST /api/assets) streams and has its own bound.
+        request_max_body_size=settings.max_json_size,
         # Logging is the service's (shared.service.setup_logging, SHOEBOX_LOG_LEVEL): Litestar's
         # default would reset the root logger to INFO.
         logging_config=None,
         debug=False,
     )
+    document_errors(app)
+    return app

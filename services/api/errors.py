@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from shared import errors
 
@@ -56,12 +57,15 @@ def _validation_messages(exc: ValidationException) -> list[str]:
     return messages or [str(exc.detail or "Bad request")]
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         return Response(error_body(400, _validation_messages(exc)), status_code=400)
-    if status == 401:
-        message: str | list[str] = "Authentication required"
+    if isinstance(exc, RequestEntityTooLarge) and exc.detail == RequestEntityTooLarge.detail:
+        limit = request.route_handler.resolve_request_max_body_size()
+        message: str | list[str] = f"The request body is larger than the limit of {limit} bytes"
+    elif status == 401:
+        message = "Authentication required"
     elif status == 404 and not exc.detail:
         message = "Not Found"
     else:

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -25,9 +26,16 @@ __all__ = ["MultipartUpload", "SpooledPart", "multipart_boundary"]
 # `request.stream()`, file parts go to a temp file in the caller's incoming folder (written and
 # hashed in a worker thread, about a MiB at a time), and only small form fields are kept.
 
+# Bounds, checked as the bytes arrive (before any work is done on them): Immich's upload form has
+# about a dozen fields, each a date, an id or a name.
 FILE_FIELDS = ("assetData", "sidecarData")
-MAX_FIELD_BYTES = 64 * 1024  # a form field is a date or a name; anything bigger is abuse
-MAX_HEADER_BYTES = 8 * 1024
+MAX_PARTS = 64
+MAX_FIELD_BYTES = 64 * 1024  # one form field
+MAX_FORM_BYTES = 256 * 1024  # every form field together (only these are held in memory)
+MAX_HEADER_BYTES = 8 * 1024  # the headers of one part
+# The parser is fed at most this much at a time, so that no bound is checked later than one
+# slice after it is passed (python-multipart walks headers byte by byte in Python).
+FEED_BYTES = 64 * 1024
 FLUSH_BYTES = 1 << 20  # write to disk (in a thread) once this much file data is pending
 
 
@@ -69,12 +77,14 @@ class MultipartUpload:
         self.fields: dict[str, str] = {}
         self.files: dict[str, SpooledPart] = {}
         self.ended = False
-        self.error: InvalidInput | None = None
+        self.error: InvalidInput | RequestEntityTooLarge | None = None
         self._type_of = type_of
         self._headers: dict[str, str] = {}
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._header_bytes = 0
+        self._parts = 0
+        self._form_bytes = 0
         self._field: str | None = None
         self._value = bytearray()
         self._part: SpooledPart | None = None
@@ -101,7 +111,14 @@ class MultipartUpload:
         if self.error is None:
             self.error = InvalidInput(message)
 
+    def _too_large(self, message: str) -> None:
+        if self.error is None:
+            self.error = RequestEntityTooLarge(message)
+
     def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            self._fail(f"The multipart body has more than {MAX_PARTS} parts")
         self._headers = {}
         self._header_bytes = 0
         self._field = None
@@ -110,16 +127,20 @@ class MultipartUpload:
         self._value.clear()
 
     def _header_field_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
         self._header_bytes += end - start
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._too_large(f"A multipart part has more than {MAX_HEADER_BYTES} bytes of headers")
+        elif self.error is None:
+            self._header_field += data[start:end]
 
     def _header_value_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
         self._header_bytes += end - start
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._too_large(f"A multipart part has more than {MAX_HEADER_BYTES} bytes of headers")
+        elif self.error is None:
+            self._header_value += data[start:end]
 
     def _header_end(self) -> None:
-        if self._header_bytes > MAX_HEADER_BYTES:
-            self._fail("A multipart part has too large headers")
         name = self._header_field.decode("latin-1").strip().lower()
         # latin-1 keeps the bytes: parse_options_header encodes back to them, and names in
         # Content-Disposition are UTF-8 (browsers, undici and httpx send them raw).
@@ -138,6 +159,10 @@ class MultipartUpload:
             self._skip = True  # a file field Immich does not define: ignored, like Immich
             return
         original = os.path.basename(filename.decode("utf-8", "replace").replace("\\", "/"))
+        if "\x00" in original:
+            self._fail("filename must not contain NUL characters")
+            self._skip = True
+            return
         if name == "assetData" and self._type_of(original) is None:
             self._fail(f"Unsupported file type {original}")
             self._skip = True
@@ -156,13 +181,21 @@ class MultipartUpload:
             self._pending.append((self._part, chunk))
             self._pending_bytes += len(chunk)
         elif self._field is not None:
-            self._value += data[start:end]
-            if len(self._value) > MAX_FIELD_BYTES:
-                self._fail(f"{self._field} is too long")
+            self._form_bytes += end - start
+            if end - start + len(self._value) > MAX_FIELD_BYTES:
+                self._too_large(f"{self._field} is longer than {MAX_FIELD_BYTES} bytes")
+            elif self._form_bytes > MAX_FORM_BYTES:
+                self._too_large(f"The form fields are longer than {MAX_FORM_BYTES} bytes together")
+            else:
+                self._value += data[start:end]
 
     def _part_end(self) -> None:
-        if self._field is not None and not self._skip:
-            self.fields[self._field] = self._value.decode("utf-8", "replace")
+        if self._field is not None and not self._skip and self.error is None:
+            value = self._value.decode("utf-8", "replace")
+            if "\x00" in value or "\x00" in self._field:
+                # The one rule of services/api/edge.py: the read models cannot store a NUL.
+                self._fail(f"{self._field or 'a form field'} must not contain NUL characters")
+            self.fields[self._field] = value
         self._field = None
         self._part = None
         self._value.clear()
@@ -176,14 +209,17 @@ class MultipartUpload:
         """Parse one chunk of the body; write file data to disk once enough is pending."""
         if not chunk:
             return
-        try:
-            self.parser.write(chunk)
-        except MultipartParseError as e:
-            raise InvalidInput(f"Malformed multipart body: {e}") from e
-        if self.error is not None:
-            raise self.error
-        if self._pending_bytes >= FLUSH_BYTES:
-            await self._flush()
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), FEED_BYTES):
+            piece = chunk if len(chunk) <= FEED_BYTES else bytes(view[start : start + FEED_BYTES])
+            try:
+                self.parser.write(piece)
+            except MultipartParseError as e:
+                raise InvalidInput(f"Malformed multipart body: {e}") from e
+            if self.error is not None:
+                raise self.error
+            if self._pending_bytes >= FLUSH_BYTES:
+                await self._flush()
 
     async def _flush(self) -> None:
         pending, self._pending, self._pending_bytes = self._pending, [], 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -193,7 +193,7 @@ class SystemConfigDto(Dto):
     """Immich's SystemConfigDto, of which Shoebox keeps the `library` section; other sections
     a client sends are ignored."""
 
-    library: LibraryConfig = LibraryConfig()
+    library: LibraryConfig = msgspec.field(default_factory=LibraryConfig)
 
 
 class ScanLibraryDto(Dto):
@@ -331,8 +331,9 @@ class MetadataSearchDto(Dto):
     taken_before: datetime | None = None
     with_exif: bool = False
     order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    size: int = 250
+    # Immich's bounds (@Min(1), @Max(1000)); the page's own bound keeps its OFFSET in a bigint.
+    page: Annotated[int, msgspec.Meta(ge=1, le=1 << 40)] = 1
+    size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 250
 
 
 class SearchAssetResponseDto(Dto):

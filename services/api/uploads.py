@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.exceptions import InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from sqlalchemy import text
 
 from services.api import schemas as s
@@ -152,6 +153,25 @@ async def publish_upload(ctx: Context, event: ev.AssetUploaded) -> int | None:
             )
         except WrongExpectedSequence:
             return None  # someone revived it at the same instant: theirs is the asset
+
+
+async def bounded(
+    chunks: AsyncIterator[bytes], announced: int | None, limit: int
+) -> AsyncIterator[bytes]:
+    """The body's chunks, refused with 413 once they pass `limit` bytes (at once when the
+    Content-Length says so, before anything is read)."""
+    if announced is not None and announced > limit:
+        raise RequestEntityTooLarge(too_large(limit))
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise RequestEntityTooLarge(too_large(limit))
+        yield chunk
+
+
+def too_large(limit: int) -> str:
+    return f"The upload is larger than the limit of {limit} bytes (SHOEBOX_MAX_UPLOAD_SIZE)"
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

@@ -18,6 +18,7 @@ from nats.js import api
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.projector import checkpoint
+from services.projector.failures import Failure, failure_ops
 from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
@@ -151,45 +152,45 @@ class Projector:
         return batch
 
     async def apply(self, msgs: list[Msg]) -> None:
-        """Apply a batch and its checkpoint in one transaction, then announce the checkpoint."""
+        """Apply a batch and its checkpoint in one transaction, then announce the checkpoint.
+
+        An event that cannot be decoded or applied is passed over, never retried forever: it is
+        logged at ERROR, recorded in `projection_failures` and its aggregate's row is moved past
+        it (services/projector/failures.py), in the same transaction as the checkpoint.
+        """
         decoded: list[tuple[int, ev.BaseEvent]] = []
+        subjects: dict[int, str] = {}
+        failures: list[Failure] = []
         last = self.position
         for msg in msgs:
             seq = int(msg.metadata.sequence.stream)
             if seq <= self.position:
                 continue  # already applied (redelivered after a crash or reconnect)
             last = max(last, seq)
+            subjects[seq] = msg.subject
             try:
                 decoded.append((seq, ev.decode(msg.data)))
-            except msgspec.ValidationError as e:
+            except msgspec.DecodeError as e:
                 # An event this version cannot read: recorded and passed over, so a newer
                 # producer cannot stall every read model (a replay after upgrading applies it).
-                log.error(
-                    "projector: cannot decode event seq=%d subject=%s: %s", seq, msg.subject, e
-                )
+                failures.append(self._failed(Failure(seq, msg.subject, f"cannot decode: {e}")))
         if last == self.position:
             return
         try:
-            await self._commit(decoded, last)
+            await self._commit(decoded, last, failures)
         except (asyncpg.PostgresError, IntegrityError, DBAPIError) as e:
-            if len(decoded) <= 1:
-                log.error("projector: event seq=%d cannot be applied, passed over: %s", last, e)
-                await self._commit([], last)
-            else:
-                # Isolate the bad event: apply one at a time.
+            # Isolate the bad event: apply one at a time, each with the failures before it.
+            if len(decoded) > 1:
                 log.warning("projector: batch ending at %d failed (%s); applying singly", last, e)
-                for seq, event in decoded:
-                    try:
-                        await self._commit([(seq, event)], seq)
-                    except (asyncpg.PostgresError, IntegrityError, DBAPIError) as err:
-                        log.error(
-                            "projector: event seq=%d %s cannot be applied, passed over: %s",
-                            seq,
-                            type(event).__name__,
-                            err,
-                        )
-                        await self._commit([], seq)
-                await self._commit([], last)
+            for seq, event in decoded:
+                before = [f for f in failures if f.seq < seq]
+                failures = [f for f in failures if f.seq > seq]
+                try:
+                    await self._commit([(seq, event)], seq, before)
+                except (asyncpg.PostgresError, IntegrityError, DBAPIError) as err:
+                    failure = self._failed(Failure(seq, subjects[seq], str(err), event))
+                    await self._commit([], seq, [*before, failure])
+            await self._commit([], last, failures)
         self.position = last
         metrics.EVENTS_PROJECTED.inc(len(decoded))
         metrics.CHECKPOINT.set(last)
@@ -197,8 +198,24 @@ class Projector:
         if self.on_batch:
             self.on_batch(last)
 
-    async def _commit(self, decoded: list[tuple[int, ev.BaseEvent]], last: int) -> None:
-        """The batch's statements and the new checkpoint in ONE asyncpg transaction.
+    @staticmethod
+    def _failed(failure: Failure) -> Failure:
+        metrics.EVENTS_PASSED_OVER.inc()
+        log.error(
+            "projector: event %s cannot be applied, passed over (recorded in "
+            "projection_failures): %s",
+            failure.describe(),
+            failure.error,
+        )
+        return failure
+
+    async def _commit(
+        self,
+        decoded: list[tuple[int, ev.BaseEvent]],
+        last: int,
+        failures: list[Failure] | None = None,
+    ) -> None:
+        """The batch's statements, its failures and the new checkpoint in ONE asyncpg transaction.
 
         asyncpg's own executemany (a prepared statement, one round of binding per row) skips
         SQLAlchemy's per-row parameter work. The transaction is asyncpg's too: SQLAlchemy's
@@ -212,6 +229,10 @@ class Projector:
                 for stmt, rows in plan(decoded):
                     sql, names = positional(stmt)
                     await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+                for failure in failures or []:
+                    for stmt, params in failure_ops(failure):
+                        sql, names = positional(stmt)
+                        await raw.execute(sql, *(params[n] for n in names))
                 sql, names = positional(checkpoint.ADVANCE)
                 params = checkpoint.advance_params(last)
                 await raw.execute(sql, *(params[n] for n in names))

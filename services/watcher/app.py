@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 import nats.errors
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -228,12 +228,17 @@ class Watcher:
         self._loop = loop = asyncio.get_running_loop()
         self._kv = await self.js.key_value(self.settings.nats.name("leases"))
         self._waiter = await follow_checkpoint(self.nc, self.settings.nats, self.engine)
+        # From the first event the read models do not hold yet: the first reload (below) reads
+        # them after subscribing, so no change falls between the two.
+        start = await self._waiter.current() + 1
         subscriptions = [
             await self.js.subscribe(
                 self.settings.nats.subject("events", aggregate, ">"),
                 cb=self._on_event,
                 ordered_consumer=True,
-                deliver_policy=DeliverPolicy.NEW,
+                config=ConsumerConfig(
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+                ),
             )
             for aggregate in ("server", "user", "library")
         ]

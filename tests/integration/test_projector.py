@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 
+from services.cli import replay
 from services.projector.app import Projector
 from services.projector.checkpoint import read_checkpoint
 from shared import events as ev
 from shared.bus import EventBus
-from tests.system import Infra, open_system
+from tests.dbcompare import diff, dump
+from tests.helpers import create_user, ok, sign_up_admin
+from tests.system import Infra, System, create_database, open_system
 
 
 async def _count(system: object, sql: str) -> int:
@@ -84,3 +89,59 @@ async def test_a_poison_event_is_passed_over_and_the_rest_lands(infra: Infra, tm
         assert await _count(system, "SELECT count(*) FROM api_keys") == 1
         assert await _count(system, "SELECT count(*) FROM albums") == 1
         assert (await read_checkpoint(system.ctx.engine))[0] == last
+
+
+async def _failures(system: System) -> list[Any]:
+    async with system.ctx.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT seq, subject, event_type, stream_id, error FROM projection_failures")
+        )
+        return list(rows.all())
+
+
+class TestPassedOverEvents:
+    async def test_a_user_stays_writable_when_one_of_its_events_cannot_be_stored(
+        self, system: System, media_root: Path
+    ) -> None:
+        admin = await sign_up_admin(system)
+        user, _ = await create_user(system, admin, "mallory@example.com")
+        user_id = uuid.UUID(user["id"])
+        # Straight onto the bus, past the API's checks: PostgreSQL cannot store a NUL.
+        bad = ev.UserUpdated(stream_id=user_id, name="mallory\x00")
+        seq = await system.ctx.bus.publish(bad)
+        await system.ctx.settle(seq)
+
+        failures = await _failures(system)
+        assert [(f.seq, f.event_type, f.stream_id) for f in failures] == [
+            (seq, "UserUpdated", user_id)
+        ]
+        assert failures[0].subject.endswith(f"events.user.{user_id}")
+        # The guarded writes that used to answer 409 forever: external path, then deletion.
+        body = await ok(
+            await system.client.put(
+                f"/api/admin/users/{user_id}", json={"externalPath": str(media_root)}, headers=admin
+            )
+        )
+        assert body["externalPath"] == str(media_root) and body["name"] == "mallory"
+        await ok(await system.client.delete(f"/api/admin/users/{user_id}", headers=admin))
+
+    async def test_replay_records_the_same_failures(self, system: System) -> None:
+        admin = await sign_up_admin(system)
+        user, _ = await create_user(system, admin, "mallory@example.com")
+        user_id = uuid.UUID(user["id"])
+        await system.ctx.bus.publish(ev.UserUpdated(stream_id=user_id, name="a\x00"))
+        # An event this version cannot decode, on the same user's subject.
+        subject = system.ctx.bus.aggregate_subject("user", user_id)
+        ack = await system.ctx.nc.jetstream().publish(subject, b'{"event":"FromTheFuture"}')
+        await system.ctx.settle(ack.seq)
+        await ok(
+            await system.client.put(
+                f"/api/admin/users/{user_id}", json={"name": "mallory"}, headers=admin
+            )
+        )
+        assert len(await _failures(system)) == 2
+
+        replica = await create_database(system.infra, system.settings.nats.namespace + "_r")
+        await replay(system.settings, replica, show_progress=False)
+        problems = diff(await dump(system.settings.db.url), await dump(replica))
+        assert not problems, "\n".join(problems)

@@ -20,7 +20,14 @@ class AssetController(Controller):
     path = "/api/assets"
     tags = ["Assets"]
 
-    @post("/", operation_id="uploadAsset", status_code=201, opt=requires(Permission.ASSET_UPLOAD))
+    # Streamed to disk; bounded by SHOEBOX_MAX_UPLOAD_SIZE in uploads.upload_asset, not here.
+    @post(
+        "/",
+        operation_id="uploadAsset",
+        status_code=201,
+        opt=requires(Permission.ASSET_UPLOAD),
+        request_max_body_size=None,
+    )
     async def upload(
         self, ctx: Context, auth: AuthUser, request: Request[Any, Any, Any]
     ) -> Response[s.AssetMediaResponseDto]:
@@ -30,7 +37,7 @@ class AssetController(Controller):
             auth,
             request.headers.get("content-type", ""),
             request.headers.get("x-immich-checksum"),
-            request.stream(),
+            uploads.bounded(request.stream(), request.content_length, ctx.settings.max_upload_size),
         )
         body = s.AssetMediaResponseDto(
             id=str(asset_id), status="created" if created else "duplicate"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, delete, get, post, put
+from litestar.params import QueryParameter
 
 from services.api import commands, queries
 from services.api import schemas as s
@@ -56,7 +58,9 @@ class UsersAdminController(Controller):
 
     @get("/", operation_id="searchUsersAdmin", opt=requires(Permission.ADMIN_USER_READ, admin=True))
     async def search(
-        self, ctx: Context, with_deleted: bool = False
+        self,
+        ctx: Context,
+        with_deleted: Annotated[bool, QueryParameter(name="withDeleted")] = False,
     ) -> list[s.UserAdminResponseDto]:
         async with ctx.engine.connect() as conn:
             rows = await queries.list_users(conn, with_deleted=with_deleted)

@@ -1,0 +1,96 @@
+"""Events the projector passes over: recorded in `projection_failures`, their aggregate moved on.
+
+An event that cannot be decoded or applied (a value PostgreSQL cannot store, a newer producer's
+shape) must not stall the read models, and must not jam its aggregate either: the API guards
+writes with JetStream's expected-last-subject-sequence against the row's `last_seq`, so a row
+left behind its subject would refuse every later write with 409. The failure is therefore
+recorded and the aggregate's `last_seq` advanced past it, in the transaction that moves the
+checkpoint. Everything written comes from the message alone, so a replay records the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import text
+
+from shared import events as ev
+
+if TYPE_CHECKING:
+    from sqlalchemy import TextClause
+
+__all__ = ["Failure", "failure_ops"]
+
+_RECORD = text(
+    "INSERT INTO projection_failures "
+    "(seq, subject, event_type, event_id, stream_id, occurred_at, error) "
+    "VALUES (:seq, :subject, :event_type, :event_id, :stream_id, :occurred_at, :error) "
+    "ON CONFLICT (seq) DO NOTHING"
+)
+
+# GREATEST: the failure's bump and the batch's own statements commute (a later event of the
+# aggregate in the same batch has set a higher sequence already).
+_ADVANCE = {
+    aggregate: text(f"UPDATE {table} SET last_seq = GREATEST(last_seq, :seq) WHERE id = :id")
+    for aggregate, table in (
+        (ev.Aggregate.USER, "users"),
+        (ev.Aggregate.LIBRARY, "libraries"),
+        (ev.Aggregate.ASSET, "assets"),
+        (ev.Aggregate.ALBUM, "albums"),
+    )
+}
+
+
+class Failure(NamedTuple):
+    """One passed-over event: what is known of it, and why."""
+
+    seq: int
+    subject: str
+    error: str
+    event: ev.BaseEvent | None = None
+
+    def describe(self) -> str:
+        kind = type(self.event).__name__ if self.event is not None else "undecodable event"
+        return f"seq={self.seq} subject={self.subject} {kind} id={self.event_id()}"
+
+    def event_id(self) -> uuid.UUID | None:
+        return self.event.event_id if self.event is not None else None
+
+
+def aggregate_of(subject: str) -> tuple[ev.Aggregate, uuid.UUID] | None:
+    """(aggregate, id) of `[<namespace>.]events.<aggregate>.<id>`, or None."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[-3] != "events":
+        return None
+    try:
+        return ev.Aggregate(parts[-2]), uuid.UUID(parts[-1])
+    except ValueError:
+        return None
+
+
+def failure_ops(failure: Failure) -> list[tuple[TextClause, dict[str, Any]]]:
+    """Record the failure; advance its aggregate's row (if there is one) past it."""
+    event = failure.event
+    occurred: datetime | None = event.occurred_at if event is not None else None
+    target = aggregate_of(failure.subject)
+    stream_id = event.stream_id if event is not None else (target[1] if target else None)
+    ops: list[tuple[TextClause, dict[str, Any]]] = [
+        (
+            _RECORD,
+            {
+                "seq": failure.seq,
+                "subject": failure.subject,
+                "event_type": type(event).__name__ if event is not None else None,
+                "event_id": failure.event_id(),
+                "stream_id": stream_id,
+                "occurred_at": occurred,
+                # PostgreSQL's messages never hold a NUL, but what failed may have: keep it out.
+                "error": failure.error.replace("\x00", "\\u0000"),
+            },
+        )
+    ]
+    if target is not None and target[0] in _ADVANCE:
+        ops.append((_ADVANCE[target[0]], {"seq": failure.seq, "id": target[1]}))
+    return ops
