@@ -296,8 +296,9 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
     external_path = await _external_path_of(ctx, dto.owner_id)
     if external_path is None and not actor.is_admin:
         raise Forbidden("No external path is set for this user; ask an admin to set one")
+    upload = str(ctx.settings.upload_path)
     for path in paths:
-        if msg := check_import_path_shape(path, external_path):
+        if msg := check_import_path_shape(path, external_path, upload):
             raise InvalidInput(f"Invalid import path: {msg}")
     library_id = uuid.uuid4()
     await ctx.settle(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
-from services.scanner.crawl import Fence, Listing, list_dir, stat_file
+from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Fence, Listing, list_dir, stat_file
 from services.scanner.decide import Known, Planned, ScanContext, needs_stat, plan_dir, plan_offline
 from shared import events as ev
 from shared import metrics
@@ -49,12 +49,12 @@ def patterns_hash(patterns: list[str] | tuple[str, ...]) -> str:
 
 
 def check_import_paths(
-    paths: tuple[str, ...], external: str | None
+    paths: tuple[str, ...], external: str | None, upload_root: str | None = None
 ) -> list[tuple[str, str, str | None]]:
     """Blocking: (import path, real path, why it is unusable or None) for each import path."""
     out = []
     for path in paths:
-        message = validate_import_path(path, external)
+        message = validate_import_path(path, external, upload_root)
         out.append((path, os.path.realpath(path) if message is None else "", message))
     return out
 
@@ -129,7 +129,10 @@ class Scanner:
         if row.external_path:
             # In a thread: resolving a path on a hung network mount must not stall the loop.
             real = await asyncio.to_thread(os.path.realpath, row.external_path)
-            fence = Fence(real, ExclusionMatcher(list(row.exclusion_patterns)))
+            upload = await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
+            fence = Fence(
+                real, ExclusionMatcher(list(row.exclusion_patterns)), excluded_roots=(upload,)
+            )
         state = LibraryState(
             row.owner_id,
             tuple(row.import_paths),
@@ -154,7 +157,9 @@ class Scanner:
         planned: list[Planned] = []
         problems: list[ev.BaseEvent] = []
         external = lib.fence.root if lib.fence else None
-        checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
+        checked = await asyncio.to_thread(
+            check_import_paths, lib.import_paths, external, str(self.settings.upload_path)
+        )
         for path, real, message in checked:
             if message is None:
                 roots.append((real, path))
@@ -335,13 +340,15 @@ class Scanner:
         listing = Listing()
         dir_mtime_ns: int | None = None
         real = await asyncio.to_thread(os.path.realpath, task.path)
-        if lib.fence is None or not lib.fence.contains(real):
+        if lib.fence is None or not lib.fence.contains(real) or lib.fence.excludes(real):
             problems.append(
                 ev.ScanProblemFound(
                     stream_id=task.library_id,
                     scan_id=task.scan_id,
                     path=task.path,
-                    problem="outside the external path; skipped",
+                    problem=UPLOAD_FOLDER_SKIPPED
+                    if lib.fence is not None and lib.fence.excludes(real)
+                    else "outside the external path; skipped",
                 )
             )
         else:

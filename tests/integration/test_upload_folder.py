@@ -1,0 +1,115 @@
+"""The upload folder is never part of an external library, whatever the external path holds."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.api.commands import publish_chain
+from shared import events as ev
+from tests.api.test_assets_api import photo, uploaded
+from tests.factories import make_tree
+from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
+from tests.system import Infra, System, open_system, run_scanner
+
+
+class Tenants:
+    """A victim with a real upload, and an intruder whose external path is the data folder."""
+
+    def __init__(
+        self,
+        system: System,
+        admin: dict[str, str],
+        intruder: dict[str, Any],
+        intruder_headers: dict[str, str],
+        upload: Path,
+    ) -> None:
+        self.system, self.admin = system, admin
+        self.intruder, self.intruder_headers = intruder, intruder_headers
+        self.upload = upload  # the victim's uploaded file, where the API stored it
+        self.data = Path(system.settings.data_dir)
+
+
+@pytest.fixture
+async def tenants(infra: Infra, tmp_path: Path) -> AsyncIterator[Tenants]:
+    async with open_system(infra, tmp_path) as system:
+        await system.start("scanner", run_scanner)
+        admin = await sign_up_admin(system)
+        _victim, victim_headers = await create_user(system, admin, "victim@example.com")
+        await uploaded(system, victim_headers, photo(1), "private.jpg")
+        upload_root = system.settings.upload_path
+        (upload,) = [
+            Path(d, f) for d, _, files in os.walk(upload_root) for f in files if f.endswith(".jpg")
+        ]
+        data = Path(system.settings.data_dir)
+        assert upload_root.is_relative_to(data)
+        intruder, headers = await create_user(system, admin, "intruder@example.com", str(data))
+        yield Tenants(system, admin, intruder, headers, upload)
+
+
+async def _create(t: Tenants, paths: list[str]) -> Any:
+    return await t.system.client.post(
+        "/api/libraries",
+        headers=t.intruder_headers,
+        json={"ownerId": t.intruder["id"], "importPaths": paths},
+    )
+
+
+class TestApi:
+    async def test_create_refuses_the_upload_folder_and_anything_inside_it(
+        self, tenants: Tenants
+    ) -> None:
+        upload_root = tenants.system.settings.upload_path
+        for path in (upload_root, tenants.upload.parent, upload_root / "not-yet-there"):
+            r = await _create(tenants, [str(path)])
+            assert r.status_code == 400, r.text
+            assert r.json()["message"] == (
+                "Invalid import path: Cannot use media upload folder for external libraries"
+            )
+        mine = await ok(
+            await tenants.system.client.get("/api/libraries", headers=tenants.intruder_headers)
+        )
+        assert [lib["type"] for lib in mine] == ["UPLOAD"]
+
+
+class TestScanner:
+    async def test_scan_skips_the_upload_folder_inside_an_import_path(
+        self, tenants: Tenants
+    ) -> None:
+        t = tenants
+        mine = make_tree(t.data / "mine", {"a.jpg": None})
+        (t.data / "mine" / "link.jpg").symlink_to(t.upload)
+        (t.data / "mine" / "uploads").symlink_to(t.system.settings.upload_path)
+        lib = await external_library(t.system, t.intruder_headers, t.intruder["id"], [str(t.data)])
+        state = await scan(t.system, t.intruder_headers, lib["id"])
+        assets = await assets_of(t.system, t.admin, lib["id"])
+        assert [a["originalPath"] for a in assets] == [str(mine["a.jpg"])]
+        skipped = {
+            Path(p["path"]).name for p in state["problems"] if "upload folder" in p["problem"]
+        }
+        assert skipped == {"upload", "link.jpg", "uploads"}
+
+    async def test_import_path_inside_the_upload_folder_recorded_earlier_is_not_scanned(
+        self, tenants: Tenants
+    ) -> None:
+        """A library created before the API refused such paths (or by a replayed event)."""
+        t = tenants
+        library_id = uuid.uuid4()
+        created = ev.LibraryCreated(
+            stream_id=library_id,
+            owner_id=uuid.UUID(t.intruder["id"]),
+            name="old",
+            type="EXTERNAL",
+            import_paths=[str(t.system.settings.upload_path)],
+            exclusion_patterns=[],
+        )
+        await t.system.ctx.settle(await publish_chain(t.system.ctx, [created], expected=0))
+        state = await scan(t.system, t.intruder_headers, str(library_id))
+        assert state["unavailableImportPaths"] == [str(t.system.settings.upload_path)]
+        assert "upload folder" in state["problems"][0]["problem"]
+        assert await assets_of(t.system, t.admin, str(library_id)) == []
