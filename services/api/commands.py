@@ -7,6 +7,7 @@ has applied them, so the caller reads its own write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -19,7 +20,7 @@ from services.api.auth import AuthUser, hash_password, new_secret, token_hash
 from shared import events as ev
 from shared.bus import WrongExpectedSequence
 from shared.errors import Conflict, Forbidden, InvalidInput
-from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
+from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_patterns
 from shared.ids import upload_library_id
 from shared.paths import check_import_path_shape, validate_external_path, validate_import_path
 
@@ -263,11 +264,20 @@ def _check_list(name: str, values: list[str]) -> None:
         raise InvalidInput("; ".join(problems))
 
 
-def check_patterns(patterns: list[str]) -> None:
+def _check_patterns(patterns: list[str]) -> None:
+    """Blocking (patterns are translated and compiled)."""
     _check_list("exclusionPatterns", patterns)
-    for p in patterns:
-        if msg := validate_pattern(p):
-            raise InvalidInput(f"Invalid exclusion pattern {p!r}: {msg}")
+    refused = validate_patterns(patterns)
+    if refused is not None:
+        pattern, msg = refused
+        raise InvalidInput(
+            msg if pattern is None else f"Invalid exclusion pattern {pattern!r}: {msg}"
+        )
+
+
+async def check_patterns(patterns: list[str]) -> None:
+    """Refuse patterns that are malformed or could make matching slow (off the event loop)."""
+    await asyncio.to_thread(_check_patterns, patterns)
 
 
 async def _external_path_of(ctx: Context, owner_id: uuid.UUID) -> str | None:
@@ -292,7 +302,7 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
         else (dto.exclusion_patterns)
     )
     _check_list("importPaths", paths)
-    check_patterns(patterns)
+    await check_patterns(patterns)
     external_path = await _external_path_of(ctx, dto.owner_id)
     if external_path is None and not actor.is_admin:
         raise Forbidden("No external path is set for this user; ask an admin to set one")
@@ -354,7 +364,7 @@ async def update_library(
     if dto.exclusion_patterns is not UNSET:
         if row.type == "UPLOAD" and dto.exclusion_patterns:
             raise InvalidInput("Upload libraries cannot have exclusion patterns")
-        check_patterns(dto.exclusion_patterns)
+        await check_patterns(dto.exclusion_patterns)
         if list(dto.exclusion_patterns) != list(row.exclusion_patterns):
             events.append(
                 ev.ExclusionPatternsChanged(
@@ -382,7 +392,7 @@ async def validate_library(
     row = await visible_library(ctx, actor, library_id)
     _check_list("importPaths", dto.import_paths)
     if dto.exclusion_patterns:
-        check_patterns(dto.exclusion_patterns)
+        await check_patterns(dto.exclusion_patterns)
     external_path = await _external_path_of(ctx, row.owner_id)
     upload = str(ctx.settings.upload_path)
     return [(p, validate_import_path(p, external_path, upload)) for p in dto.import_paths]

@@ -23,7 +23,7 @@ from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
 from shared.db import like_prefix
-from shared.globs import ExclusionMatcher
+from shared.globs import ExclusionMatcher, MatchTooSlow
 from shared.paths import validate_import_path, within
 from shared.scanprogress import ScanProgress, read_progress, update_progress
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
@@ -130,9 +130,10 @@ class Scanner:
             # In a thread: resolving a path on a hung network mount must not stall the loop.
             real = await asyncio.to_thread(os.path.realpath, row.external_path)
             upload = await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
-            fence = Fence(
-                real, ExclusionMatcher(list(row.exclusion_patterns)), excluded_roots=(upload,)
-            )
+            # Compiling a library's patterns can take a while (up to a second at the API's
+            # bounds, longer for patterns stored before them): not on the loop either.
+            matcher = await asyncio.to_thread(ExclusionMatcher, list(row.exclusion_patterns))
+            fence = Fence(real, matcher, excluded_roots=(upload,))
         state = LibraryState(
             row.owner_id,
             tuple(row.import_paths),
@@ -370,6 +371,26 @@ class Scanner:
                 )
                 log.warning(
                     "scan %s library %s: cannot read %s: %s",
+                    task.scan_id,
+                    task.library_id,
+                    task.path,
+                    err,
+                )
+                await self._after_dir(task, [], problems, 0)
+                return
+            except MatchTooSlow as err:
+                # The library's patterns are hostile: its folders stay as they were (nothing
+                # imported, nothing offline) until they change; other libraries go on.
+                problems.append(
+                    ev.ScanProblemFound(
+                        stream_id=task.library_id,
+                        scan_id=task.scan_id,
+                        path=task.path,
+                        problem=f"folder skipped: {err}",
+                    )
+                )
+                log.warning(
+                    "scan %s library %s: %s skipped: %s",
                     task.scan_id,
                     task.library_id,
                     task.path,

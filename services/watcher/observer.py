@@ -25,6 +25,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserverVFS
 
 from services.watcher.debounce import UNSEEN
+from shared.globs import MatchTooSlow
 from shared.media import asset_type, is_hidden
 from shared.paths import Signature, signature
 
@@ -161,8 +162,10 @@ class ImportPathHandler(FileSystemEventHandler):
         if asset_type(path) is None:
             # A non-media name matters only by vanishing: it may have been a link to a folder.
             return [Touch(parent)] if gone else []
-        if self.matcher.matches(path):
-            return []  # the scanner would exclude it; do not make it work for nothing
+        # Patterns too slow to match: the scanner decides, and records it as a problem.
+        with contextlib.suppress(MatchTooSlow):
+            if self.matcher.matches(path):
+                return []  # the scanner would exclude it; do not make it work for nothing
         if gone:
             return [Touch(parent, path, None, False)]
         return [Touch(parent, path, self._stat(path), writing)]
