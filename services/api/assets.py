@@ -20,7 +20,7 @@ from sqlalchemy import text
 from services.api import schemas as s
 from services.api.schemas import iso
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.paths import resolve_inside
+from shared.paths import is_inside, resolve_inside
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -297,13 +297,26 @@ async def open_original(
     else:
         root = str(settings.upload_path)
         path = str(original_file(settings.upload_path, row.original_path))
-    real = resolve_inside(root, path)
+    upload = str(settings.upload_path) if row.library_type == "EXTERNAL" else None
+    # In a thread: resolving follows symlinks, which can be many or on a hung mount.
+    real = await asyncio.to_thread(_readable_original, root, path, upload)
     try:
         fh = await asyncio.to_thread(open, real, "rb")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
         raise NotFound("Asset media not found: the original file is missing") from e
     size = (await asyncio.to_thread(os.fstat, fh.fileno())).st_size
     return _file_chunks(fh), size
+
+
+def _readable_original(root: str, path: str, upload_root: str | None) -> str:
+    """Blocking: the real path of an original, inside `root` and not inside `upload_root`.
+
+    An external library never reads the upload folder, even when the owner's external path
+    holds it (assets imported before the scanner skipped it stay refused here)."""
+    real = resolve_inside(root, path)
+    if upload_root is not None and is_inside(upload_root, real):
+        raise Forbidden("The file of this external asset is in the upload folder; not readable")
+    return real
 
 
 class ThumbnailMissing(NotFound):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from services.api.commands import publish_chain
 from shared import events as ev
+from shared.ids import external_asset_id
 from tests.api.test_assets_api import photo, uploaded
 from tests.factories import make_tree
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
@@ -113,3 +115,25 @@ class TestScanner:
         assert state["unavailableImportPaths"] == [str(t.system.settings.upload_path)]
         assert "upload folder" in state["problems"][0]["problem"]
         assert await assets_of(t.system, t.admin, str(library_id)) == []
+
+
+async def test_upload_imported_before_the_fix_cannot_be_downloaded(tenants: Tenants) -> None:
+    """What a scan of the data folder recorded before the scanner skipped the upload folder."""
+    t = tenants
+    lib = await external_library(t.system, t.intruder_headers, t.intruder["id"], [str(t.data)])
+    library_id = uuid.UUID(lib["id"])
+    asset_id = external_asset_id(library_id, str(t.upload))
+    found = ev.FileDiscovered(
+        stream_id=asset_id,
+        library_id=library_id,
+        owner_id=uuid.UUID(t.intruder["id"]),
+        path=str(t.upload),
+        type="IMAGE",
+        file_modified_at=datetime.now(UTC),
+        file_size=t.upload.stat().st_size,
+    )
+    await t.system.ctx.settle(await publish_chain(t.system.ctx, [found], expected=0))
+    r = await t.system.client.get(f"/api/assets/{asset_id}/original", headers=t.intruder_headers)
+    assert r.status_code == 403, r.status_code
+    assert "upload folder" in r.json()["message"]
+    assert r.content != t.upload.read_bytes()
