@@ -27,7 +27,7 @@ from watchdog.observers.polling import PollingObserverVFS
 from services.watcher.debounce import UNSEEN
 from shared.globs import MatchTooSlow
 from shared.media import asset_type, is_hidden
-from shared.paths import Signature, signature
+from shared.paths import Signature, signature, within
 
 if TYPE_CHECKING:
     import uuid
@@ -91,8 +91,11 @@ class ImportPathHandler(FileSystemEventHandler):
         native: bool,
         sink: Callable[[Touch], None],
         stat: Callable[[str], Signature | None] = signature,
+        excluded_roots: tuple[str, ...] = (),
     ) -> None:
         self.library_id = library_id
+        # Real folders the scanner never lists (the upload folder): no work for it there.
+        self.excluded_roots = excluded_roots
         self.root = root.rstrip("/") or "/"
         self._prefix = self.root if self.root.endswith("/") else self.root + "/"
         self.matcher = matcher
@@ -143,6 +146,8 @@ class ImportPathHandler(FileSystemEventHandler):
     def _relevant(self, path: str) -> bool:
         """Below the import path, with no hidden component on the way (as the scanner skips)."""
         if not path.startswith(self._prefix):
+            return False
+        if any(within(x, path) for x in self.excluded_roots):
             return False
         return not any(is_hidden(part) for part in path[len(self._prefix) :].split("/") if part)
 

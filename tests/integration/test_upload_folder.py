@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from watchdog.events import DirCreatedEvent, FileCreatedEvent
 
 from services.api.commands import publish_chain
+from services.watcher.observer import ImportPathHandler
 from shared import events as ev
+from shared.globs import ExclusionMatcher
 from shared.ids import external_asset_id
 from tests.api.test_assets_api import photo, uploaded
 from tests.factories import make_tree
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
 from tests.system import Infra, System, open_system, run_scanner
+from tests.unit.test_glob_bounds import WORST_ACCEPTED
 
 
 class Tenants:
@@ -137,3 +141,32 @@ async def test_upload_imported_before_the_fix_cannot_be_downloaded(tenants: Tena
     assert r.status_code == 403, r.status_code
     assert "upload folder" in r.json()["message"]
     assert r.content != t.upload.read_bytes()
+
+
+class TestWatcher:
+    def handler(self, root: Path, upload: Path, patterns: list[str]) -> ImportPathHandler:
+        return ImportPathHandler(
+            uuid.uuid4(),
+            str(root),
+            ExclusionMatcher(patterns),
+            native=True,
+            sink=lambda t: None,
+            excluded_roots=(str(upload),),
+        )
+
+    def test_changes_in_the_upload_folder_ask_the_scanner_for_nothing(self, tmp_path: Path) -> None:
+        files = make_tree(tmp_path / "data", {"upload/u/x.jpg": None, "mine/a.jpg": None})
+        h = self.handler(tmp_path / "data", tmp_path / "data" / "upload", [])
+        assert h.touches(FileCreatedEvent(str(files["upload/u/x.jpg"]))) == []
+        assert h.touches(DirCreatedEvent(str(tmp_path / "data" / "upload" / "u"))) == []
+        (mine,) = h.touches(FileCreatedEvent(str(files["mine/a.jpg"])))
+        assert mine.file == str(files["mine/a.jpg"])
+
+    def test_patterns_too_slow_to_match_leave_the_decision_to_the_scanner(
+        self, tmp_path: Path
+    ) -> None:
+        name = "a" * 240 + ".jpg"
+        files = make_tree(tmp_path / "lib", {name: None})
+        h = self.handler(tmp_path / "lib", tmp_path / "upload", WORST_ACCEPTED[:1])
+        (touch,) = h.touches(FileCreatedEvent(str(files[name])))
+        assert touch.file == str(files[name])
