@@ -232,41 +232,37 @@ class ExclusionMatcher:
 
 def validate_pattern(pattern: str) -> str | None:
     """Return why an exclusion pattern is unusable, or None when it is fine."""
-    error, _ = _check(pattern, bounded=False)
+    error, _ = _check(pattern)
     return error
 
 
-def validate_patterns(patterns: Sequence[str]) -> tuple[str | None, str] | None:
+def validate_patterns(patterns: Sequence[str]) -> tuple[str, str] | None:
     """Why a library's exclusion patterns are refused at the API, or None when they are fine.
 
     Applies `validate_pattern` and the bounds on the work matching can take: extglobs per
-    pattern and their nesting, and the size of the regex compiled for all of them. Blocking
-    (translates and compiles): run it off the event loop. Returns (the pattern at fault, or
-    None for the list as a whole; the message).
+    pattern and their nesting, and the size of the regex compiled for all of them (checked
+    before compiling). Blocking: run it off the event loop. Returns (the first pattern at
+    fault, the message).
     """
-    total = 0
+    room = MAX_REGEX_CHARS
     for pattern in patterns:
-        error, regexes = _check(pattern, bounded=True)
+        error, regexes = _check(pattern, room=room)
         if error is not None:
             return pattern, error
-        total += sum(len(r) for r in regexes)
-        if total > MAX_REGEX_CHARS:
-            return None, (
-                "Exclusion patterns are too complex together: their brace expansions make a "
-                f"regular expression of more than {MAX_REGEX_CHARS} characters"
-            )
+        room -= sum(len(r) for r in regexes)
     return None
 
 
-def _check(pattern: str, *, bounded: bool) -> tuple[str | None, list[str]]:
-    """(why the pattern is unusable or None, its regexes); `bounded` adds the API's bounds."""
+def _check(pattern: str, *, room: int | None = None) -> tuple[str | None, list[str]]:
+    """(why the pattern is unusable or None, its regexes); with `room` (regex characters
+    left to the list) it also applies the API's bounds."""
     if not pattern or pattern.isspace():
         return "Exclusion pattern must not be empty", []
     if "\x00" in pattern:
         return "Exclusion pattern must not contain a NUL byte", []
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"Exclusion pattern must be at most {MAX_PATTERN_LENGTH} characters", []
-    if bounded:
+    if room is not None:
         groups, depth = _extglob_shape(pattern)
         if groups > MAX_EXTGLOBS:
             return (
@@ -278,10 +274,10 @@ def _check(pattern: str, *, bounded: bool) -> tuple[str | None, list[str]]:
             ), []
     try:
         regexes, _ = _translate(pattern)
-        if bounded and sum(len(r) for r in regexes) > MAX_REGEX_CHARS:
+        if room is not None and sum(len(r) for r in regexes) > room:
             return (
-                "Exclusion pattern is too complex: its brace expansions make a regular "
-                f"expression of more than {MAX_REGEX_CHARS} characters"
+                "Exclusion patterns are too complex: with their brace expansions they make a "
+                f"regular expression of more than {MAX_REGEX_CHARS} characters"
             ), []
         _alternation(regexes)
     except bracex.ExpansionLimitException:

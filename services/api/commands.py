@@ -292,9 +292,7 @@ def _check_patterns(patterns: list[str]) -> None:
     refused = validate_patterns(patterns)
     if refused is not None:
         pattern, msg = refused
-        raise InvalidInput(
-            msg if pattern is None else f"Invalid exclusion pattern {pattern!r}: {msg}"
-        )
+        raise InvalidInput(f"Invalid exclusion pattern {pattern!r}: {msg}")
 
 
 async def check_patterns(patterns: list[str]) -> None:
