@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Sequence
 from typing import Final
 
 import bracex
+import regex
 from wcmatch import glob
 
 from shared.errors import InvalidInput
@@ -33,6 +36,21 @@ DEFAULT_EXCLUSION_PATTERNS: Final[list[str]] = [
 MAX_PATTERN_LENGTH: Final = 1024
 # wcmatch's own default; it also bounds the size of the regex we build for one pattern.
 MAX_BRACE_EXPANSIONS: Final = 1000
+
+# wcmatch turns a pattern into a backtracking regex, and extglobs with alternatives that can
+# match the same text (`+(a|aa)`, `!(*(a|aa)b)`) backtrack exponentially on a long name: a
+# 172-character pattern of 24 `?(a|aa)` kept a scanner at 100% CPU for good. We match with the
+# `regex` module, which defuses many such shapes, releases the GIL while it matches (so other
+# libraries' folders go on in other threads) and can stop a match after a time; and the API
+# refuses patterns with more extglobs than anyone writes by hand. Bounds on work, not on what
+# can be expressed: glob-truth.json uses at most one extglob per pattern, never nested.
+MAX_EXTGLOBS: Final = 8
+MAX_EXTGLOB_DEPTH: Final = 2
+# A library's patterns are compiled together; their regexes may total this many characters
+# (compiling takes about a second per 250,000; the defaults take 600).
+MAX_REGEX_CHARS: Final = 250_000
+# One match normally takes microseconds; past this (wall time) it is abandoned as hostile.
+MATCH_TIMEOUT: Final = 0.1
 
 # minimatch {dot: true, nocase: true} maps onto: `**` spans directories (GLOBSTAR), `*`, `?`,
 # `[...]` and `**` reach dot files (DOTGLOB), case-insensitive (IGNORECASE), `@(a|b)`-style
@@ -112,6 +130,12 @@ def _lean(regex: str) -> str:
     return regex.replace(_WC_GLOBSTAR, ".*").replace(_WC_SEPARATOR, "(?:^|/)")
 
 
+class MatchTooSlow(Exception):
+    """Raised by ExclusionMatcher.matches when matching one path ran past its time bound, and
+    from then on by every call on that matcher: its patterns are hostile (or pathological), and
+    the caller records a problem instead of spending the bound again on each path."""
+
+
 class _RegexSet:
     """Compiled form of a pattern list: one alternation for plain patterns, one per negated."""
 
@@ -120,19 +144,35 @@ class _RegexSet:
     def __init__(self, positive: list[str], negated: list[list[str]]) -> None:
         self.positive = _alternation(positive)
         # A negated pattern whose body matches nothing (never the case today) excludes all.
-        self.negated = tuple(_alternation(n) or re.compile("(?!)") for n in negated)
+        self.negated = tuple(_alternation(n) or regex.compile("(?!)") for n in negated)
 
-    def matches(self, path: str) -> bool:
-        if self.positive is not None and self.positive.fullmatch(path) is not None:
+    def matches(self, path: str, timeout: float = MATCH_TIMEOUT) -> bool:
+        """Raises TimeoutError once the matching has taken `timeout` seconds in all."""
+        positive = self.positive
+        if not self.negated:
+            return positive is not None and _fullmatch(positive, path, timeout)
+        deadline = time.monotonic() + timeout
+        if positive is not None and _fullmatch(positive, path, timeout):
             return True
-        return any(n.fullmatch(path) is None for n in self.negated)
+        for n in self.negated:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("regex timed out")
+            if not _fullmatch(n, path, left):
+                return True
+        return False
 
 
-def _alternation(regexes: list[str]) -> re.Pattern[str] | None:
+def _fullmatch(compiled: regex.Pattern[str], path: str, timeout: float) -> bool:
+    # concurrent: the GIL is released while matching, so a slow match stalls only its thread.
+    return compiled.fullmatch(path, timeout=timeout, concurrent=True) is not None
+
+
+def _alternation(regexes: list[str]) -> regex.Pattern[str] | None:
     """One regex for many translated patterns (each carries its own scoped flags)."""
     if not regexes:
         return None
-    return re.compile("|".join(f"(?:{r})" for r in regexes))
+    return regex.compile("|".join(f"(?:{r})" for r in regexes))
 
 
 class ExclusionMatcher:
@@ -141,13 +181,19 @@ class ExclusionMatcher:
     Build it once per scan: `matches` is one `fullmatch` of a single compiled alternation (plus
     one per negated pattern, which are rare). A leading `!` negates a pattern as in minimatch:
     `!**/*.jpg` excludes every path that is not a jpg. Raises InvalidInput for a pattern that
-    `validate_pattern` rejects.
+    `validate_pattern` rejects. It does not apply the API's bounds (`validate_patterns`), so
+    patterns stored before them still work; a match that runs past `timeout` seconds raises
+    MatchTooSlow, and so does every later call.
     """
 
-    __slots__ = ("_exact", "_lean", "patterns")
+    __slots__ = ("_exact", "_lean", "_too_slow", "patterns", "timeout")
 
-    def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
+    def __init__(
+        self, patterns: list[str] | tuple[str, ...], timeout: float = MATCH_TIMEOUT
+    ) -> None:
         self.patterns: tuple[str, ...] = tuple(patterns)
+        self.timeout = timeout
+        self._too_slow: str | None = None
         positive: list[str] = []
         negated: list[list[str]] = []
         for pattern in self.patterns:
@@ -165,10 +211,20 @@ class ExclusionMatcher:
         )
 
     def matches(self, path: str) -> bool:
-        """True when `path` (absolute, `/`-separated) is excluded by at least one pattern."""
-        if "//" in path or (("/." in path or path[:1] == ".") and _DOT_SEGMENT.search(path)):
-            return self._exact.matches(path)
-        return self._lean.matches(path)
+        """True when `path` (absolute, `/`-separated) is excluded by at least one pattern.
+
+        Raises MatchTooSlow when this match, or an earlier one, ran past the time bound."""
+        if self._too_slow is not None:
+            raise MatchTooSlow(self._too_slow)
+        exact = "//" in path or (("/." in path or path[:1] == ".") and _DOT_SEGMENT.search(path))
+        try:
+            return (self._exact if exact else self._lean).matches(path, self.timeout)
+        except TimeoutError as exc:
+            self._too_slow = (
+                f"exclusion patterns took more than {self.timeout:g} s to match one path "
+                f"({len(path)} characters); they are not used until they change"
+            )
+            raise MatchTooSlow(self._too_slow) from exc
 
     def __repr__(self) -> str:
         return f"ExclusionMatcher({list(self.patterns)!r})"
@@ -176,21 +232,86 @@ class ExclusionMatcher:
 
 def validate_pattern(pattern: str) -> str | None:
     """Return why an exclusion pattern is unusable, or None when it is fine."""
+    error, _ = _check(pattern)
+    return error
+
+
+def validate_patterns(patterns: Sequence[str]) -> tuple[str, str] | None:
+    """Why a library's exclusion patterns are refused at the API, or None when they are fine.
+
+    Applies `validate_pattern` and the bounds on the work matching can take: extglobs per
+    pattern and their nesting, and the size of the regex compiled for all of them (checked
+    before compiling). Blocking: run it off the event loop. Returns (the first pattern at
+    fault, the message).
+    """
+    room = MAX_REGEX_CHARS
+    for pattern in patterns:
+        error, regexes = _check(pattern, room=room)
+        if error is not None:
+            return pattern, error
+        room -= sum(len(r) for r in regexes)
+    return None
+
+
+def _check(pattern: str, *, room: int | None = None) -> tuple[str | None, list[str]]:
+    """(why the pattern is unusable or None, its regexes); with `room` (regex characters
+    left to the list) it also applies the API's bounds."""
     if not pattern or pattern.isspace():
-        return "Exclusion pattern must not be empty"
+        return "Exclusion pattern must not be empty", []
     if "\x00" in pattern:
-        return "Exclusion pattern must not contain a NUL byte"
+        return "Exclusion pattern must not contain a NUL byte", []
     if len(pattern) > MAX_PATTERN_LENGTH:
-        return f"Exclusion pattern must be at most {MAX_PATTERN_LENGTH} characters"
+        return f"Exclusion pattern must be at most {MAX_PATTERN_LENGTH} characters", []
+    if room is not None:
+        groups, depth = _extglob_shape(pattern)
+        if groups > MAX_EXTGLOBS:
+            return (
+                f"Exclusion pattern must have at most {MAX_EXTGLOBS} extglob groups such as @(a|b)"
+            ), []
+        if depth > MAX_EXTGLOB_DEPTH:
+            return (
+                f"Exclusion pattern must not nest extglob groups more than {MAX_EXTGLOB_DEPTH} deep"
+            ), []
     try:
         regexes, _ = _translate(pattern)
+        if room is not None and sum(len(r) for r in regexes) > room:
+            return (
+                "Exclusion patterns are too complex: with their brace expansions they make a "
+                f"regular expression of more than {MAX_REGEX_CHARS} characters"
+            ), []
         _alternation(regexes)
     except bracex.ExpansionLimitException:
-        return f"Exclusion pattern expands to more than {MAX_BRACE_EXPANSIONS} patterns"
-    except (ValueError, re.error) as exc:
+        return f"Exclusion pattern expands to more than {MAX_BRACE_EXPANSIONS} patterns", []
+    except (ValueError, re.error, regex.error) as exc:
         # wcmatch raises ValueError subclasses for patterns it cannot parse.
-        return f"Exclusion pattern is malformed: {exc}"
-    return None
+        return f"Exclusion pattern is malformed: {exc}", []
+    return None, regexes
+
+
+def _extglob_shape(pattern: str) -> tuple[int, int]:
+    """(number of extglob groups, deepest nesting of them) in a pattern, counted on the raw
+    text: a `?(` inside a bracket expression counts too, which only errs on the safe side."""
+    groups = deepest = 0
+    opened: list[bool] = []  # one per open parenthesis: does it start an extglob?
+    previous = ""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            previous = ""
+            i += 2
+            continue
+        if char == "(":
+            extglob = previous in ("?", "*", "+", "@", "!")
+            opened.append(extglob)
+            if extglob:
+                groups += 1
+                deepest = max(deepest, sum(opened))
+        elif char == ")" and opened:
+            opened.pop()
+        previous = char
+        i += 1
+    return groups, deepest
 
 
 def escape_literal(path: str) -> str:

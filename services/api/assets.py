@@ -298,10 +298,12 @@ async def open_original(
     else:
         root = str(settings.upload_path)
         path = str(original_file(settings.upload_path, row.original_path))
-    # Opened beneath the root, one component at a time: a name swapped for a symlink after
-    # any earlier check is met by the kernel, never followed (shared/fence.py).
+    upload = str(settings.upload_path) if row.library_type == "EXTERNAL" else None
+    # Opened beneath the root, one component at a time (in a thread: a hung mount must not
+    # stall the loop): a name swapped for a symlink after any earlier check is met by the
+    # kernel, never followed (shared/fence.py).
     try:
-        opened = await asyncio.to_thread(lambda: Fence.of(root).open_file(path))
+        opened = await asyncio.to_thread(_open_original, root, path, upload)
     except Escape as e:
         raise Forbidden("The original file lies outside the folder it may be read from") from e
     except (FileNotFoundError, NotADirectoryError, NotRegular) as e:
@@ -310,6 +312,18 @@ async def open_original(
         reason = e.strerror or e
         raise NotFound(f"Asset media not found: the original file cannot be read ({reason})") from e
     return _file_chunks(opened), opened.st.st_size
+
+
+def _open_original(root: str, path: str, upload_root: str | None) -> Opened:
+    """Blocking: the original, opened beneath `root`, and not inside `upload_root`.
+
+    An external library never reads the upload folder, even when the owner's external path
+    holds it (assets imported before the scanner skipped it stay refused here)."""
+    opened = Fence.of(root).open_file(path)
+    if upload_root is not None and Fence.of(upload_root).contains(opened.real):
+        opened.close()
+        raise Forbidden("The file of this external asset is in the upload folder; not readable")
+    return opened
 
 
 class ThumbnailMissing(NotFound):

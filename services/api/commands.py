@@ -8,11 +8,14 @@ has applied them, so the caller reads its own write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import uuid
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 from msgspec import UNSET
 
@@ -23,9 +26,10 @@ from shared import events as ev
 from shared import sysconfig
 from shared.bus import WrongExpectedSequence
 from shared.errors import Conflict, Forbidden, InvalidInput
-from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_pattern
+from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_patterns
 from shared.ids import upload_library_id
 from shared.paths import (
+    LookupBudget,
     check_import_path_shape,
     validate_external_path,
     validate_import_path,
@@ -38,6 +42,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LIST = 128
+
+# Checks that touch the file system (a path on a hung mount blocks in lstat) or burn CPU
+# (compiling patterns) run here, off the event loop: two at a time, so that a flood of them
+# waits its turn instead of taking every thread the API has. Threads start on first use.
+_BLOCKING_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-checks")
+_T = TypeVar("_T")
+
+
+async def _off_loop(fn: Callable[..., _T], *args: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(
+        _BLOCKING_CHECKS, functools.partial(fn, *args)
+    )
+
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -269,11 +287,38 @@ def _check_list(name: str, values: list[str]) -> None:
         raise InvalidInput("; ".join(problems))
 
 
-def check_patterns(patterns: list[str]) -> None:
+def _check_patterns(patterns: list[str]) -> None:
+    """Blocking (patterns are translated and compiled)."""
     _check_list("exclusionPatterns", patterns)
-    for p in patterns:
-        if msg := validate_pattern(p):
-            raise InvalidInput(f"Invalid exclusion pattern {p!r}: {msg}")
+    refused = validate_patterns(patterns)
+    if refused is not None:
+        pattern, msg = refused
+        raise InvalidInput(f"Invalid exclusion pattern {pattern!r}: {msg}")
+
+
+async def check_patterns(patterns: list[str]) -> None:
+    """Refuse patterns that are malformed or could make matching slow (off the event loop)."""
+    await _off_loop(_check_patterns, patterns)
+
+
+def _first_bad_path(
+    paths: list[str], external_path: str | None, upload: str, exist: bool
+) -> str | None:
+    """Blocking: the message for the first unusable path (one lookup budget for them all)."""
+    check = validate_import_path if exist else check_import_path_shape
+    budget = LookupBudget()
+    for path in paths:
+        if msg := check(path, external_path, upload, budget=budget):
+            return f"Invalid import path: {msg}"
+    return None
+
+
+def _validate_paths(
+    paths: list[str], external_path: str | None, upload: str
+) -> list[tuple[str, str | None]]:
+    """Blocking: each path with why it is unusable; one lookup budget for them all."""
+    budget = LookupBudget()
+    return [(p, validate_import_path(p, external_path, upload, budget=budget)) for p in paths]
 
 
 async def _external_path_of(ctx: Context, owner_id: uuid.UUID) -> str | None:
@@ -298,13 +343,13 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
         else (dto.exclusion_patterns)
     )
     _check_list("importPaths", paths)
-    check_patterns(patterns)
+    await check_patterns(patterns)
     external_path = await _external_path_of(ctx, dto.owner_id)
     if external_path is None and not actor.is_admin:
         raise Forbidden("No external path is set for this user; ask an admin to set one")
-    for path in paths:
-        if msg := check_import_path_shape(path, external_path):
-            raise InvalidInput(f"Invalid import path: {msg}")
+    upload = str(ctx.settings.upload_path)
+    if msg := await _off_loop(_first_bad_path, paths, external_path, upload, False):
+        raise InvalidInput(msg)
     library_id = uuid.uuid4()
     await ctx.settle(
         await publish_chain(
@@ -349,9 +394,9 @@ async def update_library(
             raise InvalidInput("Upload libraries cannot have import paths")
         _check_list("importPaths", dto.import_paths)
         external_path = await _external_path_of(ctx, row.owner_id)
-        for path in dto.import_paths:
-            if msg := validate_import_path(path, external_path, str(ctx.settings.upload_path)):
-                raise InvalidInput(f"Invalid import path: {msg}")
+        upload = str(ctx.settings.upload_path)
+        if msg := await _off_loop(_first_bad_path, dto.import_paths, external_path, upload, True):
+            raise InvalidInput(msg)
         if list(dto.import_paths) != list(row.import_paths):
             events.append(
                 ev.ImportPathsChanged(stream_id=library_id, import_paths=dto.import_paths)
@@ -359,7 +404,7 @@ async def update_library(
     if dto.exclusion_patterns is not UNSET:
         if row.type == "UPLOAD" and dto.exclusion_patterns:
             raise InvalidInput("Upload libraries cannot have exclusion patterns")
-        check_patterns(dto.exclusion_patterns)
+        await check_patterns(dto.exclusion_patterns)
         if list(dto.exclusion_patterns) != list(row.exclusion_patterns):
             events.append(
                 ev.ExclusionPatternsChanged(
@@ -387,10 +432,10 @@ async def validate_library(
     row = await visible_library(ctx, actor, library_id)
     _check_list("importPaths", dto.import_paths)
     if dto.exclusion_patterns:
-        check_patterns(dto.exclusion_patterns)
+        await check_patterns(dto.exclusion_patterns)
     external_path = await _external_path_of(ctx, row.owner_id)
     upload = str(ctx.settings.upload_path)
-    return [(p, validate_import_path(p, external_path, upload)) for p in dto.import_paths]
+    return await _off_loop(_validate_paths, dto.import_paths, external_path, upload)
 
 
 async def request_scan(
@@ -407,8 +452,13 @@ async def request_scan(
         raise InvalidInput("Can only refresh external libraries")
     if path is not None:
         external_path = await _external_path_of(ctx, row.owner_id)
-        message = await asyncio.to_thread(
-            validate_scan_path, path, list(row.import_paths), external_path
+        message = await _off_loop(
+            validate_scan_path,
+            path,
+            list(row.import_paths),
+            external_path,
+            str(ctx.settings.upload_path),
+            LookupBudget(),
         )
         if message is not None:
             raise InvalidInput(f"Invalid path: {message}")

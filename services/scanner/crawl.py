@@ -15,6 +15,8 @@ from shared.globs import ExclusionMatcher
 from shared.media import asset_type, is_hidden, sidecar_candidates
 from shared.paths import within
 
+UPLOAD_FOLDER_SKIPPED = "inside the upload folder, which no external library may import; skipped"
+
 
 class Entry(NamedTuple):
     """An eligible file found in a directory (its real path) — not yet stat'ed — and the mtime
@@ -80,6 +82,9 @@ class Fence:
 
     root: str
     matcher: ExclusionMatcher
+    # Real folders never listed even inside the root: the upload folder, which holds every
+    # user's uploads (an external path may contain the data folder, a link may lead into it).
+    excluded_roots: tuple[str, ...] = ()
 
     def contains(self, real: str) -> bool:
         return within(self.root, real)
@@ -88,6 +93,10 @@ class Fence:
     def files(self) -> FileFence:
         """Reads beneath the external path (shared/fence.py)."""
         return FileFence(self.root)
+
+    def excludes(self, real: str) -> bool:
+        """True when `real` is an excluded root or lies below one."""
+        return any(within(x, real) for x in self.excluded_roots)
 
 
 def _display(path: str) -> str:
@@ -161,6 +170,9 @@ def _list_into(out: Listing, directory: str, fence: Fence) -> None:
                     out.problems.append((_display(path), "symlink loop; skipped"))
                 else:
                     out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
+                continue
+            if fence.excludes(real):
+                out.problems.append((_display(path), UPLOAD_FOLDER_SKIPPED))
                 continue
             if stat.S_ISDIR(mode):
                 # Exclusions are decided per file: a pattern such as `**/Raw/*.tif` can drop

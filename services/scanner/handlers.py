@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from sqlalchemy import text
 
-from services.scanner.crawl import Fence, Listing, list_dir
+from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Fence, Listing, list_dir
 from services.scanner.decide import (
     Known,
     Planned,
@@ -33,7 +33,7 @@ from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
 from shared.db import like_prefix
-from shared.globs import ExclusionMatcher
+from shared.globs import ExclusionMatcher, MatchTooSlow
 from shared.media import is_hidden
 from shared.paths import validate_import_path, within
 from shared.scanprogress import (
@@ -66,12 +66,12 @@ def patterns_hash(patterns: list[str] | tuple[str, ...]) -> str:
 
 
 def check_import_paths(
-    paths: tuple[str, ...], external: str | None
+    paths: tuple[str, ...], external: str | None, upload_root: str | None = None
 ) -> list[tuple[str, str, str | None]]:
     """Blocking: (import path, real path, why it is unusable or None) for each import path."""
     out = []
     for path in paths:
-        message = validate_import_path(path, external)
+        message = validate_import_path(path, external, upload_root)
         out.append((path, os.path.realpath(path) if message is None else "", message))
     return out
 
@@ -175,7 +175,11 @@ class Scanner:
         if row.external_path:
             # In a thread: resolving a path on a hung network mount must not stall the loop.
             real = await asyncio.to_thread(os.path.realpath, row.external_path)
-            fence = Fence(real, ExclusionMatcher(list(row.exclusion_patterns)))
+            upload = await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
+            # Compiling a library's patterns can take a while (up to a second at the API's
+            # bounds, longer for patterns stored before them): not on the loop either.
+            matcher = await asyncio.to_thread(ExclusionMatcher, list(row.exclusion_patterns))
+            fence = Fence(real, matcher, excluded_roots=(upload,))
         state = LibraryState(
             row.owner_id,
             tuple(row.import_paths),
@@ -203,7 +207,9 @@ class Scanner:
         planned: list[Planned] = []
         problems: list[ev.BaseEvent] = []
         external = lib.fence.root if lib.fence else None
-        checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
+        checked = await asyncio.to_thread(
+            check_import_paths, lib.import_paths, external, str(self.settings.upload_path)
+        )
         for path, real, message in checked:
             missing_drive = None
             if message is None and lib.fence is not None:
@@ -287,7 +293,9 @@ class Scanner:
         looked at or changed."""
         assert e.path is not None
         external = lib.fence.root if lib.fence else None
-        checked = await asyncio.to_thread(check_import_paths, lib.import_paths, external)
+        checked = await asyncio.to_thread(
+            check_import_paths, lib.import_paths, external, str(self.settings.upload_path)
+        )
         target = await asyncio.to_thread(os.path.realpath, e.path)
         root = next(
             (p for p, real, message in checked if message is None and within(real, target)), None
@@ -503,13 +511,16 @@ class Scanner:
         problems: list[ev.BaseEvent] = []
         listing = Listing()
         dir_mtime_ns: int | None = None
-        if lib.fence is None or not lib.fence.contains(task.path):
+        # Task paths are real paths (the listing opens them following no symlink).
+        if lib.fence is None or not lib.fence.contains(task.path) or lib.fence.excludes(task.path):
             problems.append(
                 ev.ScanProblemFound(
                     stream_id=task.library_id,
                     scan_id=task.scan_id,
                     path=task.path,
-                    problem="outside the external path; skipped",
+                    problem=UPLOAD_FOLDER_SKIPPED
+                    if lib.fence is not None and lib.fence.excludes(task.path)
+                    else "outside the external path; skipped",
                 )
             )
         else:
@@ -555,6 +566,26 @@ class Scanner:
                 )
                 log.warning(
                     "scan %s library %s: cannot read %s: %s",
+                    task.scan_id,
+                    task.library_id,
+                    task.path,
+                    err,
+                )
+                await self._after_dir(task, [], problems, 0)
+                return
+            except MatchTooSlow as err:
+                # The library's patterns are hostile: its folders stay as they were (nothing
+                # imported, nothing offline) until they change; other libraries go on.
+                problems.append(
+                    ev.ScanProblemFound(
+                        stream_id=task.library_id,
+                        scan_id=task.scan_id,
+                        path=task.path,
+                        problem=f"folder skipped: {err}",
+                    )
+                )
+                log.warning(
+                    "scan %s library %s: %s skipped: %s",
                     task.scan_id,
                     task.library_id,
                     task.path,

@@ -363,11 +363,17 @@ class Watcher:
         assert self._loop is not None
         sink = threadsafe_sink(self._loop.call_soon_threadsafe, watch.debouncer.touch)
         observer: BaseObserver | None = None
+        upload = await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
         try:
             observer = make_observer(self.use_polling, self.interval_ms)
             for root in roots:
                 handler = ImportPathHandler(
-                    config.id, root.real, matcher, native=not self.use_polling, sink=sink
+                    config.id,
+                    root.real,
+                    matcher,
+                    native=not self.use_polling,
+                    sink=sink,
+                    excluded_roots=(upload,),
                 )
                 observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
             # inotify adds a watch per folder (and polling takes its first snapshot) here.

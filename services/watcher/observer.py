@@ -25,8 +25,9 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserverVFS
 
 from services.watcher.debounce import UNSEEN
+from shared.globs import MatchTooSlow
 from shared.media import asset_type, is_hidden
-from shared.paths import Signature, signature
+from shared.paths import Signature, signature, within
 
 if TYPE_CHECKING:
     import uuid
@@ -90,8 +91,11 @@ class ImportPathHandler(FileSystemEventHandler):
         native: bool,
         sink: Callable[[Touch], None],
         stat: Callable[[str], Signature | None] = signature,
+        excluded_roots: tuple[str, ...] = (),
     ) -> None:
         self.library_id = library_id
+        # Real folders the scanner never lists (the upload folder): no work for it there.
+        self.excluded_roots = excluded_roots
         self.root = root.rstrip("/") or "/"
         self._prefix = self.root if self.root.endswith("/") else self.root + "/"
         self.matcher = matcher
@@ -143,6 +147,8 @@ class ImportPathHandler(FileSystemEventHandler):
         """Below the import path, with no hidden component on the way (as the scanner skips)."""
         if not path.startswith(self._prefix):
             return False
+        if any(within(x, path) for x in self.excluded_roots):
+            return False
         return not any(is_hidden(part) for part in path[len(self._prefix) :].split("/") if part)
 
     def _dir(self, path: str, *, itself: bool) -> list[Touch]:
@@ -161,8 +167,10 @@ class ImportPathHandler(FileSystemEventHandler):
         if asset_type(path) is None:
             # A non-media name matters only by vanishing: it may have been a link to a folder.
             return [Touch(parent)] if gone else []
-        if self.matcher.matches(path):
-            return []  # the scanner would exclude it; do not make it work for nothing
+        # Patterns too slow to match: the scanner decides, and records it as a problem.
+        with contextlib.suppress(MatchTooSlow):
+            if self.matcher.matches(path):
+                return []  # the scanner would exclude it; do not make it work for nothing
         if gone:
             return [Touch(parent, path, None, False)]
         return [Touch(parent, path, self._stat(path), writing)]
