@@ -52,8 +52,10 @@ class Failure(NamedTuple):
     event: ev.BaseEvent | None = None
 
     def describe(self) -> str:
-        kind = type(self.event).__name__ if self.event is not None else "undecodable event"
-        return f"seq={self.seq} subject={self.subject} {kind} id={self.event_id()}"
+        if self.event is None:
+            return f"seq={self.seq} subject={self.subject} (undecodable)"
+        kind = type(self.event).__name__
+        return f"seq={self.seq} subject={self.subject} {kind} event_id={self.event_id()}"
 
     def event_id(self) -> uuid.UUID | None:
         return self.event.event_id if self.event is not None else None
