@@ -60,6 +60,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A file that cannot be read and was modified less than this many seconds ago is probably
     # still being copied: the metadata service tries it again later instead of recording it.
     metadata_settle: float = 30.0
+    # Seconds a metadata worker process may spend on one file (plus one second per 100 MB of
+    # it) before it is killed, replaced, and the file recorded as failed.
+    metadata_timeout: float = 300.0
+    # Bytes; a bigger file is recorded as failed without being read.
+    metadata_max_file_size: int = 64 << 30
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -95,6 +100,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
         "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
         "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
+        "metadata_timeout": float(env.get("SHOEBOX_METADATA_TIMEOUT", "300")),
+        "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),
