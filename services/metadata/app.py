@@ -30,6 +30,9 @@ MAX_DELIVERIES = 40
 # (at most the time bound per file); a dead replica's files go to another one after ACK_WAIT.
 ACK_WAIT = 30.0
 
+# What a worker imports before it takes a file (Pillow, pillow-heif, exifread, PyAV).
+WORKER_PRELOAD = ("services.metadata.handlers",)
+
 
 def _delivered(msg: NatsMessage) -> int:
     return int(msg.raw_message.metadata.num_delivered or 1)
@@ -62,7 +65,7 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
         nc = await connect(nats, "metadata")
         await ensure_streams(nc.jetstream(), nats)
         engine = create_engine(settings.db.url, pool=False)
-        state["w"] = MetadataWorker(nc, settings, WorkerPool(n), engine)
+        state["w"] = MetadataWorker(nc, settings, WorkerPool(n, preload=WORKER_PRELOAD), engine)
 
     @app.after_shutdown
     async def _stop() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib
 import logging
 import multiprocessing
 import os
@@ -20,10 +21,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PR_SET_PDEATHSIG: Final = 1
-# Forked, like ProcessPoolExecutor's workers on Linux: a replacement starts in milliseconds with
-# Pillow, libheif and FFmpeg already loaded. Forked from the event loop's thread, since the
-# parent-death signal follows the thread that forked.
-_CONTEXT: Final = multiprocessing.get_context("fork")
+# Spawned, not forked: a forked worker would hold copies of the service's sockets (NATS,
+# PostgreSQL) and of its siblings' pipes, and run with the service's signal handlers. A new
+# worker takes about a second to import Pillow, libheif and FFmpeg; it is given no file before
+# it has said it is ready, so that second never counts against a file's time bound. Started
+# from the event loop's thread, since the parent-death signal follows the thread that started it.
+_CONTEXT: Final = multiprocessing.get_context("spawn")
+READY: Final = "ready"
 
 
 class WorkerTimeout(Exception):
@@ -40,21 +44,23 @@ class PoolClosed(Exception):
 
 def _die_with_parent(parent: int) -> None:
     """In a new worker: the kernel kills it when the service dies, however the service dies
-    (SIGKILL included), and SIGTERM/SIGINT do what they do by default. A forked worker would
-    otherwise keep the parent's handlers (asyncio's, which only write to the parent's wakeup
-    pipe), ignore SIGTERM and outlive everything."""
+    (SIGKILL included), and SIGTERM/SIGINT end it at once (Ctrl-C reaches the whole process
+    group: no KeyboardInterrupt traceback from every worker). A worker of ProcessPoolExecutor
+    kept the service's handlers, ignored SIGTERM and outlived it."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the service died before prctl took effect
         os._exit(0)
-    signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _serve(conn: Connection, parent: int) -> None:
+def _serve(conn: Connection, parent: int, preload: tuple[str, ...]) -> None:
     """A worker's loop: run (function, args) messages one at a time until the pipe closes."""
     _die_with_parent(parent)
+    for module in preload:
+        importlib.import_module(module)
+    conn.send(READY)
     while True:
         try:
             task = conn.recv()
@@ -69,10 +75,13 @@ def _serve(conn: Connection, parent: int) -> None:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...]) -> None:
         self.conn, child = _CONTEXT.Pipe()
         self.process: BaseProcess = _CONTEXT.Process(
-            target=_serve, args=(child, os.getpid()), daemon=True, name="shoebox-metadata-worker"
+            target=_serve,
+            args=(child, os.getpid(), preload),
+            daemon=True,
+            name="shoebox-metadata-worker",
         )
         self.process.start()
         child.close()
@@ -86,28 +95,48 @@ class _Worker:
 class WorkerPool:
     """`size` worker processes; `run` hands one task to an idle one and awaits its answer.
 
-    Create and use it in one event loop, on the thread that runs that loop.
+    Create and use it in one event loop, on the thread that runs that loop. `preload` names
+    modules each worker imports before it says it is ready.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, preload: tuple[str, ...] = ()) -> None:
         self.size = size
+        self.preload = preload
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._workers: set[_Worker] = set()
+        self._starting: set[asyncio.Task[None]] = set()
         self._closed = False
         for _ in range(size):
-            self._idle.put_nowait(self._spawn())
+            self._spawn()
 
-    def _spawn(self) -> _Worker:
-        worker = _Worker()
+    def _spawn(self) -> None:
+        worker = _Worker(self.preload)
         self._workers.add(worker)
-        return worker
+        task = asyncio.get_running_loop().create_task(self._when_ready(worker))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _when_ready(self, worker: _Worker) -> None:
+        try:
+            await _readable(worker.conn)
+            ready = await asyncio.to_thread(worker.conn.recv)
+        except (EOFError, OSError):
+            ready = None
+        if self._closed:
+            return
+        if ready != READY:  # died while starting: a broken installation, not a file
+            log.error("metadata: a worker died while starting (%s)", worker.process.exitcode)
+            self._workers.discard(worker)
+            worker.kill()
+            return
+        self._idle.put_nowait(worker)
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         self._workers.discard(worker)
         multiprocessing.active_children()  # reaps the ones that have exited
         if not self._closed:
-            self._idle.put_nowait(self._spawn())
+            self._spawn()
 
     @property
     def pids(self) -> list[int]:
@@ -123,12 +152,13 @@ class WorkerPool:
             PoolClosed: the pool is stopping.
             Exception: whatever `function` raised.
         """
-        if self._closed:
-            raise PoolClosed("the metadata workers are stopping")
-        worker = await self._idle.get()
-        while not worker.process.is_alive():  # died while idle (the OOM killer, an admin)
-            self._replace(worker)
+        while True:
+            if self._closed:
+                raise PoolClosed("the metadata workers are stopping")
             worker = await self._idle.get()
+            if worker.process.is_alive():
+                break
+            self._replace(worker)  # died while idle (the OOM killer, an admin)
         try:
             ok, value = await self._call(worker, timeout, function, args)
         except BaseException:
@@ -144,22 +174,10 @@ class WorkerPool:
     async def _call(
         self, worker: _Worker, timeout: float, function: Callable[..., Any], args: tuple[Any, ...]
     ) -> tuple[bool, Any]:
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = worker.conn.fileno()
-
-        def _ready() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, _ready)
         try:
-            try:
-                worker.conn.send((function, args))
-                async with asyncio.timeout(timeout):
-                    await readable
-            finally:
-                loop.remove_reader(fd)
+            worker.conn.send((function, args))
+            async with asyncio.timeout(timeout):
+                await _readable(worker.conn)
             # Readable: the whole answer follows (a worker writes it in one go), or EOF.
             reply: tuple[bool, Any] = await asyncio.to_thread(worker.conn.recv)
         except TimeoutError:
@@ -169,13 +187,15 @@ class WorkerPool:
         except (EOFError, OSError):
             if self._closed:
                 raise PoolClosed("the metadata workers are stopping") from None
-            worker.process.join(1)
+            await asyncio.to_thread(worker.process.join, 1)
             raise WorkerCrashed(_how_it_died(worker.process.exitcode)) from None
         return reply
 
     async def close(self, grace: float = 2.0) -> None:
         """Stop every worker: SIGTERM, then SIGKILL for any still there after `grace` s."""
         self._closed = True
+        for task in list(self._starting):
+            task.cancel()
         workers = list(self._workers)
         for worker in workers:
             with contextlib.suppress(OSError):
@@ -191,6 +211,23 @@ class WorkerPool:
                 await asyncio.to_thread(worker.process.join, 5)
             worker.conn.close()
         self._workers.clear()
+
+
+async def _readable(conn: Connection) -> None:
+    """Until `conn` has something to read (or its other end is closed)."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    fd = conn.fileno()
+
+    def _ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, _ready)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
 
 
 def _how_it_died(exitcode: int | None) -> str:
