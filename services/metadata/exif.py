@@ -18,6 +18,7 @@ from services.metadata.heif import apply_heif_geometry
 from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
 from services.metadata.reading import (
     CONTENT_ERRORS,
+    MAX_DECODED_PIXELS,
     Found,
     UnreadableFile,
     is_io_error,
@@ -185,7 +186,7 @@ def _read_image(path: str) -> Found:
             found.mime_type = Image.MIME.get(image.format or "")
             found.width, found.height = image.size
             try:
-                exif = image.getexif()
+                exif = _exif_without_decoding(image)
                 tags = _Tags(dict(exif), exif.get_ifd(IFD.Exif), exif.get_ifd(IFD.GPSInfo))
             except CONTENT_ERRORS as exc:
                 if is_io_error(exc):
@@ -198,6 +199,20 @@ def _read_image(path: str) -> Found:
             apply_heif_geometry(found, fh, heif_original_orientation)
     _apply_tags(found, tags, xmp, orientation_from_exif=not heif)
     return found
+
+
+def _exif_without_decoding(image: Image.Image) -> Image.Exif:
+    """image.getexif(), except that it never decodes pixels of an image too big to decode.
+
+    Pillow's PNG plugin loads the whole image to look for an eXIf chunk after the pixel data
+    when there was none before it: a 296 KB PNG that claims 50,000 x 50,000 pixels cost a
+    worker 2.4 GB that way. Past Pillow's decompression-bomb limit only an eXIf chunk before
+    the pixel data counts (where the PNG specification puts it).
+    """
+    too_big = image.width * image.height > MAX_DECODED_PIXELS
+    if too_big and image.format == "PNG" and "exif" not in image.info:
+        return Image.Exif()
+    return image.getexif()
 
 
 # Containers exifread can find EXIF in; anything else is not worth its "format not recognized".
