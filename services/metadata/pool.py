@@ -183,7 +183,7 @@ class WorkerPool:
         except TimeoutError:
             if self._closed:
                 raise PoolClosed("the metadata workers are stopping") from None
-            raise WorkerTimeout(f"took longer than {timeout:.0f} s") from None
+            raise WorkerTimeout(f"took longer than {round(timeout, 1):g} s") from None
         except (EOFError, OSError):
             if self._closed:
                 raise PoolClosed("the metadata workers are stopping") from None
