@@ -13,7 +13,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, Pu
 from nats.errors import Error as NatsError
 
 from services.metadata.handlers import MetadataWorker, NotSettled
-from services.metadata.pool import WorkerPool
+from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine
@@ -67,10 +67,16 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
         engine = create_engine(settings.db.url, pool=False)
         state["w"] = MetadataWorker(nc, settings, WorkerPool(n, preload=WORKER_PRELOAD), engine)
 
+    @app.on_shutdown
+    async def _stop_workers() -> None:
+        # Before the broker waits for its handlers: a handler whose file is being read gets
+        # PoolClosed at once and gives the message back, rather than stop waiting on the read.
+        if "w" in state:
+            await state["w"].pool.close()
+
     @app.after_shutdown
     async def _stop() -> None:
         if "w" in state:
-            await state["w"].pool.close()
             await state["w"].nc.drain()
             await state["w"].engine.dispose()
 
@@ -96,6 +102,9 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
         except NotSettled as e:
             log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
             await msg.nack(delay=e.delay)
+        except PoolClosed:
+            log.info("metadata: stopping; %s given back", msg.raw_message.subject)
+            await msg.nack()
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
