@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
 from services.metadata.app import serve as serve_metadata
 from services.metadata.handlers import thumbnail_keys
@@ -372,3 +373,36 @@ async def test_file_past_the_time_bound_is_a_failure_and_the_next_file_gets_its_
         await scan(system, admin, lib)
         assets = {Path(a["originalPath"]).name: a for a in await assets_read(system, admin, lib, 2)}
         assert assets["next.jpg"]["metadataStatus"] == "done" and assets["next.jpg"]["resized"]
+
+
+async def test_file_of_a_library_with_no_external_path_is_a_failure_not_read(env: Any) -> None:
+    """No library (deleted, or never there), so no external path to fence the read: nothing is
+    read, and the failure says why."""
+    system, admin, owner, media = env
+    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", media / "photo.jpg")
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    await assets_read(system, admin, lib, 1)
+    gone = str(uuid.uuid4())  # a library the read models do not know
+    await _discovered(system, gone, owner, media / "photo.jpg")
+    asset_id = external_asset_id(uuid.UUID(gone), str(media / "photo.jpg"))
+    row: Any = None
+
+    async def recorded() -> bool:
+        nonlocal row
+        async with system.ctx.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT metadata_status, metadata_error, checksum FROM assets "
+                        "WHERE id = :id"
+                    ),
+                    {"id": asset_id},
+                )
+            ).first()
+        return row is not None and row.metadata_status != "pending"
+
+    await eventually(recorded, 30, "the asset of the unknown library to be recorded")
+    assert row.metadata_status == "failed"
+    assert "outside the external path" in row.metadata_error
+    assert row.checksum is None
