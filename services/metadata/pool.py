@@ -28,6 +28,8 @@ PR_SET_PDEATHSIG: Final = 1
 # from the event loop's thread, since the parent-death signal follows the thread that started it.
 _CONTEXT: Final = multiprocessing.get_context("spawn")
 READY: Final = "ready"
+RESPAWN_DELAY: Final = 5.0
+"""Seconds before a worker that died while starting is replaced (not in a tight loop)."""
 
 
 class WorkerTimeout(Exception):
@@ -125,11 +127,20 @@ class WorkerPool:
         if self._closed:
             return
         if ready != READY:  # died while starting: a broken installation, not a file
-            log.error("metadata: a worker died while starting (%s)", worker.process.exitcode)
+            log.error(
+                "metadata: a worker died while starting (exit code %s); another in %.0f s",
+                worker.process.exitcode,
+                RESPAWN_DELAY,
+            )
             self._workers.discard(worker)
             worker.kill()
+            asyncio.get_running_loop().call_later(RESPAWN_DELAY, self._respawn)
             return
         self._idle.put_nowait(worker)
+
+    def _respawn(self) -> None:
+        if not self._closed:
+            self._spawn()
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
