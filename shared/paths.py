@@ -18,6 +18,11 @@ def signature(path: str) -> Signature | None:
         st = os.lstat(path)
     except OSError:
         return None
+    return stat_signature(st)
+
+
+def stat_signature(st: os.stat_result) -> Signature:
+    """The signature in a stat result (of an open descriptor, say)."""
     return (st.st_size, st.st_mtime_ns)
 
 

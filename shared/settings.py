@@ -65,6 +65,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # for its reverse proxy; this is the same 50,000 MiB).
     max_json_size: int = 1 << 20
     max_upload_size: int = 50_000 << 20
+    # Seconds a metadata worker process may spend on one file (plus one second per 100 MB of
+    # it) before it is killed, replaced, and the file recorded as failed.
+    metadata_timeout: float = 300.0
+    # Bytes; a bigger file is recorded as failed without being read. 64 GiB holds an hour and a
+    # half of 4K video at 100 Mbit/s; reading it at 100 MB/s fits the time bound above.
+    metadata_max_file_size: int = 64 << 30
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -102,6 +108,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
         "max_json_size": int(env.get("SHOEBOX_MAX_JSON_SIZE", str(1 << 20))),
         "max_upload_size": int(env.get("SHOEBOX_MAX_UPLOAD_SIZE", str(50_000 << 20))),
+        "metadata_timeout": float(env.get("SHOEBOX_METADATA_TIMEOUT", "300")),
+        "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -45,3 +47,23 @@ def backdate(root: Path, seconds: float = 1_600_000_000) -> None:
             os.utime(os.path.join(dirpath, name), (seconds, seconds), follow_symlinks=False)
     for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
         os.utime(dirpath, (seconds, seconds))
+
+
+def png_bomb(path: Path, side: int = 50_000) -> Path:
+    """A 1-bit grey PNG of side x side blank pixels, a few hundred KB on disk (zlib's ~1000:1 on
+    zeros), which Pillow decodes to side*side bytes (2.5 GB for 50,000)."""
+    row = bytes(1 + (side + 7) // 8)  # filter byte 0, then the packed pixels
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    with path.open("wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.write(chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)))
+        fh.write(chunk(b"IDAT", data))
+        fh.write(chunk(b"IEND", b""))
+    return path

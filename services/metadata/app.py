@@ -1,19 +1,22 @@
-"""Composition root of the metadata service: a durable consumer on asset events + a process pool."""
+"""Composition root of the metadata service: a durable consumer on asset events, a worker pool."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import msgspec
 from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.errors import Error as NatsError
 
 from services.metadata.handlers import MetadataWorker, NotSettled
+from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
+from shared.db import create_engine
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,9 +26,26 @@ log = logging.getLogger(__name__)
 # 20 minutes at the default 30 s) its failure is recorded even if it keeps changing.
 MAX_DELIVERIES = 40
 
+# A file being read is reported in progress every ACK_WAIT / 3 seconds, however long it takes
+# (at most the time bound per file); a dead replica's files go to another one after ACK_WAIT.
+ACK_WAIT = 30.0
+
+# What a worker imports before it takes a file (Pillow, pillow-heif, exifread, PyAV).
+WORKER_PRELOAD = ("services.metadata.handlers",)
+
 
 def _delivered(msg: NatsMessage) -> int:
     return int(msg.raw_message.metadata.num_delivered or 1)
+
+
+async def _in_progress(msg: NatsMessage) -> None:
+    """Tell NATS the message is still being worked on, until cancelled."""
+    while True:
+        await asyncio.sleep(ACK_WAIT / 3)
+        try:
+            await msg.in_progress()
+        except (NatsError, TimeoutError) as e:  # reconnecting: the next one may get through
+            log.warning("metadata: cannot report %s in progress: %s", msg.raw_message.subject, e)
 
 
 def worker_count() -> int:
@@ -44,20 +64,28 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
     async def _start() -> None:
         nc = await connect(nats, "metadata")
         await ensure_streams(nc.jetstream(), nats)
-        state["w"] = MetadataWorker(nc, settings, ProcessPoolExecutor(n))
+        engine = create_engine(settings.db.url, pool=False)
+        state["w"] = MetadataWorker(nc, settings, WorkerPool(n, preload=WORKER_PRELOAD), engine)
+
+    @app.on_shutdown
+    async def _stop_workers() -> None:
+        # Before the broker waits for its handlers: a handler whose file is being read gets
+        # PoolClosed at once and gives the message back, rather than stop waiting on the read.
+        if "w" in state:
+            await state["w"].pool.close()
 
     @app.after_shutdown
     async def _stop() -> None:
         if "w" in state:
-            state["w"].pool.shutdown(cancel_futures=True)
             await state["w"].nc.drain()
+            await state["w"].engine.dispose()
 
     @broker.subscriber(
         nats.subject("events", "asset", ">"),
         stream=JStream(name=nats.name("EVENTS"), declare=False),
         durable=nats.name("metadata"),
         pull_sub=PullSub(batch_size=max(2, n * 2), timeout=1.0),
-        config=ConsumerConfig(ack_wait=300, max_ack_pending=max(64, n * 16)),
+        config=ConsumerConfig(ack_wait=ACK_WAIT, max_ack_pending=max(64, n * 16)),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         max_workers=n * 2,
     )
@@ -68,11 +96,19 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
             log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
             await msg.reject()
             return
+        keepalive = asyncio.create_task(_in_progress(msg))
         try:
             await state["w"].handle(event, last_try=_delivered(msg) >= MAX_DELIVERIES)
         except NotSettled as e:
             log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
             await msg.nack(delay=e.delay)
+        except PoolClosed:
+            log.info("metadata: stopping; %s given back", msg.raw_message.subject)
+            await msg.nack()
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
 
     return app
 

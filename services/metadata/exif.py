@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
@@ -16,6 +18,7 @@ from services.metadata.heif import apply_heif_geometry
 from services.metadata.raw import RAW_EXTENSIONS, scan_tiff_images
 from services.metadata.reading import (
     CONTENT_ERRORS,
+    MAX_DECODED_PIXELS,
     Found,
     UnreadableFile,
     is_io_error,
@@ -37,13 +40,14 @@ from services.metadata.values import (
 from services.metadata.video import VIDEO_EXTENSIONS, read_video
 from services.metadata.xmp import parse_xmp
 from shared import media
+from shared.fence import Opened, chunks
 from shared.metadata import AssetMetadata
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 # UnreadableFile is re-exported: it is the content half of read_metadata()'s contract below.
-__all__ = ["UnreadableFile", "file_sha1", "read_metadata"]
+__all__ = ["UnreadableFile", "file_sha1", "opened_plainly", "read_metadata"]
 
 # Contract, for the handler that wraps read_metadata():
 #
@@ -69,35 +73,53 @@ logger = logging.getLogger(__name__)
 HASH_CHUNK = 1 << 20
 
 
-def file_sha1(path: str) -> tuple[str, int]:
-    """Hex SHA-1 and size of a file, streamed in 1 MiB chunks."""
+def file_sha1(opened: Opened) -> tuple[str, int]:
+    """Hex SHA-1 and size of an open file, streamed in 1 MiB chunks up to the size it had when
+    it was opened (a file that keeps growing is not followed)."""
     digest = hashlib.sha1(usedforsecurity=False)
-    buffer = bytearray(HASH_CHUNK)
-    view = memoryview(buffer)
     size = 0
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buffer):
-            digest.update(view[:n])
-            size += n
+    for chunk in chunks(opened, HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size
 
 
-def read_metadata(path: str) -> AssetMetadata:
+@contextlib.contextmanager
+def opened_plainly(path: str) -> Iterator[Opened]:
+    """Open a file by name, for callers that read files of their own (tests, benchmarks): a
+    user's file is opened through a Fence instead (services.metadata.handlers.extract)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield Opened(fd, path, os.fstat(fd))
+    finally:
+        os.close(fd)
+
+
+def read_metadata(path: str, opened: Opened | None = None) -> AssetMetadata:
     """Read checksum, file facts, EXIF/XMP or container metadata from one file.
+
+    Args:
+        path: the file's name; its extension picks the reader.
+        opened: the file, opened (through a Fence); every reader reads this very file through
+            its /proc/self/fd name. Without it, `path` is opened by name.
 
     Raises:
         UnreadableFile: nothing useful could be read from the content.
         OSError: the file could not be read at all (missing, permission denied, ...).
     """
-    modified = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
-    checksum, size = file_sha1(path)
+    if opened is None:
+        with opened_plainly(path) as own:
+            return read_metadata(path, own)
+    modified = datetime.fromtimestamp(opened.st.st_mtime, UTC)
+    checksum, size = file_sha1(opened)
     ext = media.extension(path)
+    source = opened.proc_path
     if ext in VIDEO_EXTENSIONS:
-        found = read_video(path)
+        found = read_video(source)
     elif ext in RAW_EXTENSIONS:
-        found = _read_raw(path)
+        found = _read_raw(source)
     else:
-        found = _read_image(path)
+        found = _read_image(source)
     return AssetMetadata(
         checksum=checksum,
         file_size=size,
@@ -164,7 +186,7 @@ def _read_image(path: str) -> Found:
             found.mime_type = Image.MIME.get(image.format or "")
             found.width, found.height = image.size
             try:
-                exif = image.getexif()
+                exif = _exif_without_decoding(image)
                 tags = _Tags(dict(exif), exif.get_ifd(IFD.Exif), exif.get_ifd(IFD.GPSInfo))
             except CONTENT_ERRORS as exc:
                 if is_io_error(exc):
@@ -177,6 +199,20 @@ def _read_image(path: str) -> Found:
             apply_heif_geometry(found, fh, heif_original_orientation)
     _apply_tags(found, tags, xmp, orientation_from_exif=not heif)
     return found
+
+
+def _exif_without_decoding(image: Image.Image) -> Image.Exif:
+    """image.getexif(), except that it never decodes pixels of an image too big to decode.
+
+    Pillow's PNG plugin loads the whole image to look for an eXIf chunk after the pixel data
+    when there was none before it: a 296 KB PNG that claims 50,000 x 50,000 pixels cost a
+    worker 2.4 GB that way. Past Pillow's decompression-bomb limit only an eXIf chunk before
+    the pixel data counts (where the PNG specification puts it).
+    """
+    too_big = image.width * image.height > MAX_DECODED_PIXELS
+    if too_big and image.format == "PNG" and "exif" not in image.info:
+        return Image.Exif()
+    return image.getexif()
 
 
 # Containers exifread can find EXIF in; anything else is not worth its "format not recognized".

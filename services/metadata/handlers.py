@@ -7,27 +7,41 @@ import logging
 import os
 import time
 import uuid
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
+from sqlalchemy import text
 
 from services.metadata.exif import UnreadableFile, read_metadata
+from services.metadata.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 from services.metadata.thumbs import make_thumbnails
 from services.metadata.xmp import apply_sidecar, find_sidecar
 from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
+from shared.fence import Escape, Fence, NotRegular, Opened
 from shared.metadata import AssetMetadata
-from shared.paths import signature
+from shared.paths import Signature, stat_signature
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js.object_store import ObjectStore
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+FileEvent = ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded
+
+# How long a library's fence root is kept: a changed external path takes effect within this.
+ROOT_TTL: Final = 10.0
+# Bytes per second of a file's size added to the time bound (a NAS on gigabit ethernet).
+READ_RATE: Final = 100e6
+
+_EXTERNAL_PATH = text(
+    "SELECT u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id WHERE l.id = :id"
+)
 
 
 class Extracted(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,34 +70,65 @@ class NotSettled(Exception):
         self.delay = delay
 
 
-def extract(path: str) -> Extracted:
-    """Runs in a worker process: everything CPU-bound about one file."""
-    before = signature(path)
-    result = _extract(path)
+def extract(root: str, path: str, max_size: int) -> Extracted:
+    """Runs in a worker process: everything CPU-bound about one file.
+
+    The file is opened once, through a Fence on `root` (the owner's real external path, or the
+    upload folder), and every reader reads that open file: a name swapped for a symlink, a FIFO
+    or a device is met when it is opened, never followed. Whether it changed while it was read is
+    told by fstat of the open file and a fenced stat of its name afterwards.
+    """
+    fence = Fence(root)
+    try:
+        opened = fence.open_file(path)
+    except Escape:
+        return Extracted(failure="not read: outside the external path")
+    except NotRegular as e:
+        return Extracted(failure=f"not read: {e.strerror}")
+    except FileNotFoundError:
+        return Extracted(failure="the file disappeared before it could be read")
+    except OSError as e:
+        return Extracted(failure=f"cannot read file: {e.strerror or e}")
+    with opened:
+        before = stat_signature(opened.st)
+        if opened.st.st_size > max_size:
+            result = Extracted(
+                failure=f"file too large: {opened.st.st_size} bytes, the limit is {max_size}"
+            )
+        else:
+            result = _extract(fence, path, opened)
+        after = stat_signature(os.fstat(opened.fd))
+    try:
+        now: Signature | None = stat_signature(fence.stat(path))
+    except OSError:  # gone, or a symlink in its place now
+        now = None
     return msgspec.structs.replace(
-        result,
-        modified=before[1] / 1e9 if before is not None else None,
-        changed=before is not None and signature(path) != before,
+        result, modified=before[1] / 1e9, changed=after != before or now != before
     )
 
 
-def _extract(path: str) -> Extracted:
+def _extract(fence: Fence, path: str, opened: Opened) -> Extracted:
     try:
-        meta = read_metadata(path)
+        meta = read_metadata(path, opened)
     except UnreadableFile as e:
         return Extracted(failure=f"unreadable file: {e}")
     except FileNotFoundError:
         return Extracted(failure="the file disappeared before it could be read")
     except OSError as e:
         return Extracted(failure=f"cannot read file: {e.strerror or e}")
-    sidecar = find_sidecar(path)
-    if sidecar is not None:
-        try:
-            meta = apply_sidecar(meta, sidecar)
-        except OSError as e:
-            log.warning("metadata: sidecar %s unreadable: %s", sidecar, e)
     try:
-        thumbs = make_thumbnails(path)
+        sidecar = find_sidecar(fence, path)
+    except OSError as e:
+        log.warning("metadata: sidecar of %s unreadable: %s", path, e)
+        sidecar = None
+    if sidecar is not None:
+        with sidecar:
+            try:
+                meta = apply_sidecar(meta, sidecar)
+            except OSError as e:
+                log.warning("metadata: sidecar %s unreadable: %s", sidecar.real, e)
+    try:
+        thumbs = make_thumbnails(path, opened.proc_path)
     except UnreadableFile as e:
         return Extracted(metadata=meta, thumbnail_failure=f"no thumbnail: {e}")
     except OSError as e:
@@ -99,13 +144,33 @@ def thumbnail_keys(asset_id: uuid.UUID) -> tuple[str, str]:
 class MetadataWorker:
     """Handles FileDiscovered / FileChanged / AssetUploaded for any number of replicas."""
 
-    def __init__(self, nc: Client, settings: Settings, pool: Executor) -> None:
+    def __init__(
+        self, nc: Client, settings: Settings, pool: WorkerPool, engine: AsyncEngine
+    ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.settings = settings
         self.bus = EventBus(nc, settings.nats)
         self.pool = pool
+        self.engine = engine
         self._thumbs: ObjectStore | None = None
+        self._roots: dict[uuid.UUID, tuple[float, str | None]] = {}
+
+    async def fence_root(self, event: FileEvent) -> str | None:
+        """The real folder the event's file must be beneath: the upload folder for an upload,
+        else the library owner's external path (None: the owner has none, or the library is
+        gone). Looked up in the read models and kept for a few seconds."""
+        if isinstance(event, ev.AssetUploaded):
+            return await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
+        now = time.monotonic()
+        cached = self._roots.get(event.library_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self.engine.connect() as conn:
+            external = (await conn.execute(_EXTERNAL_PATH, {"id": event.library_id})).scalar()
+        root = await asyncio.to_thread(os.path.realpath, external) if external else None
+        self._roots[event.library_id] = (now + ROOT_TTL, root)
+        return root
 
     async def thumbs(self) -> ObjectStore:
         if self._thumbs is None:
@@ -122,11 +187,11 @@ class MetadataWorker:
         """
         if not isinstance(event, ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded):
             return
+        root = await self.fence_root(event)
         path = event.path
-        if isinstance(event, ev.AssetUploaded) and not os.path.isabs(path):
-            path = str(self.settings.upload_path / path)
-        loop = asyncio.get_running_loop()
-        result: Extracted = await loop.run_in_executor(self.pool, extract, path)
+        if isinstance(event, ev.AssetUploaded) and not os.path.isabs(path) and root is not None:
+            path = os.path.join(root, path)  # relative to the upload folder
+        result = await self._read(event, root, path)
         if not last_try and not isinstance(event, ev.AssetUploaded):
             self._check_settled(result)
         # Fixed ids: a redelivered event republishes the same fact, which NATS drops.
@@ -171,6 +236,25 @@ class MetadataWorker:
                     file_size=result.metadata.file_size,
                 )
             )
+
+    async def _read(self, event: FileEvent, root: str | None, path: str) -> Extracted:
+        """What a worker process read of the file, within the time bound."""
+        if root is None:
+            return Extracted(
+                failure="not read: outside the external path (the owner has none, or the "
+                "library is gone)"
+            )
+        # A big video takes its time to hash on a slow disk: one more second per 100 MB.
+        timeout = self.settings.metadata_timeout + event.file_size / READ_RATE
+        max_size = self.settings.metadata_max_file_size
+        try:
+            return await self.pool.run(timeout, extract, root, path, max_size)
+        except WorkerTimeout as e:
+            log.warning("metadata: asset %s path %s: %s; worker killed", event.stream_id, path, e)
+            return Extracted(failure=f"not read: {e}; the reader was stopped")
+        except WorkerCrashed as e:
+            log.warning("metadata: asset %s path %s: %s", event.stream_id, path, e)
+            return Extracted(failure=f"not read: {e}")
 
     def _check_settled(self, result: Extracted) -> None:
         """A scan or the watcher can meet a file mid-copy: a half-written JPEG or HEIC fails to

@@ -17,6 +17,7 @@ from PIL import Image
 
 __all__ = [
     "CONTENT_ERRORS",
+    "MAX_DECODED_PIXELS",
     "Found",
     "UnreadableFile",
     "is_io_error",
@@ -27,6 +28,11 @@ __all__ = [
 # Here rather than in one reader because every module that opens images (exif, thumbs) imports this.
 pillow_heif.register_heif_opener()
 
+
+# Pillow's decompression-bomb warning threshold (~89 MP, about 360 MB as RGBA). Thumbnails are
+# decoded up to twice that, where Pillow refuses; reading metadata decodes no pixels of an image
+# bigger than this.
+MAX_DECODED_PIXELS: int = Image.MAX_IMAGE_PIXELS or 178_956_970
 
 # What Pillow, pillow-heif, exifread and PyAV raise for bad *content*. OSError is in the list
 # because Pillow reports truncation and unknown formats as plain OSError; is_io_error() picks out

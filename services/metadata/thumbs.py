@@ -83,18 +83,24 @@ class Thumbnails(msgspec.Struct, frozen=True, kw_only=True):
     height: int
 
 
-def make_thumbnails(path: str) -> Thumbnails:
+def make_thumbnails(path: str, source: str | None = None) -> Thumbnails:
     """Decode a photo or a video frame and render the thumbnail and preview.
+
+    Args:
+        path: the file's name; its extension picks the decoder.
+        source: what to open instead of `path`: the /proc/self/fd name of the file the worker
+            opened through a Fence.
 
     Raises:
         UnreadableFile: the content cannot be decoded.
         OSError: the file could not be read at all (missing, permission denied, ...).
     """
     ext = media.extension(path)
+    source = source or path
     try:
         if ext in VIDEO_EXTENSIONS:
-            return _video_thumbnails(path)
-        return _image_thumbnails(path, raw=ext in RAW_EXTENSIONS)
+            return _video_thumbnails(source)
+        return _image_thumbnails(source, raw=ext in RAW_EXTENSIONS)
     except CONTENT_ERRORS as exc:
         if is_io_error(exc):
             raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC
@@ -19,6 +18,7 @@ from services.metadata.values import (
     xmp_date,
     zone_name,
 )
+from shared.fence import Fence, NotRegular, Opened, chunks
 from shared.media import sidecar_candidates
 from shared.metadata import AssetMetadata
 
@@ -114,23 +114,29 @@ def _xmp_property_text(element: ET.Element) -> str | None:
 # -------------------------------------------------------------------------------------- sidecar
 
 
-def find_sidecar(path: str) -> str | None:
-    """The XMP sidecar of a file; ``photo.jpg.xmp`` wins over ``photo.xmp`` (Immich's rule)."""
+def find_sidecar(fence: Fence, path: str) -> Opened | None:
+    """The XMP sidecar of a file, opened through the fence; ``photo.jpg.xmp`` wins over
+    ``photo.xmp`` (Immich's rule). Anything but a regular file there counts as no sidecar."""
     for candidate in sidecar_candidates(path):
-        if os.path.isfile(candidate):
-            return candidate
+        try:
+            return fence.open_file(candidate)
+        except FileNotFoundError:
+            continue
+        except NotRegular as e:
+            logger.warning("Ignoring XMP sidecar %s: %s", candidate, e.strerror)
     return None
 
 
-def apply_sidecar(meta: AssetMetadata, xmp_path: str) -> AssetMetadata:
+def apply_sidecar(meta: AssetMetadata, sidecar: Opened) -> AssetMetadata:
     """Let an XMP sidecar override date taken, GPS and description, as Immich does.
 
     A sidecar that is malformed, too big or refused (DOCTYPE) overrides nothing; the path is still
     recorded. I/O errors propagate.
     """
-    with open(xmp_path, "rb") as fh:
-        data = fh.read(XMP_MAX_BYTES + 1)
-    values = parse_xmp(data) if len(data) <= XMP_MAX_BYTES else None
+    xmp_path = sidecar.real
+    too_big = sidecar.st.st_size > XMP_MAX_BYTES
+    data = b"" if too_big else b"".join(chunks(sidecar))
+    values = None if too_big else parse_xmp(data)
     if values is None:
         logger.warning("Ignoring unreadable XMP sidecar %s", xmp_path)
         return msgspec.structs.replace(meta, sidecar_path=xmp_path)

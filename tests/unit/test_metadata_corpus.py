@@ -21,6 +21,7 @@ from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import make_thumbnails
 from services.metadata.values import parse_date, parse_offset, zone_name
 from services.metadata.xmp import apply_sidecar, find_sidecar
+from shared.fence import Fence
 from shared.metadata import AssetMetadata
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -354,14 +355,36 @@ def _photo(tmp_path: Path, name: str = "photo.jpg") -> Path:
     return path
 
 
+def _sidecar_of(photo: Path) -> str | None:
+    """The real path of the sidecar find_sidecar opens for `photo`, fenced to its folder."""
+    found = find_sidecar(Fence(str(photo.parent)), str(photo))
+    if found is None:
+        return None
+    with found:
+        return found.real
+
+
+def _apply(meta: AssetMetadata, sidecar: Path) -> AssetMetadata:
+    with Fence(str(sidecar.parent)).open_file(str(sidecar)) as opened:
+        return apply_sidecar(meta, opened)
+
+
 class TestSidecar:
     def test_jpg_xmp_preferred_when_both_sidecars_exist(self, tmp_path: Path) -> None:
         photo = _photo(tmp_path)
-        assert find_sidecar(str(photo)) is None
+        assert _sidecar_of(photo) is None
         (tmp_path / "photo.xmp").write_text("x")
-        assert find_sidecar(str(photo)) == str(tmp_path / "photo.xmp")
+        assert _sidecar_of(photo) == str(tmp_path / "photo.xmp")
         (tmp_path / "photo.jpg.xmp").write_text("x")
-        assert find_sidecar(str(photo)) == str(tmp_path / "photo.jpg.xmp")
+        assert _sidecar_of(photo) == str(tmp_path / "photo.jpg.xmp")
+
+    def test_sidecar_ignored_when_it_is_a_symlink_or_a_fifo(self, tmp_path: Path) -> None:
+        photo = _photo(tmp_path)
+        secret = tmp_path.parent / f"{tmp_path.name}-secret.xmp"
+        secret.write_text(_SIDECAR.format(lat="10", lon="10"))
+        (tmp_path / "photo.jpg.xmp").symlink_to(secret)
+        os.mkfifo(tmp_path / "photo.xmp")
+        assert _sidecar_of(photo) is None
 
     def test_sidecar_overrides_date_gps_description_when_present(self, tmp_path: Path) -> None:
         photo = _photo(tmp_path)
@@ -370,7 +393,7 @@ class TestSidecar:
         meta = read_metadata(str(photo))
         assert meta.local_date_time == datetime(2010, 1, 2, 3, 4, 5, tzinfo=UTC)
 
-        merged = apply_sidecar(meta, str(sidecar))
+        merged = _apply(meta, sidecar)
 
         assert merged.sidecar_path == str(sidecar)
         assert merged.date_time_original == datetime(
@@ -387,7 +410,7 @@ class TestSidecar:
         photo = _photo(tmp_path)
         sidecar = tmp_path / "photo.xmp"
         sidecar.write_text(_SIDECAR.format(lat="-33.8568", lon="151.2153"))
-        merged = apply_sidecar(read_metadata(str(photo)), str(sidecar))
+        merged = _apply(read_metadata(str(photo)), sidecar)
         assert (merged.latitude, merged.longitude) == (-33.8568, 151.2153)
 
     def test_nothing_overridden_when_sidecar_declares_entities(self, tmp_path: Path) -> None:
@@ -399,7 +422,7 @@ class TestSidecar:
         )
         sidecar.write_text(bomb + _SIDECAR.format(lat="10", lon="10").replace("Harbour", "&lol2;"))
         meta = read_metadata(str(photo))
-        merged = apply_sidecar(meta, str(sidecar))
+        merged = _apply(meta, sidecar)
         assert (merged.latitude, merged.description) == (None, None)
         assert merged.local_date_time == meta.local_date_time
         assert merged.sidecar_path == str(sidecar)
@@ -409,9 +432,7 @@ class TestSidecar:
         sidecar = tmp_path / "photo.xmp"
         sidecar.write_text("<x:xmpmeta><rdf:RDF>")
         meta = read_metadata(str(photo))
-        assert apply_sidecar(meta, str(sidecar)) == msgspec.structs.replace(
-            meta, sidecar_path=str(sidecar)
-        )
+        assert _apply(meta, sidecar) == msgspec.structs.replace(meta, sidecar_path=str(sidecar))
 
 
 # -------------------------------------------------------------------------------------- RAW
