@@ -131,7 +131,9 @@ def main() -> None:
 
     def _start_nats() -> None:
         nonlocal nats_proc
-        nats_proc = start_nats(data / "nats", settings.nats.port)
+        # Its own session: Ctrl-C reaches the terminal's process group, and NATS must outlive
+        # the services (they stop first, then NATS; otherwise they log reconnect tracebacks).
+        nats_proc = start_nats(data / "nats", settings.nats.port, start_new_session=True)
         log.info("nats-server on %s (store %s)", settings.nats.url, data / "nats")
 
     supervisor = Supervisor(env, _start_nats if settings.nats.embedded else None)
