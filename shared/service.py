@@ -13,12 +13,31 @@ from shared.metrics import start_metrics
 from shared.settings import Settings, load_settings
 
 
+class QuietFetchTimeouts(logging.Filter):
+    """An empty pull (nats-py raises a bare TimeoutError where faststream expects its own) is
+    the normal state of an idle consumer; faststream's supervisor logs it at ERROR with a
+    traceback, which hides real faults. Those records, and the INFO line before each, become
+    DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        timeout = record.exc_info is not None and isinstance(record.exc_info[1], TimeoutError)
+        if (timeout and "raised an exception, retrying" in message) or (
+            message.startswith("callback for Task-") and "is being executed" in message
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def setup_logging(level: str = "INFO", service: str = "shoebox") -> None:
     """Console logging with the service name in each line."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietFetchTimeouts())
     logging.getLogger("nats").setLevel(logging.WARNING)
     logging.getLogger("faststream").setLevel(logging.WARNING)
 
