@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.projector.app import Projector
+from services.projector.app import Projector, database_down
 from shared.bus import EventBus, connect, ensure_streams
 from shared.db import create_engine, create_schema, drop_schema
 from shared.settings import Settings, load_settings
@@ -47,7 +47,7 @@ async def replay(
                 nc, engine, settings.nats, on_batch=lambda seq: progress.update(task, completed=seq)
             )
             if last:
-                await projector.run(until_seq=last)
+                await projector.run(until_seq=last, retry=False)
         return last, time.perf_counter() - started
     finally:
         await nc.drain()
@@ -68,10 +68,18 @@ def replay_command(
         from shared.infra import start_postgres
 
         pg, url = start_postgres(settings.data_path / "pg", cleanup_mode="stop")
-    last, seconds = asyncio.run(replay(settings, url))
+    try:
+        last, seconds = asyncio.run(replay(settings, url))
+    except Exception as e:
+        if not database_down(e):
+            raise
+        reason = f"{type(e).__name__}: {e}"
+        typer.echo(f"replay stopped: the database is unavailable ({reason})", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        if pg is not None:
+            pg.cleanup()
     typer.echo(f"replayed {last} events in {seconds:.1f} s")
-    if pg is not None:
-        pg.cleanup()
 
 
 @app.command("scan")

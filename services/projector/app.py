@@ -36,6 +36,34 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+RETRY_FIRST = 0.5  # seconds before the first retry after the database went away; doubles
+RETRY_MAX = 15.0
+PUMP_STOP = 5.0  # seconds the fetch loop is given to stop
+
+# What PostgreSQL (or the way to it) raises when it is unavailable rather than when an event is
+# wrong: connection lost or refused (08, OSError), shut down or restarting (57), out of
+# resources (53), a system error (58), a deadlock or serialization failure (40).
+_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.PostgresSystemError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions._base.InternalClientError,  # a connection left mid-operation by a cut
+    OSError,
+)
+
+
+def database_down(exc: BaseException | None) -> bool:
+    """Whether an error (or what it wraps) says the database is unavailable, not the event."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _DOWN) or getattr(exc, "connection_invalidated", False):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
 
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
@@ -79,9 +107,49 @@ class Projector:
         self.on_batch = on_batch
         self.position = 0
 
-    async def run(self, stop: asyncio.Event | None = None, until_seq: int | None = None) -> None:
-        """Project until `stop` is set (or, with until_seq, until that sequence is applied)."""
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        until_seq: int | None = None,
+        *,
+        retry: bool = True,
+    ) -> None:
+        """Project until `stop` is set (or, with until_seq, until that sequence is applied).
+
+        While the database is unavailable the same events are tried again, with a back-off;
+        with `retry` False (a replay someone watches) its error is raised instead.
+        """
         stop = stop or asyncio.Event()
+        delay = RETRY_FIRST
+        failed_at = -1
+        while not stop.is_set():
+            try:
+                await self._follow(stop, until_seq)
+                return
+            except Exception as e:
+                if not retry or not database_down(e):
+                    raise
+                if self.position > failed_at:
+                    delay = RETRY_FIRST  # it got further since the last outage
+                failed_at = self.position
+                # The database is gone for a moment (restarted, connections cut): nothing was
+                # committed, so the same events are tried again from the checkpoint.
+                log.warning(
+                    "projector: database unavailable at seq %d (%s: %s); retrying in %.0f s",
+                    self.position + 1,
+                    type(e).__name__,
+                    e,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    async def _follow(self, stop: asyncio.Event, until_seq: int | None) -> None:
+        """Project from the checkpoint until `stop` (or `until_seq`); raises what the database
+        raised when it is unavailable."""
+        # Read again on every retry: events applied one by one before the database went away
+        # are committed with their checkpoint, and must not be applied twice.
         self.position, _version = await checkpoint.read_checkpoint(self.engine)
         if until_seq is not None and self.position >= until_seq:
             return
@@ -102,7 +170,9 @@ class Projector:
             )
             # The next batch is fetched while this one commits.
             queue: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=2)
-            pump = asyncio.create_task(self._pump(sub, queue))
+            pumping = asyncio.Event()
+            pumping.set()
+            pump = asyncio.create_task(self._pump(sub, queue, pumping))
             try:
                 while not stop.is_set():
                     try:
@@ -123,19 +193,32 @@ class Projector:
                     if until_seq is not None and self.position >= until_seq:
                         return
             finally:
+                # nats-py's fetch can swallow a cancellation, so the pump is also told to stop,
+                # and it is waited for a bounded time only: a stop or an error never hangs here.
+                pumping.clear()
                 pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                _, running = await asyncio.wait({pump}, timeout=PUMP_STOP)
+                if running:
+                    log.warning("projector: the fetch loop did not stop in %.0f s; left", PUMP_STOP)
+                elif not pump.cancelled() and pump.exception() is not None:
+                    log.debug("projector: fetch loop ended: %r", pump.exception())
                 with contextlib.suppress(NatsError):  # the connection may be closing
                     await sub.unsubscribe()
 
     async def _pump(
-        self, sub: JetStreamContext.PullSubscription, queue: asyncio.Queue[list[Msg]]
+        self,
+        sub: JetStreamContext.PullSubscription,
+        queue: asyncio.Queue[list[Msg]],
+        pumping: asyncio.Event,
     ) -> None:
-        while True:
+        while pumping.is_set():
             batch = await self._fetch(sub)
-            if batch:
-                await queue.put(batch)
+            while batch and pumping.is_set():
+                try:
+                    await asyncio.wait_for(queue.put(batch), 0.5)
+                    break
+                except TimeoutError:
+                    continue  # the queue is full while a batch commits: look at the flag again
 
     async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         """Up to batch_size messages: wait for the first, then take what keeps arriving."""
@@ -179,6 +262,8 @@ class Projector:
         try:
             await self._commit(decoded, last, failures)
         except (asyncpg.PostgresError, IntegrityError, DBAPIError) as e:
+            if database_down(e):
+                raise  # not the events' fault: run() tries them again once the database is back
             # Isolate the bad event: apply one at a time, each with the failures before it.
             if len(decoded) > 1:
                 log.warning("projector: batch ending at %d failed (%s); applying singly", last, e)
@@ -188,6 +273,8 @@ class Projector:
                 try:
                     await self._commit([(seq, event)], seq, before)
                 except (asyncpg.PostgresError, IntegrityError, DBAPIError) as err:
+                    if database_down(err):
+                        raise
                     failure = self._failed(Failure(seq, subjects[seq], str(err), event))
                     await self._commit([], seq, [*before, failure])
             await self._commit([], last, failures)

@@ -18,7 +18,7 @@ from shared import events as ev
 from shared.bus import EventBus
 from tests.dbcompare import diff, dump
 from tests.helpers import create_user, ok, sign_up_admin
-from tests.system import Infra, System, create_database, open_system
+from tests.system import Infra, System, create_database, eventually, open_system
 
 
 async def _count(system: object, sql: str) -> int:
@@ -145,3 +145,43 @@ class TestPassedOverEvents:
         await replay(system.settings, replica, show_progress=False)
         problems = diff(await dump(system.settings.db.url), await dump(replica))
         assert not problems, "\n".join(problems)
+
+
+class TestDatabaseOutages:
+    async def test_cut_connections_mid_projection_lose_nothing_and_pass_nothing_over(
+        self, system: System
+    ) -> None:
+        """PostgreSQL's backends are terminated again and again while the projector applies
+        a few thousand events (as in a restart): it retries them, and in the end every event is
+        applied once, none is recorded as a failure, and the projector is still running."""
+        bus = EventBus(system.ctx.nc, system.settings.nats)
+        events = [
+            ev.UserCreated(
+                stream_id=uuid.uuid4(), email=f"u{i}@example.com", name=f"u{i}", password_hash="x"
+            )
+            for i in range(3000)
+        ]
+        url = system.settings.db.url.replace("+asyncpg", "")
+        cut = 0
+        publishing = asyncio.create_task(bus.publish_many(events))
+        killer = await asyncpg.connect(url)
+        try:
+            while not publishing.done() or cut < 20:
+                cut += 1
+                await killer.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await asyncio.sleep(0.05)  # the interval between two cuts, not a wait
+        finally:
+            await killer.close()
+        last, refused = await publishing
+        assert not refused
+
+        async def caught_up() -> bool:
+            return (await read_checkpoint(system.ctx.engine))[0] >= last
+
+        await eventually(caught_up, 60, "the projector to apply every event after the outages")
+        assert await _count(system, "SELECT count(*) FROM users") == 3000
+        assert await _count(system, "SELECT count(*) FROM projection_failures") == 0
+        assert not system.tasks["projector"].done()
