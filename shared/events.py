@@ -255,6 +255,8 @@ class ImportPathSeen(BaseEvent, frozen=True, kw_only=True, tag=True):
     path: str
     device: int
     scan_id: uuid.UUID | None = None
+    real_path: str = ""
+    """Where the import path led (through its symlinks): where its assets are, if it goes."""
 
 
 class LibraryDeletionStarted(BaseEvent, frozen=True, kw_only=True, tag=True):

@@ -205,6 +205,7 @@ library_import_paths = Table(
     Column("library_id", Uuid, primary_key=True),
     Column("path", Text(collation="C"), primary_key=True),
     Column("device", BigInteger, nullable=False),
+    Column("real_path", Text(collation="C"), nullable=False, server_default=""),
 )
 
 scan_problems = Table(

@@ -210,6 +210,18 @@ class Scanner:
         checked = await asyncio.to_thread(
             check_import_paths, lib.import_paths, external, str(self.settings.upload_path)
         )
+        async with self.engine.connect() as conn:
+            # Where each import path led at the last scan: a symlinked mount point that now
+            # dangles still holds its assets there.
+            led_to = {
+                r.path: r.real_path
+                for r in await conn.execute(
+                    text("SELECT path, real_path FROM library_import_paths WHERE library_id = :l"),
+                    {"l": library_id},
+                )
+                if r.real_path
+            }
+        unavailable_at: list[str] = []  # where the assets of unavailable import paths are
         for path, real, message in checked:
             missing_drive = None
             if message is None and lib.fence is not None:
@@ -218,6 +230,8 @@ class Scanner:
                 roots.append((real, path))
                 continue
             unavailable.append(path)
+            at = real or led_to.get(path) or posixpath.normpath(path)
+            unavailable_at.append(at)
             outside = lib.fence is None or "outside" in message or "external path" in message
             reason = (
                 ev.OfflineReason.OUTSIDE_EXTERNAL_PATH
@@ -231,7 +245,7 @@ class Scanner:
                             "SELECT id, last_seq FROM assets WHERE library_id = :l "
                             "AND NOT is_offline AND original_path LIKE :p"
                         ),
-                        {"l": library_id, "p": like_prefix(real or posixpath.normpath(path))},
+                        {"l": library_id, "p": like_prefix(at)},
                     )
                 ).all()
             if rows and reason is ev.OfflineReason.IMPORT_PATH_UNAVAILABLE and not missing_drive:
@@ -258,7 +272,7 @@ class Scanner:
         # A folder inside another import path is walked once, as part of the outer one.
         roots = [(r, p) for r, p in roots if not any(r != o and within(o, r) for o, _ in roots)]
         roots = list({r: (r, p) for r, p in roots}.values())
-        covered = [r for r, _ in roots] + [posixpath.normpath(p) for p in unavailable]
+        covered = [r for r, _ in roots] + unavailable_at
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -348,15 +362,15 @@ class Scanner:
         except OSError as err:
             return f"cannot read folder: {err.strerror or err}"
         async with self.engine.connect() as conn:
-            recorded = (
+            seen = (
                 await conn.execute(
                     text(
-                        "SELECT device FROM library_import_paths "
+                        "SELECT device, real_path FROM library_import_paths "
                         "WHERE library_id = :l AND path = :p"
                     ),
                     {"l": e.stream_id, "p": path},
                 )
-            ).scalar()
+            ).first()
             held = 0
             if probe.empty:
                 held = int(
@@ -371,11 +385,15 @@ class Scanner:
                     ).scalar()
                     or 0
                 )
-        message = drive_missing(path, probe, held, recorded)
-        if message is None and recorded != probe.device and not probe.empty:
+        message = drive_missing(path, probe, held, seen.device if seen else None)
+        if message is None and not probe.empty and seen != (probe.device, real):
             await self.bus.publish(
                 ev.ImportPathSeen(
-                    stream_id=e.stream_id, path=path, device=probe.device, scan_id=e.scan_id
+                    stream_id=e.stream_id,
+                    path=path,
+                    device=probe.device,
+                    scan_id=e.scan_id,
+                    real_path=real,
                 )
             )
         return message

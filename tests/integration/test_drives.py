@@ -179,3 +179,21 @@ async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
     )
     assert last is not None and "became unavailable during the scan" in last.problem  # type: ignore[attr-defined]
     assert not await world.assets(lib, isOffline=True)
+
+
+async def test_a_mount_point_that_is_a_dangling_symlink_is_unavailable(world: World) -> None:
+    """/media/usb -> /media/mnt/disk (an automounter's link); the disk goes, the link stays."""
+    make_tree(world.media, {"mnt/disk/a.jpg": None, "mnt/disk/b.jpg": None})
+    (world.media / "usb").symlink_to(world.media / "mnt" / "disk")
+    lib = await world.library(world.media / "usb")
+    await world.scan(lib)
+    (world.media / "mnt" / "disk").rename(world.media / "mnt" / "away")
+    state = await world.scan(lib)
+    assert state["unavailableImportPaths"] == [str(world.media / "usb")]
+    problem = " ".join(p["problem"] for p in state["problems"])
+    assert "does not exist" in problem and "it held 2 files" in problem
+    offline = await world.assets(lib, isOffline=True)
+    assert {a["offlineReason"] for a in offline.values()} == {"import-path-unavailable"}
+    (world.media / "mnt" / "away").rename(world.media / "mnt" / "disk")
+    await world.scan(lib)
+    assert not await world.assets(lib, isOffline=True)

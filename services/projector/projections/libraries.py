@@ -179,8 +179,9 @@ def apply_directory_gone(e: ev.DirectoryGone, seq: int) -> list[Op | Increment]:
 
 
 _IMPORT_PATH_SEEN = text(
-    "INSERT INTO library_import_paths (library_id, path, device) VALUES (:library_id, :path, "
-    ":device) ON CONFLICT (library_id, path) DO UPDATE SET device = excluded.device"
+    "INSERT INTO library_import_paths (library_id, path, device, real_path) VALUES "
+    "(:library_id, :path, :device, :real_path) ON CONFLICT (library_id, path) "
+    "DO UPDATE SET device = excluded.device, real_path = excluded.real_path"
 )
 
 
@@ -192,6 +193,7 @@ def apply_import_path_seen(e: ev.ImportPathSeen, seq: int) -> list[Op | Incremen
                 "library_id": e.stream_id,
                 "path": e.path,
                 "device": e.device,
+                "real_path": e.real_path,
                 "id": (e.stream_id, e.path),
             },
         ),
