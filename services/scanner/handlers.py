@@ -553,68 +553,37 @@ class Scanner:
                 # The folder went away since it was queued: its files are missing, unless the
                 # whole import path went (a drive unplugged mid-scan), which deletes nothing.
                 if await asyncio.to_thread(root_lost, lib.fence, task.import_path):
-                    problems.append(
-                        ev.ScanProblemFound(
-                            stream_id=task.library_id,
-                            scan_id=task.scan_id,
-                            path=task.path,
-                            problem=(
-                                f"import path {task.import_path} became unavailable during "
-                                "the scan; nothing below it was changed. Is the drive mounted?"
-                            ),
-                        )
+                    await self._skip_folder(
+                        task,
+                        problems,
+                        f"import path {task.import_path} became unavailable during the scan; "
+                        "nothing below it was changed. Is the drive mounted?",
                     )
-                    log.warning(
-                        "scan %s library %s: import path %s lost during the scan at %s",
-                        task.scan_id,
-                        task.library_id,
-                        task.import_path,
-                        task.path,
-                    )
-                    await self._after_dir(task, [], problems, 0)
                     return
             except OSError as err:
-                problems.append(
-                    ev.ScanProblemFound(
-                        stream_id=task.library_id,
-                        scan_id=task.scan_id,
-                        path=task.path,
-                        problem=f"cannot read folder: {err.strerror or err}",
-                    )
+                await self._skip_folder(
+                    task, problems, f"cannot read folder: {err.strerror or err}"
                 )
-                log.warning(
-                    "scan %s library %s: cannot read %s: %s",
-                    task.scan_id,
-                    task.library_id,
-                    task.path,
-                    err,
-                )
-                await self._after_dir(task, [], problems, 0)
                 return
             except MatchTooSlow as err:
                 # The library's patterns are hostile: its folders stay as they were (nothing
                 # imported, nothing offline) until they change; other libraries go on.
-                problems.append(
-                    ev.ScanProblemFound(
-                        stream_id=task.library_id,
-                        scan_id=task.scan_id,
-                        path=task.path,
-                        problem=f"folder skipped: {err}",
-                    )
-                )
-                log.warning(
-                    "scan %s library %s: %s skipped: %s",
-                    task.scan_id,
-                    task.library_id,
-                    task.path,
-                    err,
-                )
-                await self._after_dir(task, [], problems, 0)
+                await self._skip_folder(task, problems, f"folder skipped: {err}")
                 return
         try:
             await self._reconcile(task, lib, ctx, listing, problems, dir_mtime_ns, keepalive)
         finally:
             listing.close()
+
+    async def _skip_folder(self, task: DirTask, problems: list[ev.BaseEvent], problem: str) -> None:
+        """Record why a folder was not reconciled; nothing below it changes."""
+        problems.append(
+            ev.ScanProblemFound(
+                stream_id=task.library_id, scan_id=task.scan_id, path=task.path, problem=problem
+            )
+        )
+        log.warning("scan %s library %s: %s: %s", task.scan_id, task.library_id, task.path, problem)
+        await self._after_dir(task, [], problems, 0)
 
     async def _reconcile(
         self,
