@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import socket
@@ -34,12 +35,14 @@ from services.watcher.observer import (
     make_observer,
     threadsafe_sink,
 )
+from services.watcher.writers import being_written
 from shared import events as ev
 from shared import sysconfig
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import CheckpointWaiter, follow_checkpoint
 from shared.db import create_engine
 from shared.errors import InvalidInput, NotReady
+from shared.fence import Fence
 from shared.globs import ExclusionMatcher
 from shared.paths import is_inside, validate_import_path, within
 from shared.work import WORK_ENCODER, dir_task_msg_id, scan_work_subject, watch_task
@@ -382,6 +385,7 @@ class Watcher:
             await self._stop_observer(watch)
         watch.config, watch.roots = config, roots
         watch.fence = fence
+        watch.debouncer.busy = functools.partial(being_written, Fence(fence))
         observer = await self._start_observer(watch, matcher, paths)
         if observer is None:
             await self._drop(config.id, "observer failed")

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_tree
-from tests.helpers import ok
 from tests.integration.test_watcher import POLL_MS, WatchWorld, open_world
 from tests.system import Infra, env_for, eventually
 
@@ -98,18 +97,6 @@ async def limited_watcher(
         watcher.stop()
 
 
-async def scans_finished(world: WatchWorld, library_id: str) -> None:
-    """Wait until the library's latest scan (the watcher's catch-up scan) has finished."""
-
-    async def finished() -> bool:
-        state = await ok(
-            await world.system.client.get(f"/api/libraries/{library_id}/scan", headers=world.admin)
-        )
-        return bool(state.get("scanId")) and state["state"] == "finished"
-
-    await eventually(finished, 20, f"the catch-up scan of {library_id} to finish")
-
-
 async def imported(world: WatchWorld, library_id: str, path: Path, what: str) -> None:
     async def found() -> bool:
         return await world.asset(library_id, path) is not None
@@ -130,7 +117,7 @@ class TestInotifyLimits:
             async with limited_watcher(world, tmp_path, **kw) as watcher:
                 what = "watch limit" if limit == "watches" else "instance limit"
                 await watcher.logged(lib, what, what=f"the {what} to be reported")
-                await scans_finished(world, lib)
+                await world.caught_up(lib)
                 # Deep in the library, where inotify got no watch: only polling sees it.
                 new = make_tree(root, {"f29/new.jpg": None})["f29/new.jpg"]
                 await imported(world, lib, new, "a file written after the fallback")
@@ -164,7 +151,7 @@ class TestInotifyLimits:
                 await watcher.logged(lib, "watch limit", what="the later refusal reported")
                 for path in later.values():
                     await imported(world, lib, path, f"{path} after the switch")
-                await scans_finished(world, lib)
+                await world.caught_up(lib)
                 new = make_tree(root, {"new11/late.jpg": None})["new11/late.jpg"]
                 await imported(world, lib, new, "a file written once polling")
             (message,) = watcher.lines(lib, "watch limit")
