@@ -40,7 +40,14 @@ from shared.ids import external_asset_id
 from shared.paths import Signature
 from shared.settings import Settings
 from tests.factories import jpeg_bytes, make_tree, set_mtime
-from tests.helpers import assets_of, create_user, external_library, scan, sign_up_admin
+from tests.helpers import (
+    assets_of,
+    create_user,
+    external_library,
+    ok,
+    scan,
+    sign_up_admin,
+)
 from tests.system import Infra, System, eventually, open_system, run_scanner
 
 QUIET = 0.3  # settle window for the inotify tests (the service's default is 1 s)
@@ -315,6 +322,39 @@ class TestWatchNative:
         _, last = await bus.last_event("asset", asset_id)
         assert sum((info.state.subjects or {}).values()) == 1, last
         assert isinstance(last, ev.FileDiscovered) and last.file_size == len(data)
+
+    @pytest.mark.slow
+    async def test_burst_of_thousands_of_files_is_imported_without_a_scan(
+        self, world: WatchWorld
+    ) -> None:
+        lib = await world.library(world.media)
+        await world.watching(lib, world.media)  # and its catch-up scan has finished
+        before = await ok(
+            await world.system.client.get(f"/api/libraries/{lib}/scan", headers=world.admin)
+        )
+        payload = jpeg_bytes()
+        written: set[str] = set()
+
+        def burst() -> None:
+            for d in range(50):
+                folder = world.media / "burst" / f"card{d:02d}"
+                folder.mkdir(parents=True)
+                for i in range(100):
+                    path = folder / f"IMG_{i:04d}.jpg"
+                    path.write_bytes(payload)
+                    written.add(str(path))
+
+        await asyncio.to_thread(burst)
+        real = {os.path.realpath(p) for p in written}
+
+        async def all_imported() -> bool:
+            return real <= set(await world.assets(lib))
+
+        await eventually(all_imported, 60, "all 5,000 files of the burst to become assets")
+        after = await ok(
+            await world.system.client.get(f"/api/libraries/{lib}/scan", headers=world.admin)
+        )
+        assert after["scanId"] == before["scanId"]  # the watcher alone: no scan since
 
 
 class TestWatchModes:
