@@ -261,6 +261,10 @@ class Watcher:
             )
             for aggregate in ("server", "user", "library")
         ]
+        # An event recorded before these subscriptions is not delivered to them: the first
+        # reload must see its result, so it waits until the read models include it.
+        with contextlib.suppress(NotReady, nats.errors.Error):
+            await self._waiter.wait(await self.bus.last_seq(), WAKE_TIMEOUT)
         next_reload = loop.time()
         next_renew = loop.time() + self.renew_every
         log.info("watch: replica %s started", self.replica_id)
