@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/scan.py
 	$(PY) bench/metadata.py
 	$(PY) bench/api.py
+	$(PY) bench/watch.py
 
 replay: install
 	SHOEBOX_DATA=$(DATA) ./shoebox replay

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import functools
 import logging
 import os
 import socket
@@ -19,18 +21,28 @@ from sqlalchemy.exc import DBAPIError
 
 from services.watcher.debounce import Debouncer
 from services.watcher.lease import Lease
+from services.watcher.limits import (
+    LIMIT_ERRNOS,
+    InotifyLimits,
+    count_folders,
+    inotify_limits,
+    limit_message,
+)
 from services.watcher.observer import (
     EVENT_FILTER,
     ImportPathHandler,
+    NativeObserver,
     make_observer,
     threadsafe_sink,
 )
+from services.watcher.writers import being_written
 from shared import events as ev
 from shared import sysconfig
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import CheckpointWaiter, follow_checkpoint
 from shared.db import create_engine
 from shared.errors import InvalidInput, NotReady
+from shared.fence import Fence
 from shared.globs import ExclusionMatcher
 from shared.paths import is_inside, validate_import_path, within
 from shared.work import WORK_ENCODER, dir_task_msg_id, scan_work_subject, watch_task
@@ -134,6 +146,7 @@ class LibraryWatch:
     roots: tuple[Root, ...] = ()
     fence: str = ""
     observer: BaseObserver | None = None
+    polling: bool = False  # the observer polls (configured, or inotify's limits were reached)
 
     def root_for(self, directory: str) -> Root | None:
         held = [r for r in self.roots if r.holds(directory)]
@@ -169,9 +182,19 @@ class LibraryWatch:
         return plan
 
     def alive(self) -> bool:
-        """False when an emitter stopped (inotify or polling saw its import path vanish)."""
+        """False when an emitter stopped (inotify or polling saw its import path vanish) or
+        a folder got no inotify watch (the watch limit was reached after the start)."""
         obs = self.observer
-        return obs is not None and obs.is_alive() and all(e.is_alive() for e in obs.emitters)
+        return (
+            obs is not None
+            and obs.is_alive()
+            and all(e.is_alive() for e in obs.emitters)
+            and not self.limit_reached()
+        )
+
+    def limit_reached(self) -> bool:
+        """A folder created since the start got no inotify watch: it is not being watched."""
+        return isinstance(self.observer, NativeObserver) and self.observer.refused is not None
 
 
 class Watcher:
@@ -195,6 +218,8 @@ class Watcher:
         self.settings = settings
         self._quiet_override = quiet
         self.config = sysconfig.defaults(settings.scan).watch
+        # Libraries inotify could not watch, with the limits it met: polled until they change.
+        self._fallbacks: dict[uuid.UUID, InotifyLimits] = {}
         self._apply(self.config)
         self.reload_every = reload_every
         self.renew_every = renew_every
@@ -215,8 +240,7 @@ class Watcher:
         self.config = config
         self.use_polling = config.use_polling
         self.interval_ms = config.interval
-        default_quiet = self.interval_ms / 1000 if self.use_polling else NATIVE_QUIET
-        self.quiet = default_quiet if self._quiet_override is None else self._quiet_override
+        self.quiet = self._settle(polling=self.use_polling)
 
     @property
     def kv(self) -> KeyValue:
@@ -247,6 +271,8 @@ class Watcher:
         log.info("watch: replica %s started", self.replica_id)
         try:
             while not stop.is_set():
+                if any(w.limit_reached() for w in self.watches.values()):
+                    self._wake.set()  # a new folder got no watch: poll that library instead
                 if loop.time() >= next_reload or self._wake.is_set():
                     self._wake.clear()
                     await self.reload()
@@ -357,43 +383,22 @@ class Watcher:
             watch = LibraryWatch(config, lease, Debouncer(self.quiet))
             self.watches[config.id] = watch
         else:
+            if watch.limit_reached():
+                assert isinstance(watch.observer, NativeObserver)
+                limits = await asyncio.to_thread(inotify_limits)
+                await self._fall_back(watch, errno.ENOSPC, limits, watch.observer.refused)
             await self._stop_observer(watch)
         watch.config, watch.roots = config, roots
         watch.fence = fence
-        assert self._loop is not None
-        sink = threadsafe_sink(self._loop.call_soon_threadsafe, watch.debouncer.touch)
-        observer: BaseObserver | None = None
-        upload = await asyncio.to_thread(os.path.realpath, self.settings.upload_path)
-        try:
-            observer = make_observer(self.use_polling, self.interval_ms)
-            for root in roots:
-                handler = ImportPathHandler(
-                    config.id,
-                    root.real,
-                    matcher,
-                    native=not self.use_polling,
-                    sink=sink,
-                    excluded_roots=(upload,),
-                )
-                observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
-            # inotify adds a watch per folder (and polling takes its first snapshot) here.
-            await asyncio.to_thread(observer.start)
-        except OSError as e:
-            # Typically inotify's max_user_watches / max_user_instances: say how to fix it.
-            log.error(
-                "watch library %s (%s): cannot watch: %s; raise fs.inotify limits or "
-                "set SHOEBOX_LIBRARY_WATCH_USE_POLLING",
-                config.id,
-                paths,
-                e,
-            )
-            if observer is not None:
-                observer.stop()
+        watch.debouncer.busy = functools.partial(being_written, Fence(fence))
+        observer = await self._start_observer(watch, matcher, paths)
+        if observer is None:
             await self._drop(config.id, "observer failed")
             return
         watch.observer = observer
+        how = f"polling every {self.interval_ms} ms" if watch.polling else "inotify"
         for root in roots:
-            log.info("watch library %s: watching %s", config.id, root.real)
+            log.info("watch library %s: watching %s with %s", config.id, root.real, how)
         # What changed before the observer started (a new library, a takeover, a restart) is
         # found by a *new* scan: cheap on an unchanged library, thanks to the folder index.
         try:
@@ -407,6 +412,83 @@ class Watcher:
             )
         except nats.errors.Error as e:
             log.warning("watch library %s (%s): no catch-up scan: %s", config.id, paths, e)
+
+    def _observe(
+        self, watch: LibraryWatch, matcher: ExclusionMatcher, *, polling: bool
+    ) -> BaseObserver:
+        """An observer on every root of `watch`, started (blocking: run it in a thread)."""
+        assert self._loop is not None
+        sink = threadsafe_sink(self._loop.call_soon_threadsafe, watch.debouncer.touch)
+        observer = make_observer(polling, self.interval_ms)
+        try:
+            for root in watch.roots:
+                handler = ImportPathHandler(
+                    watch.config.id,
+                    root.real,
+                    matcher,
+                    native=not polling,
+                    sink=sink,
+                    excluded_roots=(os.path.realpath(self.settings.upload_path),),
+                )
+                observer.schedule(handler, root.real, recursive=True, event_filter=EVENT_FILTER)
+            # inotify adds a watch per folder (and polling takes its first snapshot) here.
+            observer.start()
+        except BaseException:
+            observer.stop()
+            raise
+        return observer
+
+    async def _start_observer(
+        self, watch: LibraryWatch, matcher: ExclusionMatcher, paths: str
+    ) -> BaseObserver | None:
+        """Start watching `watch`'s roots: with inotify unless polling is configured or
+        inotify's limits stopped it before (and have not changed since); with polling when a
+        limit is reached now, saying so once. None when no observer could start."""
+        library_id = watch.config.id
+        limits = await asyncio.to_thread(inotify_limits)
+        polling = self.use_polling or self._fallbacks.get(library_id) == limits
+        error: int | None = None
+        refused: str | None = None
+        try:
+            observer = await asyncio.to_thread(self._observe, watch, matcher, polling=polling)
+            if isinstance(observer, NativeObserver) and observer.refused is not None:
+                # Some folders below an import path got no watch: watchdog went on without them.
+                error, refused = errno.ENOSPC, observer.refused
+                await self._stop(observer)
+        except OSError as e:
+            if polling or e.errno not in LIMIT_ERRNOS:
+                log.error("watch library %s (%s): cannot watch: %s", library_id, paths, e)
+                return None
+            error = e.errno
+        if error is not None:
+            await self._fall_back(watch, error, limits, refused)
+            try:
+                observer = await asyncio.to_thread(self._observe, watch, matcher, polling=True)
+            except OSError as e:
+                log.error("watch library %s (%s): cannot poll either: %s", library_id, paths, e)
+                return None
+        watch.polling = polling or error is not None
+        watch.debouncer.quiet = self._settle(polling=watch.polling)
+        return observer
+
+    async def _fall_back(
+        self, watch: LibraryWatch, error: int, limits: InotifyLimits, refused: str | None
+    ) -> None:
+        """Remember that inotify cannot watch this library under these limits, and say it."""
+        self._fallbacks[watch.config.id] = limits
+        folders = await asyncio.to_thread(count_folders, [r.real for r in watch.roots])
+        log.warning(
+            "watch library %s (%s): %s",
+            watch.config.id,
+            ", ".join(r.real for r in watch.roots),
+            limit_message(error, limits, folders, self.interval_ms, refused),
+        )
+
+    def _settle(self, *, polling: bool) -> float:
+        """The settle window: one polling interval, or inotify's, unless the caller chose."""
+        if self._quiet_override is not None:
+            return self._quiet_override
+        return self.interval_ms / 1000 if polling else NATIVE_QUIET
 
     async def renew(self) -> None:
         """Keep our leases; stop watching any library whose lease went to another replica."""
@@ -433,7 +515,12 @@ class Watcher:
     async def _stop_observer(self, watch: LibraryWatch) -> None:
         observer, watch.observer = watch.observer, None
         if observer is not None:
-            observer.stop()
+            await self._stop(observer)
+
+    @staticmethod
+    async def _stop(observer: BaseObserver) -> None:
+        observer.stop()
+        if observer.is_alive():
             await asyncio.to_thread(observer.join, 10)
 
     async def _drop(self, library_id: uuid.UUID, reason: str) -> None:
@@ -499,7 +586,10 @@ class Watcher:
 
     async def _queue(self, watch: LibraryWatch, directory: str, root: Root) -> None:
         task = watch_task(
-            watch.config.id, directory, root.import_path, settle_ms=int(self.quiet * 1000)
+            watch.config.id,
+            directory,
+            root.import_path,
+            settle_ms=int(watch.debouncer.quiet * 1000),
         )
         try:
             payload = WORK_ENCODER.encode(task)

@@ -12,9 +12,10 @@ from shared.paths import Signature, signature
 # What a touched file has before anyone looked at it: never equal to a real stat.
 UNSEEN: Final[Signature] = (-1, -1)
 
-# A file announced as being written (inotify IN_MODIFY without IN_CLOSE_WRITE yet) holds its
-# folder back at most this long after its last event: a writer that hangs, or a close event
-# lost to a queue overflow, must not keep a folder pending forever.
+# A file announced as being written (inotify IN_MODIFY without IN_CLOSE_WRITE yet), or found
+# open for writing, holds its folder back at most this long after its last event or change: a
+# writer that hangs, or a close event lost to a queue overflow, must not keep a folder pending
+# forever.
 OPEN_GRACE: Final = 30.0
 
 # Touched files remembered per folder; beyond this the oldest are forgotten (they are the
@@ -39,10 +40,15 @@ class Debouncer:
     """Folders touched by events, each released once it and its touched files have settled.
 
     A folder is due when no event touched it for `quiet` seconds and every eligible file that
-    was touched in it is stable: not announced as still being written, and with the same size
-    and mtime now as at its last event (or last check), at least `quiet` seconds earlier. A file
-    that changed is re-checked `quiet` later; a file that is gone is settled (the scanner takes
-    it offline). Not thread-safe: call it from one thread (the event loop).
+    was touched in it is stable: not announced as still being written, with the same size
+    and mtime now as at its last event (or last check), at least `quiet` seconds earlier, and
+    not open for writing by anyone (`busy`). A file that changed is re-checked `quiet` later;
+    a file that is gone is settled (the scanner takes it offline). Not thread-safe: call it
+    from one thread (the event loop).
+
+    `busy` is what makes a copy that stalls with its file open safe whatever order the events
+    came in: a file in a folder created (or moved in) just before it is announced by listing
+    the folder, with no write in progress to say so, and its close may come much later.
     """
 
     def __init__(
@@ -53,8 +59,10 @@ class Debouncer:
         stat: Callable[[str], Signature | None] = signature,
         open_grace: float = OPEN_GRACE,
         max_files: int = MAX_FILES_PER_DIR,
+        busy: Callable[[str], bool] = lambda _path: False,
     ) -> None:
         self.quiet = quiet
+        self.busy = busy  # is the file open for writing? (the watcher sets it per library)
         self._clock = clock
         self._stat = stat
         self._open_grace = open_grace
@@ -125,6 +133,8 @@ class Debouncer:
             if current != f.sig:
                 f.sig, f.writing, f.at = current, False, now
                 settled = False
+            elif current is not None and now - f.at < self._open_grace and self.busy(path):
+                settled = False  # still open for writing: checked again `quiet` later
         return settled
 
     def clear(self) -> None:

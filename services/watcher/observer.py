@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Callable
@@ -21,7 +22,9 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers import Observer
+from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
+from watchdog.observers.inotify import InotifyEmitter
+from watchdog.observers.inotify_c import InotifyFD
 from watchdog.observers.polling import PollingObserverVFS
 
 from services.watcher.debounce import UNSEEN
@@ -32,7 +35,7 @@ from shared.paths import Signature, signature, within
 if TYPE_CHECKING:
     import uuid
 
-    from watchdog.observers.api import BaseObserver
+    from watchdog.observers.inotify_c import CallbackId, Mask, WatchCallback, WatchDescriptor
 
     from shared.globs import ExclusionMatcher
 
@@ -62,6 +65,51 @@ class Touch(NamedTuple):
     writing: bool | None = None
 
 
+class _InotifyInstance(InotifyFD):
+    """watchdog's inotify instance, remembering the first folder the watch limit refused.
+
+    watchdog skips a folder below an import path that it cannot watch without a word (only
+    the import path itself raises), when it starts and whenever a new folder appears later;
+    this is how the watcher learns that part of a library went unwatched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: str | None = None
+
+    def add_callback(
+        self, path: bytes, mask: Mask, callback: WatchCallback, id_: CallbackId
+    ) -> WatchDescriptor:
+        try:
+            return super().add_callback(path, mask, callback, id_)
+        except OSError as e:
+            if e.errno == errno.ENOSPC and self.refused is None:
+                self.refused = os.fsdecode(path)
+            raise
+
+
+class NativeObserver(BaseObserver):
+    """watchdog's inotify observer (one inotify instance), telling when a watch was refused."""
+
+    def __init__(self) -> None:
+        self._instance = _InotifyInstance()  # EMFILE here when the instance limit is reached
+        self._instance.start()
+        super().__init__(
+            InotifyEmitter, timeout=DEFAULT_OBSERVER_TIMEOUT, inotify_fd=self._instance
+        )
+
+    @property
+    def refused(self) -> str | None:
+        """The first folder that got no watch because the watch limit was reached."""
+        return self._instance.refused
+
+    def on_thread_stop(self) -> None:
+        super().on_thread_stop()
+        self._instance.stop()
+        if self._instance.is_alive():
+            self._instance.join()
+
+
 def make_observer(use_polling: bool, interval_ms: int) -> BaseObserver:
     """inotify by default; polling (for network drives) that never follows a symlink.
 
@@ -71,7 +119,7 @@ def make_observer(use_polling: bool, interval_ms: int) -> BaseObserver:
     """
     if use_polling:
         return PollingObserverVFS(os.lstat, os.scandir, polling_interval=interval_ms / 1000)
-    return Observer()
+    return NativeObserver()
 
 
 class ImportPathHandler(FileSystemEventHandler):

@@ -40,7 +40,14 @@ from shared.ids import external_asset_id
 from shared.paths import Signature
 from shared.settings import Settings
 from tests.factories import jpeg_bytes, make_tree, set_mtime
-from tests.helpers import assets_of, create_user, external_library, scan, sign_up_admin
+from tests.helpers import (
+    assets_of,
+    create_user,
+    external_library,
+    ok,
+    scan,
+    sign_up_admin,
+)
 from tests.system import Infra, System, eventually, open_system, run_scanner
 
 QUIET = 0.3  # settle window for the inotify tests (the service's default is 1 s)
@@ -127,6 +134,21 @@ class WatchWorld:
             return False
 
         await eventually(probe_imported, 15, f"the watcher to import a probe in {root}")
+        await self.caught_up(library_id)
+
+    async def caught_up(self, library_id: str) -> None:
+        """Wait until the library's latest scan (the watcher's catch-up scan) has finished:
+        a scan imports what it finds as it is, so a file a test writes slowly must not be met
+        by one (it would be recorded at the size it had then, and changed later)."""
+
+        async def finished() -> bool:
+            r = await self.system.client.get(
+                f"/api/libraries/{library_id}/scan", headers=self.admin
+            )
+            state = r.json() if r.status_code == 200 else {}
+            return bool(state.get("scanId")) and state.get("state") == "finished"
+
+        await eventually(finished, 20, f"the catch-up scan of {library_id} to finish")
 
     async def _held(self, library_id: str) -> bool:
         return await self.lease_holder(library_id) is not None
@@ -257,6 +279,82 @@ class TestWatchNative:
             subjects_filter=bus.aggregate_subject("asset", asset_id),
         )
         assert sum((info.state.subjects or {}).values()) == 1, seq
+
+    @pytest.mark.parametrize("how", ["made-in-place", "moved-in"])
+    async def test_file_in_a_new_folder_is_imported_only_once_closed(
+        self, world: WatchWorld, tmp_path: Path, how: str
+    ) -> None:
+        # The known race: a folder created just before its files. inotify watches the new
+        # folder only once its IN_CREATE has been read, so the file's creation and first write
+        # may come before that watch (watchdog then reports the file by listing the folder,
+        # with no write in progress to say so). Moving in a folder with a file still being
+        # written makes that order certain.
+        lib = await world.library(world.media)
+        await world.watching(lib, world.media)
+        data = jpeg_bytes((640, 480), (200, 120, 10)) + os.urandom(64_000)
+        step = len(data) // 4 + 1
+        outside = tmp_path / "staging"  # outside the import path, inside nothing watched
+        folder = (outside if how == "moved-in" else world.media) / "new folder"
+        folder.mkdir(parents=True)
+        path = world.media / "new folder" / "copy.jpg"
+        with (folder / "copy.jpg").open("wb") as f:
+            for i in range(0, len(data), step):
+                f.write(data[i : i + step])
+                f.flush()
+                if i == 0 and how == "moved-in":
+                    folder.rename(world.media / "new folder")
+                # The input: a copy that stalls longer than the settle window, file open.
+                await asyncio.sleep(QUIET * 1.7)
+
+        async def complete() -> bool:
+            a = await world.asset(lib, path)
+            return a is not None and a["exifInfo"]["fileSizeInByte"] == len(data)
+
+        await eventually(complete, 10, "copy.jpg to be imported at its final size")
+        bus = EventBus(world.system.ctx.nc, world.system.settings.nats)
+        real = await asyncio.to_thread(os.path.realpath, path)
+        asset_id = external_asset_id(uuid.UUID(lib), real)
+        info = await world.system.ctx.nc.jetstream().stream_info(
+            world.system.settings.nats.name("EVENTS"),
+            subjects_filter=bus.aggregate_subject("asset", asset_id),
+        )
+        # Never recorded incomplete: one event on the asset, discovered at its final size.
+        _, last = await bus.last_event("asset", asset_id)
+        assert sum((info.state.subjects or {}).values()) == 1, last
+        assert isinstance(last, ev.FileDiscovered) and last.file_size == len(data)
+
+    @pytest.mark.slow
+    async def test_burst_of_thousands_of_files_is_imported_without_a_scan(
+        self, world: WatchWorld
+    ) -> None:
+        lib = await world.library(world.media)
+        await world.watching(lib, world.media)  # and its catch-up scan has finished
+        before = await ok(
+            await world.system.client.get(f"/api/libraries/{lib}/scan", headers=world.admin)
+        )
+        payload = jpeg_bytes()
+        written: set[str] = set()
+
+        def burst() -> None:
+            for d in range(50):
+                folder = world.media / "burst" / f"card{d:02d}"
+                folder.mkdir(parents=True)
+                for i in range(100):
+                    path = folder / f"IMG_{i:04d}.jpg"
+                    path.write_bytes(payload)
+                    written.add(str(path))
+
+        await asyncio.to_thread(burst)
+        real = {os.path.realpath(p) for p in written}
+
+        async def all_imported() -> bool:
+            return real <= set(await world.assets(lib))
+
+        await eventually(all_imported, 60, "all 5,000 files of the burst to become assets")
+        after = await ok(
+            await world.system.client.get(f"/api/libraries/{lib}/scan", headers=world.admin)
+        )
+        assert after["scanId"] == before["scanId"]  # the watcher alone: no scan since
 
 
 class TestWatchModes:
@@ -427,6 +525,25 @@ class TestDebouncer:
         d.touch("/m/a", "/m/a/x.jpg", (50, 1), True, now=0.0)
         d.touch("/m/a", "/m/a/x.jpg", None, None, now=0.2)  # deleted while being written
         assert d.due(now=1.2) == ["/m/a"]
+
+    def test_file_open_for_writing_holds_its_folder_until_nobody_writes(self) -> None:
+        files = FakeFiles()
+        writing: set[str] = {"/m/a/x.jpg"}
+        d = debouncer(files, open_grace=30.0, busy=lambda p: p in writing)
+        files.sigs["/m/a/x.jpg"] = (50, 1)
+        # Announced by a listing (a folder moved in): no write event, stalled, still open.
+        d.touch("/m/a", "/m/a/x.jpg", (50, 1), None, now=0.0)
+        assert d.due(now=1.0) == [] and d.due(now=5.0) == []
+        writing.clear()  # closed (its close event may come late, or never)
+        assert d.due(now=6.0) == ["/m/a"]
+
+    def test_file_open_for_writing_is_released_after_the_grace(self) -> None:
+        files = FakeFiles()
+        d = debouncer(files, open_grace=30.0, busy=lambda p: True)
+        files.sigs["/m/a/x.jpg"] = (50, 1)
+        d.touch("/m/a", "/m/a/x.jpg", (50, 1), None, now=0.0)
+        assert d.due(now=29.0) == []
+        assert d.due(now=30.0) == ["/m/a"]
 
     def test_tracked_files_per_folder_are_bounded(self) -> None:
         files = FakeFiles()
