@@ -51,6 +51,7 @@ MAX_EXTGLOB_DEPTH: Final = 2
 MAX_REGEX_CHARS: Final = 250_000
 # One match normally takes microseconds; past this (wall time) it is abandoned as hostile.
 MATCH_TIMEOUT: Final = 0.1
+CONFIRM: Final = 20  # a match past MATCH_TIMEOUT is tried once more with 20 times as long
 
 # minimatch {dot: true, nocase: true} maps onto: `**` spans directories (GLOBSTAR), `*`, `?`,
 # `[...]` and `**` reach dot files (DOTGLOB), case-insensitive (IGNORECASE), `@(a|b)`-style
@@ -217,12 +218,19 @@ class ExclusionMatcher:
         if self._too_slow is not None:
             raise MatchTooSlow(self._too_slow)
         exact = "//" in path or (("/." in path or path[:1] == ".") and _DOT_SEGMENT.search(path))
+        regexes = self._exact if exact else self._lean
         try:
-            return (self._exact if exact else self._lean).matches(path, self.timeout)
+            return regexes.matches(path, self.timeout)
+        except TimeoutError:
+            pass
+        # A stalled machine (a busy CPU, a pause) can make an ordinary match miss its bound:
+        # only a match that misses a bound CONFIRM times longer is taken for a hostile one.
+        try:
+            return regexes.matches(path, self.timeout * CONFIRM)
         except TimeoutError as exc:
             self._too_slow = (
-                f"exclusion patterns took more than {self.timeout:g} s to match one path "
-                f"({len(path)} characters); they are not used until they change"
+                f"exclusion patterns took more than {self.timeout * CONFIRM:g} s to match one "
+                f"path ({len(path)} characters); they are not used until they change"
             )
             raise MatchTooSlow(self._too_slow) from exc
 

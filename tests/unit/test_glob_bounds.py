@@ -64,7 +64,7 @@ class TestMatchBound:
     @pytest.mark.parametrize("pattern", WORST_ACCEPTED)
     def test_match_gives_up_when_an_accepted_pattern_backtracks(self, pattern: str) -> None:
         matcher = ExclusionMatcher([pattern], timeout=0.05)
-        with pytest.raises(MatchTooSlow, match=r"took more than 0\.05 s"):
+        with pytest.raises(MatchTooSlow, match=r"took more than 1 s"):  # 0.05 s, then 20x
             matcher.matches(LONG_NAME)
         # Spent once: every later call answers at once, whatever the path.
         with pytest.raises(MatchTooSlow):
