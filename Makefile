@@ -4,13 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install run test test-fast bench replay lint clean help
+.PHONY: install run test test-fast bench replay lint vendor clean help
 
 help:
 	@echo "make run     start NATS, PostgreSQL and every Shoebox service (API on http://127.0.0.1:2283/api)"
 	@echo "make test    run the test suite against real NATS and PostgreSQL"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"
+	@echo "make vendor  refresh the pinned front-end files (htmx, Leaflet) from the npm registry"
 	@echo "make clean   remove the venv and the data folder"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -44,6 +45,9 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared services
+
+vendor:
+	$(PYTHON) deploy/vendor.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
