@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install run test test-fast bench replay lint vendor clean help
+.PHONY: install browser run test test-fast bench replay lint vendor clean help
 
 help:
 	@echo "make run     start NATS, PostgreSQL and every Shoebox service (API on http://127.0.0.1:2283/api)"
@@ -26,7 +26,21 @@ install: $(VENV)/.installed
 run: install
 	SHOEBOX_DATA=$(DATA) $(PY) -m deploy.dev
 
-test: install
+# The browser tests (tests/web) drive Debian's chromium; as root, install it once when missing
+# (otherwise they are skipped with a message saying what to install).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null) \
+	      || echo "apt-get install chromium failed: the browser tests will be skipped"; \
+	  else \
+	    echo "chromium is missing: the browser tests will be skipped (as root: apt-get install chromium)"; \
+	  fi; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q -ra; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 test-fast: install

@@ -201,7 +201,10 @@ async def _status_context(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -
         stats = await queries.library_statistics(conn, library_id)
         row = await queries.get_library(conn, library_id)
     offline: list[s.AssetResponseDto] = []
+    kept: list[Any] = []
+    removable: list[Any] = []
     if status.state != "running":
+        kept, removable = await commands.offline_to_remove(ctx, auth, library_id)
         async with ctx.engine.connect() as conn:
             found = await assets.search(
                 conn, auth, s.MetadataSearchDto(library_id=library_id, is_offline=True, size=200)
@@ -218,6 +221,8 @@ async def _status_context(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -
         "total": total,
         "library_id": library_id,
         "stats": stats,
+        "kept": len(kept),
+        "removable": len(removable),
         "refreshed_at": queries.library_dto(row).refreshed_at if row is not None else None,
     }
 
@@ -286,7 +291,6 @@ class LibraryPages(Controller):
     ) -> Template:
         row = await _library_or_404(ctx, auth, library_id)
         library = queries.library_dto(row)
-        kept, removable = await commands.offline_to_remove(ctx, auth, library_id)
         async with ctx.engine.connect() as conn:
             owner = await queries.get_user(conn, row.owner_id, with_deleted=True)
         return page(
@@ -295,8 +299,6 @@ class LibraryPages(Controller):
             me=auth,
             library=library,
             owner=owner,
-            removable=len(removable),
-            kept=len(kept),
             error=error,
             import_paths=library.import_paths if import_paths is None else import_paths,
             exclusion_patterns=(
@@ -378,7 +380,7 @@ class LibraryPages(Controller):
             last = None
             while True:
                 context = await _status_context(ctx, auth, library_id)
-                html = render(request.app, "_scan_status.html", **context)
+                html = render(request, "_scan_status.html", **context)
                 if html != last:
                     yield ServerSentEventMessage(event="progress", data=html)
                     last = html

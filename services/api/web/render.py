@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
+
 if TYPE_CHECKING:
-    from litestar import Litestar
+    from litestar import Request
     from litestar.contrib.jinja import JinjaTemplateEngine
 
 RATIO_MIN, RATIO_MAX = 5, 30  # tenths: the CSS has one class per ratio from 0.5 to 3.0
@@ -41,9 +45,14 @@ def setup_environment(engine: JinjaTemplateEngine) -> None:
     env.lstrip_blocks = True
 
 
-def render(app: Litestar, template: str, /, **context: Any) -> str:
-    """A template rendered outside a response (a server-sent event's data)."""
-    engine = app.template_engine
+def render(request: Request[Any, Any, Any], template: str, /, **context: Any) -> str:
+    """A template rendered outside a response (a server-sent event's data), with the same
+    `csrf_input` and `csrf_token()` a Template response gives its forms."""
+    engine = request.app.template_engine
     if engine is None:
         raise RuntimeError("the app has no template engine")
-    return str(engine.get_template(template).render(**context))
+    token = ScopeState.from_scope(request.scope).csrf_token
+    token = "" if token is Empty else str(token)
+    csrf_input = f'<input type="hidden" name="_csrf_token" value="{html.escape(token)}" />'
+    page = {"request": request, "csrf_input": csrf_input, **context}
+    return str(engine.get_template(template).render(**page))
