@@ -171,6 +171,38 @@ async def time_bucket(
     return dto
 
 
+async def neighbours(
+    conn: AsyncConnection, flt: TimelineFilter, asset_id: uuid.UUID
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(newer, older): the assets beside one in the timeline's order (newest first)."""
+    if flt.empty:
+        return None, None
+    where, params = await flt.where(conn)
+    row = (
+        await conn.execute(
+            text(f"SELECT a.local_date_time AS taken FROM assets a WHERE {where} AND a.id = :id"),
+            {**params, "id": asset_id},
+        )
+    ).first()
+    if row is None:
+        return None, None
+    found: list[uuid.UUID | None] = []
+    for op, direction in ((">", "ASC"), ("<", "DESC")):
+        found.append(
+            (
+                await conn.execute(
+                    text(
+                        f"SELECT a.id FROM assets a WHERE {where} "
+                        f"AND (a.local_date_time, a.id) {op} (:taken, :id) "
+                        f"ORDER BY a.local_date_time {direction}, a.id {direction} LIMIT 1"
+                    ),
+                    {**params, "taken": row.taken, "id": asset_id},
+                )
+            ).scalar()
+        )
+    return found[0], found[1]
+
+
 async def map_markers(
     conn: AsyncConnection,
     auth: AuthUser,

@@ -28,7 +28,7 @@ def photo(path: Path, taken: datetime, hue: int, size: tuple[int, int] = (600, 4
         t = y / h
         draw.line(
             [(0, y), (w, y)],
-            fill=(int(90 + 120 * t + hue) % 256, int(140 + 60 * t), int(220 - 90 * t + hue) % 256),
+            fill=(min(255, int(90 + 120 * t + hue / 2)), int(140 + 60 * t), int(230 - 90 * t)),
         )
     draw.ellipse([w * 0.65, h * 0.12, w * 0.8, h * 0.12 + w * 0.15], fill=(255, 236, 170))
     draw.polygon(
@@ -157,7 +157,16 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
     await alice.goto(f"{web.url}/photos/{hostile['id']}")
     await expect(alice.locator(".file-name")).to_have_text(HOSTILE)
     assert await alice.locator("img[src='x']").count() == 0
+    await expect(alice.locator(".asset-info")).to_contain_text("600 \u00d7 400")
     await web.shot(alice, "asset")
+    # Older and newer by keyboard, in the timeline's order (it is the oldest but one).
+    await alice.keyboard.press("ArrowRight")
+    await expect(alice.locator(".file-name")).to_have_text("autumn.jpg")
+    await expect(alice.locator("a[rel=next]")).to_have_count(0)
+    await alice.keyboard.press("ArrowLeft")
+    await expect(alice.locator(".file-name")).to_have_text(HOSTILE)
+    await alice.keyboard.press("Escape")
+    await expect(alice).to_have_url(web.url + "/photos")
 
     # Light and dark, desktop and phone.
     dark = await web.page(color_scheme="dark")
@@ -242,6 +251,12 @@ async def test_offline_files_are_marked_counted_removed_and_a_library_deleted(we
     status = page.locator(".scan-status")
     await expect(status).to_have_attribute("data-state", "finished", timeout=30_000)
     await expect(status.locator(".asset-count")).to_have_text("6")
+    # The progress stream of a finished scan: its last state, then `done` (EventSource closes).
+    stream = await page.request.get(f"{web.url}/libraries/{library['id']}/progress")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    text = await stream.text()
+    assert "event: progress" in text and 'data-state="finished"' in text
+    assert text.index("event: done") > text.rindex("event: progress")
 
     # A photo goes missing: the next scan takes it offline, with its reason.
     (folder / "snow.jpg").unlink()
@@ -280,4 +295,38 @@ async def test_offline_files_are_marked_counted_removed_and_a_library_deleted(we
     await expect(page).to_have_url(web.url + "/auth/login")
     await page.goto(web.url + "/photos")
     await expect(page).to_have_url(web.url + "/auth/login")
+    assert not web.problems, web.problems
+
+
+async def test_library_settings_are_saved_through_the_system_config(web: Web) -> None:
+    client = web.system.client
+    await ok(await client.post("/api/auth/admin-sign-up", json=ADMIN), 201)
+    page = await web.page()
+    await sign_in(page, web, ADMIN["email"], ADMIN["password"])
+    await page.get_by_role("navigation").get_by_role("link", name="Settings").click()
+    await expect(page.get_by_role("heading", name="Library")).to_be_visible()
+    await expect(page.locator(".next-run")).to_contain_text("00:00 UTC")
+
+    await page.get_by_label("Schedule (cron, UTC)").fill("not a cron")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("p.error")).to_contain_text("valid cron expression")
+    web.problems.remove(
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    )
+
+    await page.get_by_label("Schedule (cron, UTC)").fill("30 2 * * *")
+    await page.get_by_label("Watch import paths for changes").check()
+    await page.get_by_label("Poll instead of inotify").check()
+    await page.get_by_label("Polling interval (ms)").fill("5000")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".next-run")).to_contain_text("02:30 UTC")
+    await expect(page.get_by_label("Watch import paths for changes")).to_be_checked()
+    await web.shot(page, "settings-library")
+
+    admin = await login(web.system, ADMIN["email"], ADMIN["password"])
+    config = await ok(await client.get("/api/system-config", headers=admin))
+    assert config["library"] == {
+        "scan": {"enabled": True, "cronExpression": "30 2 * * *"},
+        "watch": {"enabled": True, "usePolling": True, "interval": 5000},
+    }
     assert not web.problems, web.problems

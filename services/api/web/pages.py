@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -27,9 +28,9 @@ from services.api.context import Context
 from services.api.errors import STATUS
 from services.api.routes.auth import SESSION_COOKIES, set_session_cookies
 from services.api.scans import scan_status
-from services.api.timeline import TimelineFilter, time_bucket, time_buckets
+from services.api.timeline import TimelineFilter, neighbours, time_bucket, time_buckets
 from services.api.web.render import render
-from shared import errors
+from shared import errors, sysconfig
 from shared.errors import InvalidInput, NotFound, ShoeboxError, Unauthorized
 from shared.events import ScanMode
 
@@ -181,6 +182,56 @@ class UserPages(Controller):
             users = [queries.user_admin_dto(r) for r in await queries.list_users(conn)]
         status = _status(e)
         return page("users.html", status, me=auth, users=users, error=e.detail, section="admin")
+
+
+class SettingsPages(Controller):
+    path = "/admin/settings"
+
+    @get("/library", opt=requires(Permission.SYSTEM_CONFIG_READ, admin=True))
+    async def library(self, ctx: Context, auth: AuthUser) -> Template:
+        config = await sysconfig.current(ctx.engine, ctx.settings.scan)
+        return _settings_page(auth, config)
+
+    @post("/library", opt=requires(Permission.SYSTEM_CONFIG_UPDATE, admin=True))
+    async def save_library(
+        self, ctx: Context, auth: AuthUser, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        form = await request.form()
+        interval = field(form, "interval")
+        config = sysconfig.LibraryConfig(
+            scan=sysconfig.LibraryScanConfig(
+                enabled=field(form, "scanEnabled") == "on",
+                cron_expression=field(form, "cronExpression"),
+            ),
+            watch=sysconfig.LibraryWatchConfig(
+                enabled=field(form, "watchEnabled") == "on",
+                use_polling=field(form, "usePolling") == "on",
+                interval=int(interval) if interval.isdigit() else -1,
+            ),
+        )
+        try:
+            await commands.update_system_config(ctx, config)
+        except ShoeboxError as e:
+            return _settings_page(auth, config, e.detail, _status(e))
+        return see_other("/admin/settings/library")
+
+
+def _settings_page(
+    auth: AuthUser,
+    config: sysconfig.LibraryConfig,
+    error: str | list[str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    due = sysconfig.next_scan(config, datetime.now(UTC))
+    return page(
+        "settings_library.html",
+        status_code,
+        me=auth,
+        config=config,
+        next_run=due.isoformat() if due is not None else None,
+        error=error,
+        section="settings",
+    )
 
 
 # --- libraries ------------------------------------------------------------------------------
@@ -440,11 +491,14 @@ class PhotoPages(Controller):
             except InvalidInput as e:
                 raise NotFound("Photo not found") from e
             library = await queries.get_library(conn, row.library_id)
+            newer, older = await neighbours(conn, TimelineFilter(auth), asset_id)
         return page(
             "asset.html",
             me=auth,
             asset=assets.asset_dto(row),
             library=library,
+            newer=newer,
+            older=older,
             section="photos",
         )
 
@@ -488,4 +542,4 @@ def web_exception_handlers() -> ExceptionHandlersMap:
     }
 
 
-PAGES: list[Any] = [home, AuthPages, UserPages, LibraryPages, PhotoPages]
+PAGES: list[Any] = [home, AuthPages, UserPages, SettingsPages, LibraryPages, PhotoPages]
