@@ -89,6 +89,10 @@ class Web:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         # From the top, or the sticky header and the fixed sidebar land mid-page.
         await page.evaluate("window.scrollTo(0, 0)")
+        # Every image drawn (a thumbnail that fails to load fails the shot).
+        await page.wait_for_function(
+            "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+        )
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 

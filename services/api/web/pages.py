@@ -21,7 +21,7 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 from litestar.types import ExceptionHandlersMap
 
-from services.api import assets, commands, queries
+from services.api import albums, assets, commands, queries
 from services.api import schemas as s
 from services.api.auth import CALLER, AuthUser, Permission, public, requires, signed_in
 from services.api.context import Context
@@ -470,7 +470,10 @@ class PhotoPages(Controller):
     async def timeline(self, ctx: Context, auth: AuthUser) -> Template:
         async with ctx.engine.connect() as conn:
             months = await time_buckets(conn, TimelineFilter(auth), "desc")
-        return page("timeline.html", me=auth, months=months, section="photos")
+            mine = await albums.list_albums(
+                conn, auth, asset_id=None, shared=None, name=None, album_id=None
+            )
+        return page("timeline.html", me=auth, months=months, albums=mine, section="photos")
 
     @get("/months/{bucket:str}", opt=requires(Permission.TIMELINE_READ))
     async def month(self, ctx: Context, auth: AuthUser, bucket: str) -> Template:
@@ -481,7 +484,7 @@ class PhotoPages(Controller):
             {"id": i, "ratio": r, "offline": o, "image": img}
             for i, r, o, img in zip(dto.id, dto.ratio, dto.is_offline, dto.is_image, strict=True)
         ]
-        return page("_month.html", bucket=bucket, tiles=tiles)
+        return page("_month.html", bucket=bucket, tiles=tiles, selectable=True)
 
     @get("/{asset_id:uuid}", opt=requires(Permission.ASSET_READ))
     async def asset(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Template:
@@ -501,6 +504,79 @@ class PhotoPages(Controller):
             older=older,
             section="photos",
         )
+
+
+# --- albums -------------------------------------------------------------------------------
+
+
+def _asset_ids(form: FormMultiDict) -> list[uuid.UUID]:
+    """The selected assets of a form (ids that are not UUIDs are no asset of anybody's)."""
+    ids = []
+    for value in fields(form, "assetId"):
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+def _ratio(asset: s.AssetResponseDto) -> float:
+    """Width over height as the thumbnail shows it (its EXIF size, turned by orientation)."""
+    exif = asset.exif_info
+    if isinstance(exif, s.ExifResponseDto) and exif.exif_image_width and exif.exif_image_height:
+        w, h = exif.exif_image_width, exif.exif_image_height
+        if exif.orientation in ("5", "6", "7", "8"):
+            w, h = h, w
+        return w / h
+    return 1.0
+
+
+class AlbumPages(Controller):
+    path = "/albums"
+
+    @get("/", opt=requires(Permission.ALBUM_READ))
+    async def list_albums(self, ctx: Context, auth: AuthUser) -> Template:
+        async with ctx.engine.connect() as conn:
+            found = await albums.list_albums(
+                conn, auth, asset_id=None, shared=None, name=None, album_id=None
+            )
+        return page("albums.html", me=auth, albums=found, section="albums")
+
+    @post("/", opt=requires(Permission.ALBUM_CREATE))
+    async def create(
+        self, ctx: Context, auth: AuthUser, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        """A new album, with the assets selected in the timeline (if any)."""
+        form = await request.form()
+        name = field(form, "albumName") or "Untitled"
+        dto = s.CreateAlbumDto(album_name=name, asset_ids=_asset_ids(form))
+        album_id = await albums.create_album(ctx, auth, dto)
+        return see_other(f"/albums/{album_id}")
+
+    @get("/{album_id:uuid}", opt=requires(Permission.ALBUM_READ))
+    async def album(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> Template:
+        async with ctx.engine.connect() as conn:
+            try:
+                dto = await albums.get_album(conn, auth, album_id)
+            except InvalidInput as e:
+                raise NotFound("Album not found") from e
+        tiles = [
+            {"id": a.id, "ratio": _ratio(a), "offline": a.is_offline, "image": a.type == "IMAGE"}
+            for a in dto.assets
+        ]
+        return page("album.html", me=auth, album=dto, tiles=tiles, section="albums")
+
+    @post("/{album_id:uuid}/assets", opt=requires(Permission.ALBUM_ASSET_CREATE))
+    async def add(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        """Add the assets selected in the timeline to an album."""
+        form = await request.form()
+        try:
+            await albums.add_assets(ctx, auth, album_id, _asset_ids(form))
+        except InvalidInput as e:
+            raise NotFound("Album not found") from e
+        return see_other(f"/albums/{album_id}")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -542,4 +618,12 @@ def web_exception_handlers() -> ExceptionHandlersMap:
     }
 
 
-PAGES: list[Any] = [home, AuthPages, UserPages, SettingsPages, LibraryPages, PhotoPages]
+PAGES: list[Any] = [
+    home,
+    AuthPages,
+    UserPages,
+    SettingsPages,
+    LibraryPages,
+    PhotoPages,
+    AlbumPages,
+]
