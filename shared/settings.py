@@ -60,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A file that cannot be read and was modified less than this many seconds ago is probably
     # still being copied: the metadata service tries it again later instead of recording it.
     metadata_settle: float = 30.0
+    # The web app's map tiles, as Leaflet's URL template ({z}/{x}/{y}); empty = no tiles, the
+    # photos on a plain background (nothing outside this server is reachable by default).
+    map_tile_url: str = ""
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -95,6 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
         "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
         "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
+        "map_tile_url": env.get("SHOEBOX_MAP_TILE_URL", ""),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),

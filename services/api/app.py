@@ -107,7 +107,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         # The web app (services/api/web): pages at /, CSRF on everything outside /api, CSP.
         template_config=template_config(),
         csrf_config=csrf_config(settings),
-        before_send=[security_headers],
+        before_send=[security_headers(settings)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Shoebox",

@@ -19,8 +19,14 @@ HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 ALICE = {"name": "Alice", "email": "alice@example.com", "password": "alice-secret"}
 
 
-def photo(path: Path, taken: datetime, hue: int, size: tuple[int, int] = (600, 400)) -> None:
-    """A small JPEG that looks like a landscape, with its capture date in EXIF."""
+def photo(
+    path: Path,
+    taken: datetime,
+    hue: int,
+    size: tuple[int, int] = (600, 400),
+    place: tuple[float, float] | None = None,
+) -> None:
+    """A small JPEG that looks like a landscape, with its capture date (and place) in EXIF."""
     w, h = size
     img = Image.new("RGB", size)
     draw = ImageDraw.Draw(img)
@@ -37,6 +43,11 @@ def photo(path: Path, taken: datetime, hue: int, size: tuple[int, int] = (600, 4
     )
     exif = img.getexif()
     exif.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    if place is not None:
+        gps = exif.get_ifd(0x8825)
+        lat, lon = place
+        gps[1], gps[2] = ("N" if lat >= 0 else "S"), _dms(abs(lat))
+        gps[3], gps[4] = ("E" if lon >= 0 else "W"), _dms(abs(lon))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85, exif=exif.tobytes())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,13 +56,19 @@ def photo(path: Path, taken: datetime, hue: int, size: tuple[int, int] = (600, 4
     os.utime(path, (stamp, stamp))
 
 
+def _dms(value: float) -> tuple[float, float, float]:
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    return float(degrees), float(minutes), round(((value - degrees) * 60 - minutes) * 60, 2)
+
+
 def trip(root: Path) -> Path:
     """Christmas photos, a Raw/ folder the library excludes, and a hostile file name."""
     folder = root / "Christmas"
-    photo(folder / "tree.jpg", datetime(2024, 12, 24, 18, 0), 0)
+    photo(folder / "tree.jpg", datetime(2024, 12, 24, 18, 0), 0, place=(46.5405, 7.9610))
     photo(folder / "dinner.jpg", datetime(2024, 12, 24, 20, 30), 40, (400, 600))
-    photo(folder / "snow.jpg", datetime(2024, 12, 26, 11, 0), 90, (800, 400))
-    photo(folder / "day2" / "sledge.jpg", datetime(2024, 12, 27, 14, 0), 130)
+    photo(folder / "snow.jpg", datetime(2024, 12, 26, 11, 0), 90, (800, 400), (46.5772, 7.9042))
+    photo(folder / "day2" / "sledge.jpg", datetime(2024, 12, 27, 14, 0), 130, place=(47.37, 8.54))
     photo(folder / "autumn.jpg", datetime(2024, 11, 2, 15, 0), 200, (500, 500))
     photo(folder / HOSTILE, datetime(2024, 11, 3, 9, 0), 160)
     photo(folder / "Raw" / "tree-raw.jpg", datetime(2024, 12, 24, 18, 1), 10)
@@ -198,6 +215,13 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
     await expect(phone.locator(".tile")).to_have_count(6)
     await expect(phone.locator(".tile img").last).to_have_js_property("complete", True)
     await web.shot(phone, "timeline-phone")
+
+    # The map: her three photos with a place, on a plain background (no tile server here).
+    await alice.get_by_role("navigation").get_by_role("link", name="Map").click()
+    await expect(alice.locator(".map-note")).to_contain_text("SHOEBOX_MAP_TILE_URL")
+    await expect(alice.locator(".map-count")).to_have_text("3 photos with a place")
+    await expect(alice.locator(".leaflet-marker-icon").first).to_be_visible()
+    await web.shot(alice, "map")
 
     # The admin sees every library (on a fresh page: see tests/web/conftest.py).
     admin = await web.page()

@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from litestar import Router
 from litestar.config.csrf import CSRFConfig
@@ -20,7 +21,7 @@ from services.api.web.pages import PAGES, web_exception_handlers
 from services.api.web.render import setup_environment
 
 if TYPE_CHECKING:
-    from litestar.types import Message, Scope
+    from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
     from shared.settings import Settings
 
@@ -30,13 +31,21 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-# No inline script or style anywhere: what needs script is /static/app.js and the vendored
-# files; thumbnails come from /api on the same origin.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+
+# No inline script or style anywhere: what needs script is /static/*.js and the vendored
+# files; thumbnails come from /api on the same origin, map tiles from the configured server.
+def content_security_policy(settings: Settings) -> str:
+    images = "'self' data: blob:"
+    if settings.map_tile_url:
+        parts = urlsplit(settings.map_tile_url)
+        images += f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {images}; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 CSRF_COOKIE = "shoebox_csrf"
 # Immich's clients never send a CSRF token: the API (bearer, API key, Immich's cookie) is left
 # as Immich has it; every form and htmx request outside /api is checked.
@@ -75,14 +84,19 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
 
 
-async def security_headers(message: Message, scope: Scope) -> None:
+def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
     """Every page and static file carries the CSP; /api's answers stay as Immich's."""
-    if message["type"] != "http.response.start" or scope["path"].startswith("/api/"):
-        return
-    headers = MutableScopeHeaders.from_message(message)
-    headers["content-security-policy"] = CSP
-    headers["x-content-type-options"] = "nosniff"
-    headers["referrer-policy"] = "same-origin"
+    csp = content_security_policy(settings)
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope["path"].startswith("/api/"):
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        headers["content-security-policy"] = csp
+        headers["x-content-type-options"] = "nosniff"
+        headers["referrer-policy"] = "same-origin"
+
+    return hook
 
 
 def web_routers() -> list[Any]:

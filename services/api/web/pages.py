@@ -506,6 +506,15 @@ class PhotoPages(Controller):
         )
 
 
+class MapPages(Controller):
+    path = "/map"
+
+    @get("/", opt=requires(Permission.MAP_READ))
+    async def map(self, ctx: Context, auth: AuthUser) -> Template:
+        """Leaflet draws the markers of GET /api/map/markers (static/map.js)."""
+        return page("map.html", me=auth, tile_url=ctx.settings.map_tile_url, section="map")
+
+
 # --- albums -------------------------------------------------------------------------------
 
 
@@ -626,4 +635,5 @@ PAGES: list[Any] = [
     LibraryPages,
     PhotoPages,
     AlbumPages,
+    MapPages,
 ]
