@@ -7,7 +7,7 @@ DATA   ?= $(or $(SHOEBOX_DATA),./data)
 .PHONY: install browser run test test-fast bench replay lint vendor clean help
 
 help:
-	@echo "make run     start NATS, PostgreSQL and every Shoebox service (API on http://127.0.0.1:2283/api)"
+	@echo "make run     start NATS, PostgreSQL and every Shoebox service (web app on http://127.0.0.1:2283/)"
 	@echo "make test    run the test suite against real NATS and PostgreSQL"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"

@@ -106,7 +106,8 @@ def parse_bucket(value: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _ratio(width: int | None, height: int | None, orientation: int | None) -> float:
+def ratio_of(width: int | None, height: int | None, orientation: int | None) -> float:
+    """Width over height as the thumbnail shows it (EXIF orientations 5-8 turn it)."""
     if not width or not height:
         return 1.0
     if orientation in (5, 6, 7, 8):
@@ -144,7 +145,7 @@ async def time_bucket(
     dto = s.TimeBucketAssetResponseDto(
         id=[str(r.id) for r in rows],
         owner_id=[str(r.owner_id) for r in rows],
-        ratio=[_ratio(r.width, r.height, r.orientation) for r in rows],
+        ratio=[ratio_of(r.width, r.height, r.orientation) for r in rows],
         is_favorite=[r.is_favorite for r in rows],
         is_trashed=[False] * n,
         is_image=[r.type == "IMAGE" for r in rows],

@@ -188,6 +188,16 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
     await expect(alice.locator(".album")).to_contain_text("2 items")
     await web.shot(alice, "albums")
 
+    # Folders: the import path, its subfolder, no Raw/.
+    await alice.get_by_role("navigation").get_by_role("link", name="Folders").click()
+    await alice.get_by_role("link", name=str(folder)).click()
+    await expect(alice.locator(".subfolders a")).to_have_text(["day2"])
+    await expect(alice.locator(".tile")).to_have_count(5)
+    await web.shot(alice, "folders")
+    await alice.get_by_role("link", name="day2").click()
+    await expect(alice.locator(".folder-path")).to_contain_text("day2")
+    await expect(alice.locator(".tile")).to_have_count(1)
+
     # The hostile file name renders as text.
     hostile = next(a for a in items if a["originalFileName"] == HOSTILE)
     await alice.goto(f"{web.url}/photos/{hostile['id']}")

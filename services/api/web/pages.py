@@ -28,7 +28,13 @@ from services.api.context import Context
 from services.api.errors import STATUS
 from services.api.routes.auth import SESSION_COOKIES, set_session_cookies
 from services.api.scans import scan_status
-from services.api.timeline import TimelineFilter, neighbours, time_bucket, time_buckets
+from services.api.timeline import (
+    TimelineFilter,
+    neighbours,
+    ratio_of,
+    time_bucket,
+    time_buckets,
+)
 from services.api.web.render import render
 from shared import errors, sysconfig
 from shared.errors import InvalidInput, NotFound, ShoeboxError, Unauthorized
@@ -506,6 +512,56 @@ class PhotoPages(Controller):
         )
 
 
+class FolderPages(Controller):
+    path = "/folders"
+
+    @get("/", opt=requires(Permission.LIBRARY_READ))
+    async def libraries(self, ctx: Context, auth: AuthUser) -> Template:
+        async with ctx.engine.connect() as conn:
+            rows = await queries.list_libraries(conn, None if auth.is_admin else auth.id)
+        found = [queries.library_dto(r) for r in rows if r.type == "EXTERNAL"]
+        return page("folders.html", me=auth, libraries=found, section="folders")
+
+    @get("/{library_id:uuid}", opt=requires(Permission.LIBRARY_READ))
+    async def folder(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, path: str = ""
+    ) -> Template:
+        """One folder below an import path: its subfolders, then its photos."""
+        library = queries.library_dto(await _library_or_404(ctx, auth, library_id))
+        root = next(
+            (p for p in library.import_paths if path == p or path.startswith(p.rstrip("/") + "/")),
+            None,
+        )
+        if root is None:
+            raise NotFound("Folder not found in this library")
+        async with ctx.engine.connect() as conn:
+            names, rows = await queries.folder_contents(conn, library_id, path)
+        tiles = [
+            {
+                "id": r.id,
+                "ratio": ratio_of(r.width, r.height, r.orientation),
+                "offline": r.is_offline,
+                "image": r.type == "IMAGE",
+            }
+            for r in rows
+        ]
+        parts = path[len(root) :].strip("/").split("/") if path != root else []
+        crumbs = [(root, root)] + [
+            (name, root.rstrip("/") + "/" + "/".join(parts[: i + 1]))
+            for i, name in enumerate(parts)
+        ]
+        return page(
+            "folder.html",
+            me=auth,
+            library=library,
+            path=path.rstrip("/"),
+            crumbs=crumbs,
+            subfolders=names,
+            tiles=tiles,
+            section="folders",
+        )
+
+
 class MapPages(Controller):
     path = "/map"
 
@@ -636,4 +692,5 @@ PAGES: list[Any] = [
     PhotoPages,
     AlbumPages,
     MapPages,
+    FolderPages,
 ]
