@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from services.api.app import build_app
 from shared.infra import free_port
 from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("SHOEBOX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Playwright's own browser download cannot work here: the system's Chromium, offline.
 CHROMIUM_ARGS = [
     "--headless",
@@ -31,8 +32,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MISSING = (
-    "browser tests need Debian's chromium at /usr/bin/chromium: run `apt-get install chromium` "
-    "as root (`make test` does it when run as root)"
+    f"browser tests need Debian's chromium ({CHROMIUM} is missing): run `apt-get install "
+    "chromium` as root (`make test` does it when run as root), or point SHOEBOX_CHROMIUM at one"
 )
 
 

@@ -383,3 +383,24 @@ async def test_library_settings_are_saved_through_the_system_config(web: Web) ->
         "watch": {"enabled": True, "usePolling": True, "interval": 5000},
     }
     assert not web.problems, web.problems
+
+
+async def test_an_admin_deletes_a_user_after_a_confirmation(web: Web) -> None:
+    await ok(await web.system.client.post("/api/auth/admin-sign-up", json=ADMIN), 201)
+    page = await web.page()
+    await sign_in(page, web, ADMIN["email"], ADMIN["password"])
+    await page.goto(web.url + "/admin/users")
+    new_user = page.locator("form[action='/admin/users']")
+    await new_user.get_by_label("Name").fill("Bob")
+    await new_user.get_by_label("Email").fill("bob@example.com")
+    await new_user.get_by_label("Password").fill("bob-secret")
+    await new_user.get_by_role("button", name="Create user").click()
+    row = page.locator("li[data-email='bob@example.com']")
+    await row.get_by_text("Delete…").click()
+    await expect(row).to_contain_text("Delete Bob (bob@example.com)?")
+    await row.get_by_role("button", name="Delete user").click()
+    await expect(page.locator("li[data-email='bob@example.com']")).to_have_count(0)
+    # The admin cannot delete themself: there is no button to.
+    admin_row = page.locator(f"li[data-email='{ADMIN['email']}']")
+    await expect(admin_row.get_by_text("Delete…")).to_have_count(0)
+    assert not web.problems, web.problems
