@@ -4,13 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install run test test-fast bench replay lint clean help
+.PHONY: install browser run test test-fast bench replay lint vendor clean help
 
 help:
-	@echo "make run     start NATS, PostgreSQL and every Shoebox service (API on http://127.0.0.1:2283/api)"
+	@echo "make run     start NATS, PostgreSQL and every Shoebox service (web app on http://127.0.0.1:2283/)"
 	@echo "make test    run the test suite against real NATS and PostgreSQL"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"
+	@echo "make vendor  refresh the pinned front-end files (htmx, Leaflet) from the npm registry"
 	@echo "make clean   remove the venv and the data folder"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -25,7 +26,21 @@ install: $(VENV)/.installed
 run: install
 	SHOEBOX_DATA=$(DATA) $(PY) -m deploy.dev
 
-test: install
+# The browser tests (tests/web) drive Debian's chromium; as root, install it once when missing
+# (otherwise they are skipped with a message saying what to install).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null) \
+	      || echo "apt-get install chromium failed: the browser tests will be skipped"; \
+	  else \
+	    echo "chromium is missing: the browser tests will be skipped (as root: apt-get install chromium)"; \
+	  fi; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q -ra; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 test-fast: install
@@ -45,6 +60,9 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared services
+
+vendor:
+	$(PYTHON) deploy/vendor.py
 
 clean:
 	rm -rf $(VENV) $(DATA)

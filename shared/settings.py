@@ -71,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Bytes; a bigger file is recorded as failed without being read. 64 GiB holds an hour and a
     # half of 4K video at 100 Mbit/s; reading it at 100 MB/s fits the time bound above.
     metadata_max_file_size: int = 64 << 30
+    # The web app's map tiles, as Leaflet's URL template ({z}/{x}/{y}); empty = no tiles, the
+    # photos on a plain background (nothing outside this server is reachable by default).
+    map_tile_url: str = ""
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -110,6 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "max_upload_size": int(env.get("SHOEBOX_MAX_UPLOAD_SIZE", str(50_000 << 20))),
         "metadata_timeout": float(env.get("SHOEBOX_METADATA_TIMEOUT", "300")),
         "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
+        "map_tile_url": env.get("SHOEBOX_MAP_TILE_URL", ""),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),

@@ -3,6 +3,7 @@ events, read from the read model, with the environment's settings as its default
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -58,6 +59,14 @@ def problems(config: LibraryConfig) -> list[str]:
     if not 100 <= config.watch.interval <= 86_400_000:
         out.append("library.watch.interval must be between 100 and 86400000 (ms)")
     return out
+
+
+def next_scan(config: LibraryConfig, now: datetime) -> datetime | None:
+    """When the nightly job runs next (cron in UTC, as the scanner reads it); None if off."""
+    if not config.scan.enabled or not croniter.is_valid(config.scan.cron_expression):
+        return None
+    due: datetime = croniter(config.scan.cron_expression, now.astimezone(UTC)).get_next(datetime)
+    return due
 
 
 ENCODER = msgspec.json.Encoder()

@@ -24,6 +24,7 @@ from services.api.routes.server import ServerController
 from services.api.routes.system_config import SystemConfigController
 from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
+from services.api.web.app import csrf_config, security_headers, template_config, web_routers
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
@@ -97,7 +98,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         return current_user(request)
 
     app = Litestar(
-        route_handlers=[well_known, *CONTROLLERS],
+        route_handlers=[well_known, *CONTROLLERS, *web_routers()],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "auth": Provide(provide_auth, sync_to_thread=False),
@@ -108,6 +109,10 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         guards=[access_guard(provide_ctx), refuse_unstorable_params],
         request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
+        # The web app (services/api/web): pages at /, CSRF on everything outside /api, CSP.
+        template_config=template_config(),
+        csrf_config=csrf_config(settings),
+        before_send=[security_headers(settings)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Shoebox",

@@ -205,7 +205,7 @@ async def authenticate(request: ASGIConnection[Any, Any, Any, Any], ctx: Context
     raise Unauthorized("Invalid user token" if bearer else "Invalid API key")
 
 
-_CALLER = "shoebox_caller"  # where the guard leaves the caller in the request's state
+CALLER = "shoebox_caller"  # where the guard leaves the caller in the request's state
 
 
 def access_guard(get_ctx: Callable[[], Context]) -> Guard:
@@ -220,14 +220,14 @@ def access_guard(get_ctx: Callable[[], Context]) -> Guard:
             return
         user = await authenticate(connection, get_ctx())
         user.authorize(access)
-        connection.state[_CALLER] = user
+        connection.state[CALLER] = user
 
     return guard
 
 
 def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> AuthUser:
     """The caller `access_guard` let in (the `auth` dependency)."""
-    user = connection.state.get(_CALLER)
+    user = connection.state.get(CALLER)
     if not isinstance(user, AuthUser):
         raise ImproperlyConfiguredException(
             f"{connection.url.path}: a public route cannot ask for the caller"

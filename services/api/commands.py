@@ -15,17 +15,17 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from msgspec import UNSET
 
 from services.api import queries
 from services.api import schemas as s
-from services.api.auth import AuthUser, hash_password, new_secret, token_hash
+from services.api.auth import AuthUser, hash_password, new_secret, token_hash, verify_password
 from shared import events as ev
 from shared import sysconfig
 from shared.bus import WrongExpectedSequence
-from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_patterns
 from shared.ids import upload_library_id
 from shared.paths import (
@@ -174,6 +174,15 @@ async def login(ctx: Context, user_id: uuid.UUID) -> str:
     )
     await ctx.settle(seq)
     return secret
+
+
+async def password_login(ctx: Context, email: str, password: str) -> tuple[Any, str]:
+    """Check a user's password and open a session: (the user's row, the session's token)."""
+    async with ctx.engine.connect() as conn:
+        row = await queries.get_user_by_email(conn, email)
+    if row is None or not verify_password(row.password_hash, password):
+        raise Unauthorized("Incorrect email or password")
+    return row, await login(ctx, row.id)
 
 
 async def logout(ctx: Context, user: AuthUser) -> None:
@@ -495,11 +504,7 @@ async def remove_offline(
 
     Each removal expects the asset's last sequence, so an asset whose file came back in the
     meantime (AssetOnline) is not removed."""
-    await visible_library(ctx, actor, library_id)
-    async with ctx.engine.connect() as conn:
-        rows = await queries.offline_assets(conn, library_id)
-    kept = [r for r in rows if r.offline_reason in KEPT_OFFLINE]
-    gone = [r for r in rows if r.offline_reason not in KEPT_OFFLINE]
+    kept, gone = await offline_to_remove(ctx, actor, library_id)
     if gone:
         last, _conflicts = await ctx.bus.publish_many(
             (
@@ -514,6 +519,19 @@ async def remove_offline(
     return s.RemoveOfflineFilesResponseDto(
         removed=len(gone), kept=len(kept), kept_reasons=dict(reasons)
     )
+
+
+async def offline_to_remove(
+    ctx: Context, actor: AuthUser, library_id: uuid.UUID
+) -> tuple[list[Any], list[Any]]:
+    """(kept, removable): the library's offline assets that *remove offline files* would keep
+    and remove now (the web app says how many before it asks)."""
+    await visible_library(ctx, actor, library_id)
+    async with ctx.engine.connect() as conn:
+        rows = await queries.offline_assets(conn, library_id)
+    kept = [r for r in rows if r.offline_reason in KEPT_OFFLINE]
+    gone = [r for r in rows if r.offline_reason not in KEPT_OFFLINE]
+    return kept, gone
 
 
 KEPT_OFFLINE = frozenset({ev.OfflineReason.IMPORT_PATH_UNAVAILABLE.value})

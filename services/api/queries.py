@@ -156,3 +156,38 @@ async def offline_assets(conn: AsyncConnection, library_id: uuid.UUID) -> list[R
             )
         ).all()
     )
+
+
+_BELOW = "starts_with(a.original_path, :prefix)"
+_REST = "substr(a.original_path, length(:prefix) + 1)"
+
+
+async def folder_contents(
+    conn: AsyncConnection, library_id: uuid.UUID, folder: str
+) -> tuple[list[str], list[Row[Any]]]:
+    """(subfolder names, assets directly inside) of one folder of a library, from its assets'
+    paths (offline ones too), so a folder is shown exactly when it holds something."""
+    prefix = folder.rstrip("/") + "/"
+    params = {"l": library_id, "prefix": prefix}
+    names = (
+        await conn.execute(
+            text(
+                f"SELECT DISTINCT split_part({_REST}, '/', 1) AS name FROM assets a "
+                f"WHERE a.library_id = :l AND {_BELOW} AND strpos({_REST}, '/') > 0 "
+                "ORDER BY 1"
+            ),
+            params,
+        )
+    ).scalars()
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT a.id, a.type, a.width, a.height, a.orientation, a.is_offline, "
+                "a.original_file_name FROM assets a "
+                f"WHERE a.library_id = :l AND {_BELOW} AND strpos({_REST}, '/') = 0 "
+                "ORDER BY a.original_file_name, a.id"
+            ),
+            params,
+        )
+    ).all()
+    return list(names), list(rows)

@@ -106,7 +106,8 @@ def parse_bucket(value: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _ratio(width: int | None, height: int | None, orientation: int | None) -> float:
+def ratio_of(width: int | None, height: int | None, orientation: int | None) -> float:
+    """Width over height as the thumbnail shows it (EXIF orientations 5-8 turn it)."""
     if not width or not height:
         return 1.0
     if orientation in (5, 6, 7, 8):
@@ -144,7 +145,7 @@ async def time_bucket(
     dto = s.TimeBucketAssetResponseDto(
         id=[str(r.id) for r in rows],
         owner_id=[str(r.owner_id) for r in rows],
-        ratio=[_ratio(r.width, r.height, r.orientation) for r in rows],
+        ratio=[ratio_of(r.width, r.height, r.orientation) for r in rows],
         is_favorite=[r.is_favorite for r in rows],
         is_trashed=[False] * n,
         is_image=[r.type == "IMAGE" for r in rows],
@@ -169,6 +170,38 @@ async def time_bucket(
         dto.latitude = [r.latitude for r in rows]
         dto.longitude = [r.longitude for r in rows]
     return dto
+
+
+async def neighbours(
+    conn: AsyncConnection, flt: TimelineFilter, asset_id: uuid.UUID
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(newer, older): the assets beside one in the timeline's order (newest first)."""
+    if flt.empty:
+        return None, None
+    where, params = await flt.where(conn)
+    row = (
+        await conn.execute(
+            text(f"SELECT a.local_date_time AS taken FROM assets a WHERE {where} AND a.id = :id"),
+            {**params, "id": asset_id},
+        )
+    ).first()
+    if row is None:
+        return None, None
+    found: list[uuid.UUID | None] = []
+    for op, direction in ((">", "ASC"), ("<", "DESC")):
+        found.append(
+            (
+                await conn.execute(
+                    text(
+                        f"SELECT a.id FROM assets a WHERE {where} "
+                        f"AND (a.local_date_time, a.id) {op} (:taken, :id) "
+                        f"ORDER BY a.local_date_time {direction}, a.id {direction} LIMIT 1"
+                    ),
+                    {**params, "taken": row.taken, "id": asset_id},
+                )
+            ).scalar()
+        )
+    return found[0], found[1]
 
 
 async def map_markers(

@@ -10,10 +10,19 @@ from sqlalchemy import Row
 
 from services.api import commands, queries
 from services.api import schemas as s
-from services.api.auth import AuthUser, Permission, public, requires, signed_in, verify_password
+from services.api.auth import AuthUser, Permission, public, requires, signed_in
 from services.api.context import Context
 from services.api.schemas import iso
-from shared.errors import InvalidInput, Unauthorized
+from shared.errors import InvalidInput
+
+SESSION_COOKIES = ("immich_access_token", "immich_auth_type", "immich_is_authenticated")
+
+
+def set_session_cookies(response: Response[Any], token: str) -> None:
+    """Immich's session cookies, which `auth.authenticate` reads (the web app sets them too)."""
+    response.set_cookie("immich_access_token", token, httponly=True, samesite="lax")
+    response.set_cookie("immich_auth_type", "password", httponly=True, samesite="lax")
+    response.set_cookie("immich_is_authenticated", "true", samesite="lax")
 
 
 class AuthController(Controller):
@@ -29,11 +38,7 @@ class AuthController(Controller):
 
     @post("/login", operation_id="login", status_code=201, opt=public())
     async def login(self, ctx: Context, data: s.LoginCredentialDto) -> Response[s.LoginResponseDto]:
-        async with ctx.engine.connect() as conn:
-            row = await queries.get_user_by_email(conn, data.email)
-        if row is None or not verify_password(row.password_hash, data.password):
-            raise Unauthorized("Incorrect email or password")
-        token = await commands.login(ctx, row.id)
+        row, token = await commands.password_login(ctx, data.email, data.password)
         body = s.LoginResponseDto(
             access_token=token,
             user_id=str(row.id),
@@ -43,9 +48,7 @@ class AuthController(Controller):
             should_change_password=row.should_change_password,
         )
         response = Response(body, status_code=201)
-        response.set_cookie("immich_access_token", token, httponly=True, samesite="lax")
-        response.set_cookie("immich_auth_type", "password", httponly=True, samesite="lax")
-        response.set_cookie("immich_is_authenticated", "true", samesite="lax")
+        set_session_cookies(response, token)
         return response
 
     # Immich names no permission here, so a key needs `all`.

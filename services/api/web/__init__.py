@@ -1,0 +1,1 @@
+"""The web app: server-rendered pages at / over the same commands and queries as /api."""
