@@ -21,7 +21,13 @@ from collections.abc import Callable
 
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine, create_schema
-from shared.infra import prepare_runtime_dir, start_nats, start_postgres
+from shared.infra import (
+    postmaster_pid,
+    prepare_runtime_dir,
+    restart_postgres,
+    start_nats,
+    start_postgres,
+)
 from shared.service import setup_logging
 from shared.settings import Settings, load_settings
 
@@ -54,11 +60,15 @@ async def bootstrap(settings: Settings) -> None:
 class Supervisor:
     """Starts the service processes and keeps them running until asked to stop."""
 
-    def __init__(self, env: dict[str, str], restart_nats: Callable[[], None] | None) -> None:
+    def __init__(
+        self, env: dict[str, str], servers: list[tuple[str, Callable[[], bool], Callable[[], None]]]
+    ) -> None:
         self.env = env
-        self.restart_nats = restart_nats
+        # The embedded servers: (name, is it running?, start it again).
+        self.servers = servers
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, float] = {}
+        self.server_retry: dict[str, float] = {}
         self.stopping = False
 
     def spawn(self, name: str) -> None:
@@ -69,12 +79,17 @@ class Supervisor:
         self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
         log.info("started %s (pid %d)", name, self.procs[name].pid)
 
-    def watch(self, current_nats: Callable[[], subprocess.Popen[bytes] | None]) -> None:
+    def watch(self) -> None:
         while not self.stopping:
-            nats = current_nats()
-            if nats is not None and nats.poll() is not None and self.restart_nats:
-                log.warning("nats-server exited with %s; restarting it", nats.returncode)
-                self.restart_nats()
+            for name, running, restart in self.servers:
+                if running() or time.monotonic() < self.server_retry.get(name, 0.0):
+                    continue
+                log.warning("%s is not running; starting it again", name)
+                self.server_retry[name] = time.monotonic() + 2  # at most every 2 s
+                try:
+                    restart()
+                except Exception:
+                    log.exception("%s did not start; trying again in 2 s", name)
             for name, proc in list(self.procs.items()):
                 if proc.poll() is not None and not self.stopping:
                     log.warning("%s exited with %s; restarting in 2 s", name, proc.returncode)
@@ -136,14 +151,29 @@ def main() -> None:
         nats_proc = start_nats(data / "nats", settings.nats.port, start_new_session=True)
         log.info("nats-server on %s (store %s)", settings.nats.url, data / "nats")
 
-    supervisor = Supervisor(env, _start_nats if settings.nats.embedded else None)
+    def _nats_running() -> bool:
+        return nats_proc is not None and nats_proc.poll() is None
+
+    def _start_pg() -> None:
+        nonlocal pg_server
+        if pg_server is None:
+            pg_server, uri = start_postgres(data / "pg", cleanup_mode="stop")
+            env["SHOEBOX_DATABASE_URL"] = uri
+        else:  # it died: the same folder and socket, so the services reconnect by themselves
+            restart_postgres(pg_server, data / "pg")
+        log.info("postgresql in %s (pid %s)", data / "pg", postmaster_pid(data / "pg"))
+
+    servers: list[tuple[str, Callable[[], bool], Callable[[], None]]] = []
+    if settings.nats.embedded:
+        servers.append(("nats-server", _nats_running, _start_nats))
+    if settings.db.embedded:
+        servers.append(("postgresql", lambda: postmaster_pid(data / "pg") is not None, _start_pg))
+    supervisor = Supervisor(env, servers)
     try:
         if settings.nats.embedded:
             _start_nats()
         if settings.db.embedded:
-            pg_server, uri = start_postgres(data / "pg", cleanup_mode="stop")
-            env["SHOEBOX_DATABASE_URL"] = uri
-            log.info("postgresql in %s", data / "pg")
+            _start_pg()
         settings = load_settings(env)
         asyncio.run(bootstrap(settings))
         for name in SERVICES:
@@ -153,7 +183,7 @@ def main() -> None:
             settings.host,
             settings.port,
         )
-        supervisor.watch(lambda: nats_proc)
+        supervisor.watch()
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
@@ -166,7 +196,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 nats_proc.kill()
         if pg_server is not None:
-            pg_server.cleanup()
+            pg_server.cleanup()  # the server started last, if it was restarted meanwhile
         log.info("stopped")
 
 

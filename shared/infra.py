@@ -82,6 +82,26 @@ def clear_stale_postmaster(datadir: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
+def restart_postgres(server: Any, datadir: Path) -> None:
+    """Start the embedded PostgreSQL again after it died (pgserver keeps one handle per data
+    folder and would hand back the dead one): same folder, same socket, same URI."""
+    clear_stale_postmaster(datadir.resolve())
+    with server._lock:
+        server.ensure_postgres_running()
+
+
+def postmaster_pid(datadir: Path) -> int | None:
+    """The pid of the PostgreSQL server running on datadir, None when none runs."""
+    try:
+        pid = int((datadir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return pid
+    return None
+
+
 def prepare_runtime_dir(data_dir: Path) -> None:
     """pgserver's import warns (and fails under -W error) without a private XDG_RUNTIME_DIR."""
     if os.environ.get("XDG_RUNTIME_DIR") and os.path.isdir(os.environ["XDG_RUNTIME_DIR"]):
