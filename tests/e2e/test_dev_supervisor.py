@@ -4,6 +4,7 @@ and a stop leaves nothing running, the restarted PostgreSQL included."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,3 +87,4 @@ async def test_a_killed_postgresql_comes_back_and_a_stop_ends_everything() -> No
             os.killpg(dev.pid, signal.SIGKILL)
         for proc in _ours(data):
             proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
