@@ -149,7 +149,10 @@ def is_inside(root: str, path: str, budget: LookupBudget | None = None) -> bool:
 
 
 def resolve_inside(root: str, path: str) -> str:
-    """Return the real path of `path`, or raise PathOutsideAllowedRoot if it escapes `root`."""
+    """Return the real path of `path`, or raise PathOutsideAllowedRoot if it escapes `root`.
+
+    A check by name, for answering a request: never open what it returns (a name can be
+    swapped after the check); files are read through shared/fence.py."""
     try:
         root_real = _real(root)
         real = _real(path)

@@ -85,10 +85,8 @@ def extract(root: str, path: str, max_size: int) -> Extracted:
         return Extracted(failure="not read: outside the external path")
     except NotRegular as e:
         return Extracted(failure=f"not read: {e.strerror}")
-    except FileNotFoundError:
-        return Extracted(failure="the file disappeared before it could be read")
     except OSError as e:
-        return Extracted(failure=f"cannot read file: {e.strerror or e}")
+        return Extracted(failure=_cannot_read(e))
     with opened:
         before = stat_signature(opened.st)
         if opened.st.st_size > max_size:
@@ -107,15 +105,20 @@ def extract(root: str, path: str, max_size: int) -> Extracted:
     )
 
 
+def _cannot_read(e: OSError) -> str:
+    """The recorded reason for a file the file system would not give."""
+    if isinstance(e, FileNotFoundError):
+        return "the file disappeared before it could be read"
+    return f"cannot read file: {e.strerror or e}"
+
+
 def _extract(fence: Fence, path: str, opened: Opened) -> Extracted:
     try:
         meta = read_metadata(path, opened)
     except UnreadableFile as e:
         return Extracted(failure=f"unreadable file: {e}")
-    except FileNotFoundError:
-        return Extracted(failure="the file disappeared before it could be read")
     except OSError as e:
-        return Extracted(failure=f"cannot read file: {e.strerror or e}")
+        return Extracted(failure=_cannot_read(e))
     try:
         sidecar = find_sidecar(fence, path)
     except OSError as e:
