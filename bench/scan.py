@@ -74,7 +74,7 @@ async def timed_scan(
     scanned = None
     while True:
         if scanned is None:
-            _, last = await bus.last_event("library", lib)
+            _, last = await bus.last_event("scans", lib)
             if isinstance(last, ev.LibraryScanFinished) and str(last.scan_id) == scan_id:
                 scanned = time.perf_counter() - started
         state = await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin))

@@ -30,6 +30,10 @@ class Aggregate(enum.StrEnum):
     LIBRARY = "library"
     ASSET = "asset"
     ALBUM = "album"
+    SCANS = "scans"
+    """A library's scan bookkeeping (`events.scans.<library id>`): scan requests and results,
+    the folder index, problems met. Not facts about the library itself, so they never move the
+    library's position and a library edit never conflicts with a scan (decision 0022)."""
 
 
 class ScanMode(enum.StrEnum):
@@ -198,7 +202,7 @@ class ExclusionPatternsChanged(BaseEvent, frozen=True, kw_only=True, tag=True):
 class LibraryScanRequested(BaseEvent, frozen=True, kw_only=True, tag=True):
     """Someone (a user, the nightly job, the watcher) asked for a scan."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     scan_id: uuid.UUID
     mode: ScanMode = ScanMode.NEW
     requested_by: str = "user"
@@ -209,7 +213,7 @@ class LibraryScanRequested(BaseEvent, frozen=True, kw_only=True, tag=True):
 class ScanProblemFound(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A scan met something it could not read (unreadable folder, symlink out, bad name...)."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     scan_id: uuid.UUID
     path: str
     problem: str
@@ -218,7 +222,7 @@ class ScanProblemFound(BaseEvent, frozen=True, kw_only=True, tag=True):
 class LibraryScanFinished(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A scan walked every import path; the counters are what it found."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     scan_id: uuid.UUID
     files_seen: int = 0
     new: int = 0
@@ -232,7 +236,7 @@ class DirectoryIndexed(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A scan listed a folder whose mtime is `mtime_ns`: while the folder keeps that mtime (and
     the exclusion patterns hash `patterns_hash`), a *new*-mode rescan need not list it again."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     path: str
     mtime_ns: int
     patterns_hash: str
@@ -242,7 +246,7 @@ class DirectoryIndexed(BaseEvent, frozen=True, kw_only=True, tag=True):
 class DirectoryGone(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A folder (and everything below it) that a scan had indexed no longer exists."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     path: str
     scan_id: uuid.UUID | None = None
 
@@ -251,7 +255,7 @@ class ImportPathSeen(BaseEvent, frozen=True, kw_only=True, tag=True):
     """A scan found an import path usable, on the file system `device` (its `st_dev`): while
     it is, a folder on its parent's device there is a mount point without its drive."""
 
-    aggregate = Aggregate.LIBRARY
+    aggregate = Aggregate.SCANS
     path: str
     device: int
     scan_id: uuid.UUID | None = None

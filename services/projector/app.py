@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.projector import checkpoint
 from services.projector.failures import Failure, failure_ops
+from services.projector.positions import position_ops
 from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
@@ -260,7 +261,7 @@ class Projector:
         if last == self.position:
             return
         try:
-            await self._commit(decoded, last, failures)
+            await self._commit(decoded, last, failures, subjects)
         except (asyncpg.PostgresError, IntegrityError, DBAPIError) as e:
             if database_down(e):
                 raise  # not the events' fault: run() tries them again once the database is back
@@ -271,13 +272,13 @@ class Projector:
                 before = [f for f in failures if f.seq < seq]
                 failures = [f for f in failures if f.seq > seq]
                 try:
-                    await self._commit([(seq, event)], seq, before)
+                    await self._commit([(seq, event)], seq, before, subjects)
                 except (asyncpg.PostgresError, IntegrityError, DBAPIError) as err:
                     if database_down(err):
                         raise
                     failure = self._failed(Failure(seq, subjects[seq], str(err), event))
-                    await self._commit([], seq, [*before, failure])
-            await self._commit([], last, failures)
+                    await self._commit([], seq, [*before, failure], subjects)
+            await self._commit([], last, failures, subjects)
         self.position = last
         metrics.EVENTS_PROJECTED.inc(len(decoded))
         metrics.CHECKPOINT.set(last)
@@ -301,6 +302,7 @@ class Projector:
         decoded: list[tuple[int, ev.BaseEvent]],
         last: int,
         failures: list[Failure] | None = None,
+        subjects: dict[int, str] | None = None,
     ) -> None:
         """The batch's statements, its failures and the new checkpoint in ONE asyncpg transaction.
 
@@ -320,6 +322,12 @@ class Projector:
                     for stmt, params in failure_ops(failure):
                         sql, names = positional(stmt)
                         await raw.execute(sql, *(params[n] for n in names))
+                # Every event moves its aggregate's position, applied or passed over.
+                moved = [(seq, (subjects or {}).get(seq, "")) for seq, _ in decoded]
+                moved += [(f.seq, f.subject) for f in failures or []]
+                for stmt, rows in position_ops(moved):
+                    sql, names = positional(stmt)
+                    await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
                 sql, names = positional(checkpoint.ADVANCE)
                 params = checkpoint.advance_params(last)
                 await raw.execute(sql, *(params[n] for n in names))

@@ -4,8 +4,9 @@ An event that cannot be decoded or applied (a value PostgreSQL cannot store, a n
 shape) must not stall the read models, and must not jam its aggregate either: the API guards
 writes with JetStream's expected-last-subject-sequence against the row's `last_seq`, so a row
 left behind its subject would refuse every later write with 409. The failure is therefore
-recorded and the aggregate's `last_seq` advanced past it, in the transaction that moves the
-checkpoint. Everything written comes from the message alone, so a replay records the same rows.
+recorded and the aggregate's `last_seq` advanced past it (as for every event: positions.py), in
+the transaction that moves the checkpoint. Everything written comes from the message alone, so
+a replay records the same rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import text
 
+from services.projector.positions import aggregate_of
 from shared import events as ev
 
 if TYPE_CHECKING:
@@ -29,18 +31,6 @@ _RECORD = text(
     "VALUES (:seq, :subject, :event_type, :event_id, :stream_id, :occurred_at, :error) "
     "ON CONFLICT (seq) DO NOTHING"
 )
-
-# GREATEST: the failure's bump and the batch's own statements commute (a later event of the
-# aggregate in the same batch has set a higher sequence already).
-_ADVANCE = {
-    aggregate: text(f"UPDATE {table} SET last_seq = GREATEST(last_seq, :seq) WHERE id = :id")
-    for aggregate, table in (
-        (ev.Aggregate.USER, "users"),
-        (ev.Aggregate.LIBRARY, "libraries"),
-        (ev.Aggregate.ASSET, "assets"),
-        (ev.Aggregate.ALBUM, "albums"),
-    )
-}
 
 
 class Failure(NamedTuple):
@@ -61,19 +51,9 @@ class Failure(NamedTuple):
         return self.event.event_id if self.event is not None else None
 
 
-def aggregate_of(subject: str) -> tuple[ev.Aggregate, uuid.UUID] | None:
-    """(aggregate, id) of `[<namespace>.]events.<aggregate>.<id>`, or None."""
-    parts = subject.split(".")
-    if len(parts) < 3 or parts[-3] != "events":
-        return None
-    try:
-        return ev.Aggregate(parts[-2]), uuid.UUID(parts[-1])
-    except ValueError:
-        return None
-
-
 def failure_ops(failure: Failure) -> list[tuple[TextClause, dict[str, Any]]]:
-    """Record the failure; advance its aggregate's row (if there is one) past it."""
+    """Record the failure (its aggregate's row is moved past it with the rest of the batch:
+    services/projector/positions.py)."""
     event = failure.event
     occurred: datetime | None = event.occurred_at if event is not None else None
     target = aggregate_of(failure.subject)
@@ -93,6 +73,4 @@ def failure_ops(failure: Failure) -> list[tuple[TextClause, dict[str, Any]]]:
             },
         )
     ]
-    if target is not None and target[0] in _ADVANCE:
-        ops.append((_ADVANCE[target[0]], {"seq": failure.seq, "id": target[1]}))
     return ops

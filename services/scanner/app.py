@@ -69,6 +69,17 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await holder.scanner.nc.drain()
             await holder.scanner.engine.dispose()
 
+    # Scan requests are on `events.scans.<library>` (decision 0022); a stream written before
+    # that holds them on the library's subject, which is still followed for them and for
+    # deletions.
+    @broker.subscriber(
+        nats.subject("events", "scans", ">"),
+        stream=JStream(name=nats.name("EVENTS"), declare=False),
+        durable=nats.name("scanner-scans"),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
     @broker.subscriber(
         nats.subject("events", "library", ">"),
         stream=JStream(name=nats.name("EVENTS"), declare=False),

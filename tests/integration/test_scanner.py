@@ -348,7 +348,7 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
     )
     await scanner.run_dir(task)
     _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
-        "library", lib
+        "scans", lib
     )
     assert last is not None and type(last).__name__ == "ScanProblemFound"
     assert "cannot read folder" in last.problem  # type: ignore[attr-defined]
@@ -385,5 +385,5 @@ async def test_a_folder_task_redone_after_a_lost_ack_is_counted_once(world: Worl
     progress = await read_progress(js, nats, scan_id)
     assert (progress.files_seen, progress.dirs_done, progress.pending) == (7, 1, 0)
     await scanner.finish_scan(scan_id, uuid.UUID(lib))
-    _, last = await EventBus(world.system.ctx.nc, nats).last_event("library", lib)
+    _, last = await EventBus(world.system.ctx.nc, nats).last_event("scans", lib)
     assert last is not None and last.files_seen == 7  # type: ignore[attr-defined]

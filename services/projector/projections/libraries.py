@@ -76,7 +76,6 @@ def apply_exclusion_patterns_changed(
     ]
 
 
-_LIBRARY_SEQ = text("UPDATE libraries SET last_seq = :seq WHERE id = :id")
 _SCAN_REQUESTED = text(
     "INSERT INTO scan_runs (id, library_id, mode, requested_by, state, requested_at, "
     "files_seen, new, changed, missing, failed, unavailable_import_paths) VALUES (:id, "
@@ -97,7 +96,6 @@ def apply_library_scan_requested(e: ev.LibraryScanRequested, seq: int) -> list[O
                 "at": e.occurred_at,
             },
         ),
-        (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 
@@ -121,7 +119,6 @@ def apply_scan_problem_found(e: ev.ScanProblemFound, seq: int) -> list[Op | Incr
             },
         ),
         Increment("failed", e.scan_id),
-        (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 
@@ -129,7 +126,7 @@ _SCAN_FINISHED = text(
     "UPDATE scan_runs SET state = 'finished', finished_at = :at, files_seen = :files_seen, "
     "unavailable_import_paths = :unavailable WHERE id = :id"
 )
-_LIBRARY_REFRESHED = text("UPDATE libraries SET refreshed_at = :at, last_seq = :seq WHERE id = :id")
+_LIBRARY_REFRESHED = text("UPDATE libraries SET refreshed_at = :at WHERE id = :id")
 
 
 def apply_library_scan_finished(e: ev.LibraryScanFinished, seq: int) -> list[Op | Increment]:
@@ -143,7 +140,7 @@ def apply_library_scan_finished(e: ev.LibraryScanFinished, seq: int) -> list[Op 
                 "unavailable": list(e.unavailable_import_paths),
             },
         ),
-        (_LIBRARY_REFRESHED, {"id": e.stream_id, "at": e.occurred_at, "seq": seq}),
+        (_LIBRARY_REFRESHED, {"id": e.stream_id, "at": e.occurred_at}),
     ]
 
 
@@ -197,7 +194,6 @@ def apply_import_path_seen(e: ev.ImportPathSeen, seq: int) -> list[Op | Incremen
                 "id": (e.stream_id, e.path),
             },
         ),
-        (_LIBRARY_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 

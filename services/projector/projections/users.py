@@ -121,7 +121,6 @@ _SESSION_CREATED = text(
     "INSERT INTO sessions (id, user_id, token_hash, created_at) "
     "VALUES (:id, :user_id, :token_hash, :at) ON CONFLICT (id) DO NOTHING"
 )
-_USER_SEQ = text("UPDATE users SET last_seq = :seq WHERE id = :id")
 
 
 def apply_session_created(e: ev.SessionCreated, seq: int) -> list[Op | Increment]:
@@ -135,7 +134,6 @@ def apply_session_created(e: ev.SessionCreated, seq: int) -> list[Op | Increment
                 "at": e.occurred_at,
             },
         ),
-        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 
@@ -145,7 +143,6 @@ _SESSION_ENDED = text("DELETE FROM sessions WHERE id = :id")
 def apply_session_ended(e: ev.SessionEnded, seq: int) -> list[Op | Increment]:
     return [
         (_SESSION_ENDED, {"id": e.session_id, "user_id": e.stream_id}),
-        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 
@@ -169,7 +166,6 @@ def apply_api_key_created(e: ev.ApiKeyCreated, seq: int) -> list[Op | Increment]
                 "at": e.occurred_at,
             },
         ),
-        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 
@@ -179,7 +175,6 @@ _KEY_DELETED = text("DELETE FROM api_keys WHERE id = :id")
 def apply_api_key_deleted(e: ev.ApiKeyDeleted, seq: int) -> list[Op | Increment]:
     return [
         (_KEY_DELETED, {"id": e.key_id, "user_id": e.stream_id}),
-        (_USER_SEQ, {"id": e.stream_id, "seq": seq}),
     ]
 
 

@@ -1,0 +1,69 @@
+"""Every event on an aggregate's subject moves that aggregate's read-model position.
+
+The API guards each write with JetStream's expected-last-subject-sequence against the row's
+`last_seq` (services/api/commands.py), so a row must hold the sequence of the newest event on
+its subject, whatever that event is: one a projection forgot, one it cannot apply, one this
+version cannot even decode. Rather than each projection copying the position by hand, the
+projector sets it here, from the subject each message was stored under, in the transaction
+that moves the checkpoint (decision 0022). A projection that writes the row anyway may set
+`last_seq` as part of that write; the update below then finds nothing to do (`last_seq <
+:seq`), so a batch of FileDiscovered costs one index probe per asset, not a second row version.
+
+The server aggregate has no row of its own (its one command publishes with expected 0), and the
+scan bookkeeping on `events.scans.<library>` is never guarded, so neither has a position.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import TextClause, text
+
+from shared import events as ev
+
+__all__ = ["POSITIONED", "aggregate_of", "position_ops"]
+
+POSITIONED: dict[ev.Aggregate, str] = {
+    ev.Aggregate.USER: "users",
+    ev.Aggregate.LIBRARY: "libraries",
+    ev.Aggregate.ASSET: "assets",
+    ev.Aggregate.ALBUM: "albums",
+}
+"""The aggregates whose read-model row carries `last_seq`, and the table of that row."""
+
+_ADVANCE = {
+    aggregate: text(f"UPDATE {table} SET last_seq = :seq WHERE id = :id AND last_seq < :seq")
+    for aggregate, table in POSITIONED.items()
+}
+
+
+def aggregate_of(subject: str) -> tuple[ev.Aggregate, uuid.UUID] | None:
+    """(aggregate, id) of `[<namespace>.]events.<aggregate>.<id>`, or None."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[-3] != "events":
+        return None
+    try:
+        return ev.Aggregate(parts[-2]), uuid.UUID(parts[-1])
+    except ValueError:
+        return None
+
+
+def position_ops(
+    messages: Iterable[tuple[int, str]],
+) -> list[tuple[TextClause, list[dict[str, Any]]]]:
+    """For (seq, subject) of a batch's messages: one statement per aggregate kind, setting each
+    row it names to the newest sequence of that row's subject in the batch. Run after the
+    batch's projections (a row created in the batch exists by then)."""
+    newest: dict[tuple[ev.Aggregate, uuid.UUID], int] = {}
+    for seq, subject in messages:
+        target = aggregate_of(subject)
+        if target is not None and target[0] in _ADVANCE and newest.get(target, 0) < seq:
+            newest[target] = seq
+    out: list[tuple[TextClause, list[dict[str, Any]]]] = []
+    for aggregate, stmt in _ADVANCE.items():
+        rows = [{"seq": s, "id": i} for (a, i), s in newest.items() if a is aggregate]
+        if rows:
+            out.append((stmt, rows))
+    return out
