@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from msgspec import UNSET
 
-from services.api import queries
+from services.api import queries, rules
 from services.api import schemas as s
 from services.api.auth import AuthUser, hash_password, new_secret, token_hash, verify_password
 from shared import events as ev
@@ -124,7 +124,7 @@ async def create_user(
     library = ev.LibraryCreated(
         stream_id=upload_library_id(user_id),
         owner_id=user_id,
-        name=f"{name}'s uploads",
+        name=rules.upload_library_name(name),
         type="UPLOAD",
     )
     seq = await publish_chain(ctx, [library], expected=0)
@@ -133,37 +133,31 @@ async def create_user(
 
 
 async def admin_sign_up(ctx: Context, dto: s.SignUpDto) -> uuid.UUID:
-    """The first user becomes the admin; a second sign-up is refused."""
+    """The first user becomes the admin (rules.decide_admin_sign_up); a half-finished sign-up
+    is completed by the next attempt, a finished one refuses it."""
     _check_user_fields(dto.email, dto.password, dto.name)
     async with ctx.engine.connect() as conn:
-        if await queries.server_initialized(conn):
-            raise InvalidInput("The server already has an admin")
-    admin_id = uuid.uuid4()
-    try:
-        await ctx.bus.publish(
-            ev.ServerInitialized(stream_id=ev.SERVER_ID, admin_id=admin_id), expected_last_seq=0
-        )
-    except WrongExpectedSequence as e:
-        raise InvalidInput("The server already has an admin") from e
-    # The admin's id was fixed by ServerInitialized; create the user under it.
-    events: list[ev.BaseEvent] = [
-        ev.UserCreated(
-            stream_id=admin_id,
-            email=dto.email,
-            name=dto.name,
-            password_hash=hash_password(dto.password),
-            is_admin=True,
-        )
-    ]
-    await publish_chain(ctx, events, expected=0)
-    library = ev.LibraryCreated(
-        stream_id=upload_library_id(admin_id),
-        owner_id=admin_id,
-        name=f"{dto.name}'s uploads",
-        type="UPLOAD",
+        admin_id, admin_exists, library_exists = await queries.sign_up_state(conn)
+    plan = rules.decide_admin_sign_up(
+        rules.SignUpState(admin_id, admin_exists, library_exists),
+        email=dto.email,
+        name=dto.name,
+        password_hash=hash_password(dto.password),
+        new_id=uuid.uuid4(),
     )
-    await ctx.settle(await publish_chain(ctx, [library], expected=0))
-    return admin_id
+    seq = 0
+    for event in plan.steps:
+        try:
+            seq = await ctx.bus.publish(event, expected_last_seq=0)
+        except WrongExpectedSequence as e:
+            if isinstance(event, ev.ServerInitialized):
+                raise InvalidInput("The server already has an admin") from e
+            # A racing attempt created this aggregate first: the step is done; wait for it.
+            last, _ = await ctx.bus.last_event(event.aggregate.value, event.stream_id)
+            seq = max(seq, last)
+    if seq:
+        await ctx.settle(seq)
+    return plan.admin_id
 
 
 async def login(ctx: Context, user_id: uuid.UUID) -> str:

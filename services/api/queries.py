@@ -64,7 +64,30 @@ async def list_users(conn: AsyncConnection, with_deleted: bool = False) -> list[
 
 
 async def server_initialized(conn: AsyncConnection) -> bool:
-    return (await conn.execute(text("SELECT 1 FROM server_state WHERE id = 1"))).first() is not None
+    """An admin can sign in: their user exists (a sign-up that stopped half-way is not one)."""
+    return (
+        await conn.execute(
+            text("SELECT 1 FROM server_state s JOIN users u ON u.id = s.admin_id WHERE s.id = 1")
+        )
+    ).first() is not None
+
+
+async def sign_up_state(conn: AsyncConnection) -> tuple[uuid.UUID | None, bool, bool]:
+    """(admin id from ServerInitialized, admin user exists, admin's upload library exists)."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT s.admin_id, "
+                "EXISTS (SELECT 1 FROM users u WHERE u.id = s.admin_id) AS user_exists, "
+                "EXISTS (SELECT 1 FROM libraries l WHERE l.owner_id = s.admin_id "
+                "AND l.type = 'UPLOAD') AS library_exists "
+                "FROM server_state s WHERE s.id = 1"
+            )
+        )
+    ).first()
+    if row is None:
+        return None, False, False
+    return row.admin_id, bool(row.user_exists), bool(row.library_exists)
 
 
 _LIBRARY_SELECT = (
