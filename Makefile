@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install browser run test test-fast bench replay lint vendor clean help
+.PHONY: install browser run test test-fast bench replay lint vendor docs clean help
 
 help:
 	@echo "make run     start NATS, PostgreSQL and every Shoebox service (web app on http://127.0.0.1:2283/)"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"
 	@echo "make vendor  refresh the pinned front-end files (htmx, Leaflet) from the npm registry"
+	@echo "make docs    regenerate docs/events.md and the golden files of new event types"
 	@echo "make clean   remove the venv and the data folder"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -63,6 +64,12 @@ lint: install
 
 vendor:
 	$(PYTHON) deploy/vendor.py
+
+# docs/events.md is made from shared/events.py (a test checks it is current); new event types
+# also get their golden file (tests/golden/events).
+docs: install
+	$(PY) -m shared.eventdoc > docs/events.md
+	$(PY) -m tests.golden_events
 
 clean:
 	rm -rf $(VENV) $(DATA)

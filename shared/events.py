@@ -211,12 +211,16 @@ class LibraryScanRequested(BaseEvent, frozen=True, kw_only=True, tag=True):
 
 
 class ScanProblemFound(BaseEvent, frozen=True, kw_only=True, tag=True):
-    """A scan met something it could not read (unreadable folder, symlink out, bad name...)."""
+    """A scan met something it could not read (unreadable folder, symlink out, bad name...).
+
+    v2 renamed `problem` to `message`, the word Immich's errors use for what a person reads
+    (`upcast_ScanProblemFound_v1_v2`; decision 0023)."""
 
     aggregate = Aggregate.SCANS
+    v: int = 2
     scan_id: uuid.UUID
     path: str
-    problem: str
+    message: str
 
 
 class LibraryScanFinished(BaseEvent, frozen=True, kw_only=True, tag=True):
@@ -455,9 +459,25 @@ ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Event)
 _RAW_DECODER = msgspec.json.Decoder(dict[str, Any])
 
-# Upcasters: (tag, from_version) -> function(raw dict) -> raw dict of version + 1.
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
-_CURRENT_VERSION: dict[str, int] = {t.__name__: 1 for t in EVENT_TYPES}
+
+def upcast_ScanProblemFound_v1_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """v1 called the words a person reads `problem`; v2 calls them `message`."""
+    raw = dict(raw)
+    raw["message"] = raw.pop("problem", "")
+    return raw
+
+
+# Upcasters: (tag, from_version) -> function(raw dict) -> raw dict of version + 1. A stored
+# event is never rewritten: it is upcast each time it is read (STYLE.md, decision 0023).
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("ScanProblemFound", 1): upcast_ScanProblemFound_v1_v2,
+}
+CURRENT_VERSION: dict[str, int] = {
+    t.__name__: next(f.default for f in msgspec.structs.fields(t) if f.name == "v")
+    for t in EVENT_TYPES
+}
+"""Each event type's version: the default of its `v` field."""
+_UPCAST = frozenset(tag for tag, _ in UPCASTERS)
 
 
 def encode(event: BaseEvent) -> bytes:
@@ -466,15 +486,29 @@ def encode(event: BaseEvent) -> bytes:
 
 
 def decode(data: bytes) -> Event:
-    """JSON bytes -> Event, upcasting older versions first. Raises msgspec.ValidationError."""
-    if UPCASTERS:
-        raw = _RAW_DECODER.decode(data)
-        tag, version = raw.get("event", ""), raw.get("v", 1)
-        while (tag, version) in UPCASTERS:
-            raw = UPCASTERS[(tag, version)](raw)
-            version = raw["v"] = version + 1
-        return cast("Event", msgspec.convert(raw, Event))
-    return cast("Event", _DECODER.decode(data))
+    """JSON bytes -> Event, upcasting older versions first. Raises msgspec.ValidationError.
+
+    The typed decoder reads every current event in one pass; only an event of an older
+    version (one that fails to decode as the current shape, or decodes with an older `v`) goes
+    through the upcasters, as a dict."""
+    try:
+        event = cast("Event", _DECODER.decode(data))
+    except msgspec.ValidationError:
+        if not _UPCAST:
+            raise
+        return _upcast(data)
+    if event.v < CURRENT_VERSION[type(event).__name__]:
+        return _upcast(data)
+    return event
+
+
+def _upcast(data: bytes) -> Event:
+    raw = _RAW_DECODER.decode(data)
+    tag, version = raw.get("event", ""), raw.get("v", 1)
+    while (tag, version) in UPCASTERS:
+        raw = UPCASTERS[(tag, version)](raw)
+        version = raw["v"] = version + 1
+    return cast("Event", msgspec.convert(raw, Event))
 
 
 def subject_parts(event: BaseEvent) -> tuple[str, str, str]:

@@ -24,6 +24,7 @@ from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
 from shared.checkpoint import checkpoint_subject
+from shared.schema import PROJECTION_VERSION
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -54,6 +55,19 @@ _DOWN: tuple[type[BaseException], ...] = (
     asyncpg.exceptions._base.InternalClientError,  # a connection left mid-operation by a cut
     OSError,
 )
+
+
+class ProjectionVersionMismatch(RuntimeError):
+    """The read models were built by other projections than this code's: applying more events
+    on top would mix two shapes of the same rows, so the projector refuses to start."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"the read models were built by projection version {found}, this projector is "
+            f"version {PROJECTION_VERSION}: stop the services and run `shoebox replay` "
+            "(`make replay`) to rebuild them from the event stream"
+        )
+        self.found = found
 
 
 def database_down(exc: BaseException | None) -> bool:
@@ -151,7 +165,9 @@ class Projector:
         raised when it is unavailable."""
         # Read again on every retry: events applied one by one before the database went away
         # are committed with their checkpoint, and must not be applied twice.
-        self.position, _version = await checkpoint.read_checkpoint(self.engine)
+        self.position, version = await checkpoint.read_checkpoint(self.engine)
+        if version != PROJECTION_VERSION:
+            raise ProjectionVersionMismatch(version)
         if until_seq is not None and self.position >= until_seq:
             return
         while not stop.is_set():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.projector.app import Projector
+from services.projector.app import ProjectionVersionMismatch, Projector
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine, create_schema
 from shared.service import run_service
@@ -23,7 +23,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await create_schema(engine)
         projector = Projector(nc, engine, settings.nats)
         log.info("projector: starting")
-        await projector.run(stop)
+        try:
+            await projector.run(stop)
+        except ProjectionVersionMismatch as e:
+            log.error("projector: not starting: %s", e)
+            raise SystemExit(2) from None
     finally:
         await nc.drain()
         await engine.dispose()

@@ -258,7 +258,7 @@ class Scanner:
                     stream_id=library_id,
                     scan_id=e.scan_id,
                     path=path,
-                    problem=f"import path unavailable: {message}",
+                    message=f"import path unavailable: {message}",
                 )
             )
             log.warning(
@@ -337,7 +337,7 @@ class Scanner:
                     stream_id=e.stream_id,
                     scan_id=e.scan_id,
                     path=e.path,
-                    problem="not inside a usable import path; nothing scanned",
+                    message="not inside a usable import path; nothing scanned",
                 )
             )
         await update_progress(
@@ -536,7 +536,7 @@ class Scanner:
                     stream_id=task.library_id,
                     scan_id=task.scan_id,
                     path=task.path,
-                    problem=UPLOAD_FOLDER_SKIPPED
+                    message=UPLOAD_FOLDER_SKIPPED
                     if lib.fence is not None and lib.fence.excludes(task.path)
                     else "outside the external path; skipped",
                 )
@@ -579,7 +579,7 @@ class Scanner:
         """Record why a folder was not reconciled; nothing below it changes."""
         problems.append(
             ev.ScanProblemFound(
-                stream_id=task.library_id, scan_id=task.scan_id, path=task.path, problem=problem
+                stream_id=task.library_id, scan_id=task.scan_id, path=task.path, message=problem
             )
         )
         log.warning("scan %s library %s: %s: %s", task.scan_id, task.library_id, task.path, problem)
@@ -597,7 +597,7 @@ class Scanner:
     ) -> None:
         problems += [
             ev.ScanProblemFound(
-                stream_id=task.library_id, scan_id=task.scan_id, path=p, problem=msg
+                stream_id=task.library_id, scan_id=task.scan_id, path=p, message=msg
             )
             for p, msg in listing.problems
         ]

@@ -177,7 +177,7 @@ async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
     _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
         "scans", lib
     )
-    assert last is not None and "became unavailable during the scan" in last.problem  # type: ignore[attr-defined]
+    assert last is not None and "became unavailable during the scan" in last.message  # type: ignore[attr-defined]
     assert not await world.assets(lib, isOffline=True)
 
 

@@ -185,3 +185,24 @@ class TestDatabaseOutages:
         assert await _count(system, "SELECT count(*) FROM users") == 3000
         assert await _count(system, "SELECT count(*) FROM projection_failures") == 0
         assert not system.tasks["projector"].done()
+
+
+async def test_the_projector_refuses_read_models_of_another_projection_version(
+    infra: Infra, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from services.projector.app import ProjectionVersionMismatch
+    from shared.schema import PROJECTION_VERSION
+
+    async with open_system(infra, tmp_path, projector=False) as system:
+        async with system.ctx.engine.begin() as conn:  # type: ignore[attr-defined]
+            await conn.execute(
+                text(
+                    "INSERT INTO projection_checkpoint (name, seq, version) "
+                    "VALUES ('read_models', 7, :v)"
+                ),
+                {"v": PROJECTION_VERSION - 1},
+            )
+        projector = Projector(system.ctx.nc, system.ctx.engine, system.settings.nats)
+        with pytest.raises(ProjectionVersionMismatch, match="shoebox replay"):
+            await asyncio.wait_for(projector.run(), 10)
+        assert (await read_checkpoint(system.ctx.engine))[0] == 7  # nothing applied

@@ -351,7 +351,7 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
         "scans", lib
     )
     assert last is not None and type(last).__name__ == "ScanProblemFound"
-    assert "cannot read folder" in last.problem  # type: ignore[attr-defined]
+    assert "cannot read folder" in last.message  # type: ignore[attr-defined]
     assert [a["isOffline"] for a in (await world.assets(lib)).values()] == [False]
 
 

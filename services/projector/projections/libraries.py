@@ -114,7 +114,7 @@ def apply_scan_problem_found(e: ev.ScanProblemFound, seq: int) -> list[Op | Incr
                 "library_id": e.stream_id,
                 "scan_id": e.scan_id,
                 "path": e.path,
-                "problem": e.problem,
+                "problem": e.message,
                 "at": e.occurred_at,
             },
         ),
