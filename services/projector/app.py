@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import operator
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import msgspec
@@ -95,6 +96,21 @@ def positional(stmt: TextClause) -> tuple[str, tuple[str, ...]]:
         return f"${names.index(match.group(1)) + 1}"
 
     return _BIND.sub(number, stmt.text), tuple(names)
+
+
+@functools.cache
+def _row_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """params dict -> the tuple of its values in `names` order (one C call a row)."""
+    if len(names) == 1:
+        get = operator.itemgetter(names[0])
+        return lambda params: (get(params),)
+    return operator.itemgetter(*names)
+
+
+def rows_of(stmt: TextClause, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+    """asyncpg's SQL of `stmt` and its executemany arguments."""
+    sql, names = positional(stmt)
+    return sql, list(map(_row_getter(names), rows))
 
 
 class Projector:
@@ -331,19 +347,21 @@ class Projector:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None, "a checked-out connection has a driver connection"
             async with raw.transaction():
-                for stmt, rows in plan(decoded):
-                    sql, names = positional(stmt)
-                    await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+                positioned: set[int] = set()
+                for stmt, rows in plan(decoded, positioned):
+                    await raw.executemany(*rows_of(stmt, rows))
                 for failure in failures or []:
                     for stmt, params in failure_ops(failure):
                         sql, names = positional(stmt)
                         await raw.execute(sql, *(params[n] for n in names))
                 # Every event moves its aggregate's position, applied or passed over.
-                moved = [(seq, (subjects or {}).get(seq, "")) for seq, _ in decoded]
-                moved += [(f.seq, f.subject) for f in failures or []]
-                for stmt, rows in position_ops(moved):
-                    sql, names = positional(stmt)
-                    await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+                known = subjects or {}
+                moved: list[tuple[int, str, ev.BaseEvent | None]] = [
+                    (seq, known.get(seq, ""), event) for seq, event in decoded
+                ]
+                moved += [(f.seq, f.subject, f.event) for f in failures or []]
+                for stmt, rows in position_ops(moved, positioned):
+                    await raw.executemany(*rows_of(stmt, rows))
                 sql, names = positional(checkpoint.ADVANCE)
                 params = checkpoint.advance_params(last)
                 await raw.execute(sql, *(params[n] for n in names))

@@ -39,6 +39,9 @@ _ADVANCE = {
 }
 
 
+_AGGREGATES = {a.value: a for a in POSITIONED}
+
+
 def aggregate_of(subject: str) -> tuple[ev.Aggregate, uuid.UUID] | None:
     """(aggregate, id) of `[<namespace>.]events.<aggregate>.<id>`, or None."""
     parts = subject.split(".")
@@ -51,16 +54,31 @@ def aggregate_of(subject: str) -> tuple[ev.Aggregate, uuid.UUID] | None:
 
 
 def position_ops(
-    messages: Iterable[tuple[int, str]],
+    messages: Iterable[tuple[int, str, ev.BaseEvent | None]], positioned: set[int] | None = None
 ) -> list[tuple[TextClause, list[dict[str, Any]]]]:
-    """For (seq, subject) of a batch's messages: one statement per aggregate kind, setting each
-    row it names to the newest sequence of that row's subject in the batch. Run after the
-    batch's projections (a row created in the batch exists by then)."""
+    """For (seq, subject, decoded event or None) of a batch's messages: one statement per
+    aggregate kind, setting each row it names to the newest sequence of that row's subject in
+    the batch. Run after the batch's projections (a row created in the batch exists by then).
+
+    A sequence in `positioned` (its projection set the row's `last_seq` itself: plan()) needs
+    nothing more when the event was stored on its own aggregate's subject."""
     newest: dict[tuple[ev.Aggregate, uuid.UUID], int] = {}
-    for seq, subject in messages:
-        target = aggregate_of(subject)
-        if target is not None and target[0] in _ADVANCE and newest.get(target, 0) < seq:
-            newest[target] = seq
+    for seq, subject, event in messages:
+        head, _, tail = subject.rpartition(".")
+        aggregate = _AGGREGATES.get(head.rpartition(".")[2])
+        if aggregate is None or not head.endswith("events." + aggregate.value):
+            continue
+        if event is not None:
+            if positioned is not None and seq in positioned and event.aggregate is aggregate:
+                continue
+            key = (aggregate, event.stream_id)
+        else:
+            try:
+                key = (aggregate, uuid.UUID(tail))
+            except ValueError:
+                continue
+        if newest.get(key, 0) < seq:
+            newest[key] = seq
     out: list[tuple[TextClause, list[dict[str, Any]]]] = []
     for aggregate, stmt in _ADVANCE.items():
         rows = [{"seq": s, "id": i} for (a, i), s in newest.items() if a is aggregate]

@@ -43,7 +43,20 @@ def _key(stmt: TextClause, params: dict[str, Any]) -> Any:
     return params.get("user_id", params.get("id"))
 
 
-def plan(events: list[tuple[int, ev.BaseEvent]]) -> list[tuple[TextClause, list[dict[str, Any]]]]:
+_SETS_POSITION: dict[TextClause, bool] = {}
+
+
+def _sets_position(stmt: TextClause) -> bool:
+    """The statement writes `last_seq` from the event's sequence (its own row's position)."""
+    known = _SETS_POSITION.get(stmt)
+    if known is None:
+        known = _SETS_POSITION[stmt] = "last_seq" in stmt.text and ":seq" in stmt.text
+    return known
+
+
+def plan(
+    events: list[tuple[int, ev.BaseEvent]], positioned: set[int] | None = None
+) -> list[tuple[TextClause, list[dict[str, Any]]]]:
     """Turn a batch of (seq, event) into statements for executemany.
 
     Operations on different rows commute, so each is given a level: one more than the last
@@ -51,6 +64,9 @@ def plan(events: list[tuple[int, ev.BaseEvent]]) -> list[tuple[TextClause, list[
     statement run together; the order of operations on any one row is kept. An operation that
     spans rows (deleting a library's assets, album membership) is a barrier: everything before
     it runs first. Scan counters are summed and applied last.
+
+    With `positioned`, the sequence of every event whose own statements set its row's
+    `last_seq` is added to it: services/projector/positions.py need not set those again.
     """
     out: list[tuple[TextClause, list[dict[str, Any]]]] = []
     levels: list[dict[TextClause, list[dict[str, Any]]]] = []
@@ -69,6 +85,13 @@ def plan(events: list[tuple[int, ev.BaseEvent]]) -> list[tuple[TextClause, list[
                 increments[op] = increments.get(op, 0) + 1
                 continue
             stmt, params = op
+            if (
+                positioned is not None
+                and params.get("id") == event.stream_id
+                and params.get("seq") == seq
+                and _sets_position(stmt)
+            ):
+                positioned.add(seq)
             key = _key(stmt, params)
             if key is None:
                 flush()
