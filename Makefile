@@ -4,12 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install browser run test test-fast bench replay lint vendor docs clean help
+.PHONY: install browser run test test-fast bench bench-1m replay lint vendor docs clean help
 
 help:
 	@echo "make run     start NATS, PostgreSQL and every Shoebox service (web app on http://127.0.0.1:2283/)"
 	@echo "make test    run the test suite against real NATS and PostgreSQL"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
+	@echo "make bench-1m  a 1,000,000-file library through every service (takes a while)"
 	@echo "make replay  rebuild the read models from the event stream (stop 'make run' first)"
 	@echo "make vendor  refresh the pinned front-end files (htmx, Leaflet) from the npm registry"
 	@echo "make docs    regenerate docs/events.md and the golden files of new event types"
@@ -53,6 +54,10 @@ bench: install
 	$(PY) bench/metadata.py
 	$(PY) bench/api.py
 	$(PY) bench/watch.py
+
+# A million files through the whole system (the tree is built once under the data folder).
+bench-1m: install
+	SHOEBOX_DATA=$(DATA) $(PY) bench/million.py --files 1000000
 
 replay: install
 	SHOEBOX_DATA=$(DATA) ./shoebox replay
