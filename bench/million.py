@@ -120,16 +120,8 @@ class Services:
                 p.kill()
 
     def stop_all(self) -> None:
-        self.sample()
-        procs = [p for ps in self.procs.values() for p in ps]
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self.procs.clear()
+        for name in list(self.procs):
+            self.stop(name)
 
 
 async def wait_api(client: httpx.AsyncClient) -> None:

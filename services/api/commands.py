@@ -27,7 +27,6 @@ from shared import sysconfig
 from shared.bus import WrongExpectedSequence
 from shared.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_patterns
-from shared.ids import upload_library_id
 from shared.paths import (
     LookupBudget,
     check_import_path_shape,
@@ -121,13 +120,7 @@ async def create_user(
     if external_path is not None:
         events.append(ev.ExternalPathSet(stream_id=user_id, external_path=external_path))
     await publish_chain(ctx, events, expected=0)
-    library = ev.LibraryCreated(
-        stream_id=upload_library_id(user_id),
-        owner_id=user_id,
-        name=rules.upload_library_name(name),
-        type="UPLOAD",
-    )
-    seq = await publish_chain(ctx, [library], expected=0)
+    seq = await publish_chain(ctx, [rules.upload_library(user_id, name)], expected=0)
     await ctx.settle(seq)
     return user_id
 

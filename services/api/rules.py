@@ -14,12 +14,28 @@ from shared import events as ev
 from shared.errors import InvalidInput
 from shared.ids import upload_library_id
 
-__all__ = ["AdminSignUp", "SignUpState", "decide_admin_sign_up", "upload_library_name"]
+__all__ = [
+    "AdminSignUp",
+    "SignUpState",
+    "decide_admin_sign_up",
+    "upload_library",
+    "upload_library_name",
+]
 
 
 def upload_library_name(user_name: str) -> str:
     """The name an upload library is given with its user."""
     return f"{user_name}'s uploads"
+
+
+def upload_library(user_id: uuid.UUID, user_name: str) -> ev.LibraryCreated:
+    """Every user has one upload library, made with the user (published with expected 0)."""
+    return ev.LibraryCreated(
+        stream_id=upload_library_id(user_id),
+        owner_id=user_id,
+        name=upload_library_name(user_name),
+        type="UPLOAD",
+    )
 
 
 @dataclass(frozen=True)
@@ -73,12 +89,5 @@ def decide_admin_sign_up(
             )
         )
     if not state.upload_library_exists:
-        steps.append(
-            ev.LibraryCreated(
-                stream_id=upload_library_id(admin_id),
-                owner_id=admin_id,
-                name=upload_library_name(name),
-                type="UPLOAD",
-            )
-        )
+        steps.append(upload_library(admin_id, name))
     return AdminSignUp(admin_id, steps)

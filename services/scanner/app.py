@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
 
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
@@ -69,25 +70,21 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await holder.scanner.nc.drain()
             await holder.scanner.engine.dispose()
 
+    def library_events(aggregate: str, durable: str) -> PullStreamSubscriber:
+        return broker.subscriber(
+            nats.subject("events", aggregate, ">"),
+            stream=JStream(name=nats.name("EVENTS"), declare=False),
+            durable=nats.name(durable),
+            pull_sub=PullSub(batch_size=1, timeout=1.0),
+            config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+
     # Scan requests are on `events.scans.<library>` (decision 0022); a stream written before
     # that holds them on the library's subject, which is still followed for them and for
     # deletions.
-    @broker.subscriber(
-        nats.subject("events", "scans", ">"),
-        stream=JStream(name=nats.name("EVENTS"), declare=False),
-        durable=nats.name("scanner-scans"),
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    @broker.subscriber(
-        nats.subject("events", "library", ">"),
-        stream=JStream(name=nats.name("EVENTS"), declare=False),
-        durable=nats.name("scanner-library"),
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
+    @library_events("scans", "scanner-scans")
+    @library_events("library", "scanner-library")
     async def on_library_event(msg: NatsMessage) -> None:
         try:
             event = ev.decode(msg.body)

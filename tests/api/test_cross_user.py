@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.test_assets_api import uploaded
-from tests.api.test_permissions import ADMIN_ROUTES, PUBLIC, ROUTES, _operations, _resolve
+from tests.api.test_permissions import (
+    ADMIN_ROUTES,
+    PUBLIC,
+    ROUTES,
+    _operations,
+    _resolve,
+    _sample,
+)
 from tests.factories import jpeg_bytes
 from tests.helpers import create_user, ok, sign_up_admin
 from tests.system import System
@@ -26,36 +33,17 @@ SHOWS_USERS = {"searchUsers", "getUser"}
 OPEN_WITH_ID = {"getUser"}
 
 
-def _body(spec: dict[str, Any], schema: dict[str, Any], ids: dict[str, str], name: str = "") -> Any:
-    """A minimal valid body whose id fields name Alice's things."""
-    schema = _resolve(spec, schema)
-    for key in ("oneOf", "anyOf"):
-        if key in schema:
-            options = [_resolve(spec, o) for o in schema[key]]
-            return _body(spec, next(o for o in options if o.get("type") != "null"), ids, name)
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = next(k for k in kind if k != "null")
-    if kind == "object":
-        props = schema.get("properties", {})
-        keys = set(schema.get("required", [])) | {k for k in props if k in _ID_FIELDS}
-        return {k: _body(spec, props[k], ids, k) for k in keys}
-    if kind == "array":
-        item = schema.get("items", {})
-        if name in _ID_FIELDS:
-            return [_body(spec, item, ids, name)]
-        return []
-    if kind == "string":
-        if schema.get("format") == "uuid" or name in _ID_FIELDS:
-            return ids.get(_ID_FIELDS.get(name, ""), str(uuid.uuid4()))
-        if schema.get("format") == "date-time":
-            return "2024-01-01T00:00:00Z"
-        return "bob@example.com" if name == "email" else "x"
-    if kind in ("integer", "number"):
-        return schema.get("minimum", 0)
-    return False if kind == "boolean" else None
+def _body(spec: dict[str, Any], schema: dict[str, Any], ids: dict[str, str]) -> Any:
+    """A minimal valid body (test_permissions' sample) whose id fields name Alice's things."""
+    body = _sample(spec, schema)
+    props = _resolve(spec, schema).get("properties", {})
+    if not isinstance(body, dict):
+        return body
+    for name, kind in _ID_FIELDS.items():
+        if name in props:
+            many = _resolve(spec, props[name]).get("type") == "array"
+            body[name] = [ids[kind]] if many else ids[kind]
+    return body
 
 
 _ID_FIELDS = {
@@ -154,7 +142,7 @@ async def test_no_route_gives_bob_alice_s_things(system: System, media_root: Pat
         for p in op.get("parameters", []):
             p = _resolve(spec, p)
             if p["in"] == "query" and p.get("required"):
-                params[p["name"]] = _body(spec, p.get("schema", {}), ids, p["name"])
+                params[p["name"]] = _sample(spec, p.get("schema", {}))
         kwargs: dict[str, Any] = {"params": params}
         content = op.get("requestBody", {}).get("content", {})
         if "application/json" in content:
