@@ -6,10 +6,36 @@ from datetime import datetime
 
 import msgspec
 
-__all__ = ["AssetMetadata"]
+__all__ = ["AssetMetadata", "Readings"]
 
 
-class AssetMetadata(msgspec.Struct, frozen=True, kw_only=True):
+class Readings(msgspec.Struct, kw_only=True):
+    """What reading a file can find, every field optional: the one list of an asset's metadata
+    fields. Readers fill it in (services/metadata); AssetMetadata adds the file facts."""
+
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    date_time_original: datetime | None = None
+    time_zone: str | None = None
+    local_date_time: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    make: str | None = None
+    model: str | None = None
+    lens_model: str | None = None
+    iso: int | None = None
+    exposure_time: str | None = None
+    f_number: float | None = None
+    focal_length: float | None = None
+    description: str | None = None
+    duration_seconds: float | None = None
+    mime_type: str | None = None
+
+
+# msgspec lets a frozen Struct extend a mutable one (readers fill a Readings in place); mypy
+# applies the rule of dataclasses, which forbid it.
+class AssetMetadata(Readings, frozen=True, kw_only=True):  # type: ignore[misc]
     """Metadata read from one file; every field but the file facts is optional so it can evolve.
 
     Conventions (mirroring Immich's ExifResponseDto and exiftool):
@@ -33,24 +59,6 @@ class AssetMetadata(msgspec.Struct, frozen=True, kw_only=True):
     file_size: int
     file_modified_at: datetime
     """File mtime, UTC."""
-    width: int | None = None
-    height: int | None = None
-    orientation: int | None = None
-    date_time_original: datetime | None = None
-    time_zone: str | None = None
-    local_date_time: datetime | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    make: str | None = None
-    model: str | None = None
-    lens_model: str | None = None
-    iso: int | None = None
-    exposure_time: str | None = None
-    f_number: float | None = None
-    focal_length: float | None = None
-    description: str | None = None
-    duration_seconds: float | None = None
-    mime_type: str | None = None
     sidecar_path: str | None = None
 
     def display_size(self) -> tuple[int, int] | None:

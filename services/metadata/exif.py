@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import exifread
+import msgspec
 from PIL import Image, UnidentifiedImageError
 from PIL.ExifTags import IFD
 
@@ -120,30 +121,9 @@ def read_metadata(path: str, opened: Opened | None = None) -> AssetMetadata:
         found = _read_raw(source)
     else:
         found = _read_image(source)
-    return AssetMetadata(
-        checksum=checksum,
-        file_size=size,
-        file_modified_at=modified,
-        width=found.width,
-        height=found.height,
-        orientation=found.orientation,
-        date_time_original=found.date_time_original,
-        time_zone=found.time_zone,
-        local_date_time=found.local_date_time,
-        latitude=found.latitude,
-        longitude=found.longitude,
-        make=found.make,
-        model=found.model,
-        lens_model=found.lens_model,
-        iso=found.iso,
-        exposure_time=found.exposure_time,
-        f_number=found.f_number,
-        focal_length=found.focal_length,
-        description=found.description,
-        duration_seconds=found.duration_seconds,
-        mime_type=media.MIME_TYPES.get(ext) or found.mime_type,
-        sidecar_path=None,
-    )
+    readings = msgspec.structs.asdict(found)
+    readings["mime_type"] = media.MIME_TYPES.get(ext) or found.mime_type
+    return AssetMetadata(**readings, checksum=checksum, file_size=size, file_modified_at=modified)
 
 
 # --------------------------------------------------------------------------------------- images

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
-from datetime import datetime
 from typing import BinaryIO
 
 import av
@@ -14,6 +12,8 @@ import exifread
 import exifread.core.exceptions
 import pillow_heif
 from PIL import Image
+
+from shared.metadata import Readings
 
 __all__ = [
     "CONTENT_ERRORS",
@@ -102,28 +102,8 @@ def open_without_bomb_check(fh: BinaryIO) -> Image.Image:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-@dataclass(slots=True)
-class Found:
+class Found(Readings, kw_only=True):
     """What one reader found; merged into AssetMetadata at the end."""
-
-    width: int | None = None
-    height: int | None = None
-    orientation: int | None = None
-    date_time_original: datetime | None = None
-    time_zone: str | None = None
-    local_date_time: datetime | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    make: str | None = None
-    model: str | None = None
-    lens_model: str | None = None
-    iso: int | None = None
-    exposure_time: str | None = None
-    f_number: float | None = None
-    focal_length: float | None = None
-    description: str | None = None
-    duration_seconds: float | None = None
-    mime_type: str | None = None
 
     def is_useful(self) -> bool:
         return any(
