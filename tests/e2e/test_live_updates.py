@@ -1,0 +1,209 @@
+"""Immich's live updates: a real socket.io client on /api/socket.io hears its own assets' news.
+
+The API is served by uvicorn on a TCP port in this event loop (as for Immich's own clients), with
+the projector, the scanner and the metadata service beside it. The client is python-socketio's
+asyncio client over a WebSocket, as Immich's web and mobile clients connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from tests.api.test_assets_api import uploaded
+from tests.e2e.test_immich_clients import http_api
+from tests.factories import jpeg_bytes
+from tests.helpers import create_user, external_library, ok, scan, sign_up_admin
+from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Listener:
+    """A connected socket.io client and everything it has heard, by event name."""
+
+    client: socketio.AsyncClient
+    heard: dict[str, list[Any]] = field(default_factory=dict)
+
+    def of(self, event: str) -> list[Any]:
+        return self.heard.get(event, [])
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    url: str, headers: dict[str, str] | None = None, auth: dict[str, str] | None = None
+) -> AsyncIterator[Listener]:
+    """A socket.io client connected as Immich's clients connect: path /api/socket.io, WebSocket."""
+    client = socketio.AsyncClient(reconnection=False)
+    listener = Listener(client)
+
+    def record(event: str, *args: Any) -> None:
+        listener.heard.setdefault(event, []).append(args[0] if args else None)
+
+    client.on("*", record)
+    base = url.removesuffix("/api")
+    await client.connect(
+        base,
+        headers=headers or {},
+        auth=auth,
+        socketio_path="/api/socket.io",
+        transports=["websocket"],
+        wait_timeout=10,
+    )
+    try:
+        yield listener
+    finally:
+        await client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def served(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[System, str]]:
+    async with open_system(infra, tmp_path) as system:
+        await system.start("scanner", run_scanner)
+        await system.start("metadata", run_metadata)
+        async with http_api(system) as url:
+            yield system, url
+
+
+async def test_upload_and_scan_reach_their_owner_only_and_a_delete_follows(
+    infra: Infra, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    (media / "lib").mkdir(parents=True)
+    for i in range(3):
+        (media / "lib" / f"IMG_{i}.jpg").write_bytes(jpeg_bytes((40 + i, 30), (200, 20 * i, 40)))
+    async with served(infra, tmp_path) as (system, url):
+        admin = await sign_up_admin(system)
+        owner, mine = await create_user(system, admin, "owner@example.com", str(media))
+        _, theirs = await create_user(system, admin, "other@example.com")
+        async with listening(url, mine) as me, listening(url, theirs) as other:
+            # Immich's server greets every connection with its version.
+            await eventually(lambda: _has(me, "on_server_version"), 10, "on_server_version")
+            assert set(me.of("on_server_version")[0]) >= {"major", "minor", "patch"}
+
+            asset_id = await uploaded(system, mine, jpeg_bytes((64, 48), (10, 200, 30)))
+            await eventually(lambda: _has(me, "on_upload_success"), 20, "the upload's news")
+            news = me.of("on_upload_success")[0]
+            assert news["id"] == asset_id and news["ownerId"] == owner["id"]
+            assert news["thumbhash"] and news["originalFileName"] == "photo.jpg"
+
+            lib = (await external_library(system, admin, owner["id"], [str(media / "lib")]))["id"]
+            await scan(system, admin, lib)
+            await eventually(
+                lambda: _has(me, "on_upload_success", 4), 30, "the scanned assets' news"
+            )
+            scanned = {a["originalPath"] for a in me.of("on_upload_success")[1:]}
+            assert scanned == {str(media / "lib" / f"IMG_{i}.jpg") for i in range(3)}
+
+            response = await system.client.request(
+                "DELETE", "/api/assets", headers=mine, json={"ids": [asset_id], "force": True}
+            )
+            assert response.status_code == 204, response.text
+            await eventually(lambda: _has(me, "on_asset_delete"), 20, "on_asset_delete")
+            assert me.of("on_asset_delete") == [asset_id]
+
+            # The other user heard the greeting and nothing of the owner's assets, and an
+            # upload of their own reaches them alone.
+            theirs_id = await uploaded(system, theirs, jpeg_bytes((50, 50), (90, 90, 200)))
+            await eventually(lambda: _has(other, "on_upload_success"), 20, "the other's news")
+            assert [a["id"] for a in other.of("on_upload_success")] == [theirs_id]
+            assert set(other.heard) == {"on_server_version", "on_upload_success"}
+            assert theirs_id not in {a["id"] for a in me.of("on_upload_success")}
+
+
+async def test_socket_signs_in_like_the_api_and_refuses_a_stranger(
+    infra: Infra, tmp_path: Path
+) -> None:
+    async with served(infra, tmp_path) as (system, url):
+        admin = await sign_up_admin(system)
+        key = await ok(
+            await system.client.post(
+                "/api/api-keys", headers=admin, json={"name": "live", "permissions": ["all"]}
+            ),
+            201,
+        )
+        token = admin["Authorization"].removeprefix("Bearer ")
+        ways: list[tuple[dict[str, str], dict[str, str] | None]] = [
+            ({"x-api-key": key["secret"]}, None),
+            ({"x-immich-user-token": token}, None),
+            ({"cookie": f"immich_access_token={token}"}, None),
+            ({}, {"token": token}),
+        ]
+        for headers, auth in ways:
+            async with listening(url, headers, auth) as listener:
+                greeted = functools.partial(_has, listener, "on_server_version")
+                await eventually(greeted, 10, f"a greeting for {headers or auth}")
+
+        stranger = socketio.AsyncClient(reconnection=False)
+        heard: list[str] = []
+        gone = asyncio.Event()
+        stranger.on("error", lambda message: heard.append(message))
+        stranger.on("disconnect", lambda *_: gone.set())
+        await stranger.connect(
+            url.removesuffix("/api"),
+            headers={"x-api-key": "not-a-key"},
+            socketio_path="/api/socket.io",
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        await asyncio.wait_for(gone.wait(), 10)
+        assert heard == ["unauthorized"]
+        await stranger.disconnect()
+
+
+async def test_jobs_answer_immich_queue_shape_from_the_consumers(
+    infra: Infra, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    (media / "lib").mkdir(parents=True)
+    for i in range(4):
+        (media / "lib" / f"IMG_{i}.jpg").write_bytes(jpeg_bytes((30 + i, 30), (20, 200, 40)))
+    async with served(infra, tmp_path) as (system, _url):
+        admin = await sign_up_admin(system)
+        owner, mine = await create_user(system, admin, "owner@example.com", str(media))
+        refused = await system.client.get("/api/jobs", headers=mine)
+        assert refused.status_code == 403, refused.text
+
+        # The metadata service stopped: what a scan finds waits in its consumer.
+        await system.stop("metadata")
+        lib = (await external_library(system, admin, owner["id"], [str(media / "lib")]))["id"]
+        await scan(system, admin, lib)
+        jobs = await ok(await system.client.get("/api/jobs", headers=admin))
+        for queue in ("library", "metadataExtraction", "thumbnailGeneration", "smartSearch"):
+            assert set(jobs[queue]) == {"jobCounts", "queueStatus"}
+            assert set(jobs[queue]["jobCounts"]) == {
+                "active",
+                "completed",
+                "failed",
+                "delayed",
+                "waiting",
+                "paused",
+            }
+            assert set(jobs[queue]["queueStatus"]) == {"isActive", "isPaused"}
+        assert jobs["metadataExtraction"]["jobCounts"]["waiting"] >= 4
+        assert jobs["thumbnailGeneration"]["jobCounts"] == jobs["metadataExtraction"]["jobCounts"]
+        assert jobs["library"]["jobCounts"]["waiting"] == 0
+        assert jobs["smartSearch"]["jobCounts"]["waiting"] == 0
+
+        # Started again, it works the backlog off: Immich's e2e helper waits for exactly this.
+        await system.start("metadata", run_metadata)
+
+        async def drained() -> bool:
+            jobs = await ok(await system.client.get("/api/jobs", headers=admin))
+            counts = jobs["metadataExtraction"]["jobCounts"]
+            return bool(counts["waiting"] == 0 and counts["active"] == 0)
+
+        await eventually(drained, 30, "the metadata queue to drain")
+
+
+async def _has(listener: Listener, event: str, n: int = 1) -> bool:
+    return len(listener.of(event)) >= n
