@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,16 @@ from typing import Any
 
 import pytest
 import socketio
+from sqlalchemy import text
 
 from tests.api.test_assets_api import uploaded
-from tests.e2e.test_immich_clients import http_api
+from tests.e2e.test_immich_clients import (
+    CLIENTS,
+    client_env,
+    http_api,
+    immich_clients,  # noqa: F401 (the fixture that installs the pinned clients)
+    run,
+)
 from tests.factories import jpeg_bytes
 from tests.helpers import create_user, external_library, ok, scan, sign_up_admin
 from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
@@ -104,6 +112,14 @@ async def test_upload_and_scan_reach_their_owner_only_and_a_delete_follows(
             scanned = {a["originalPath"] for a in me.of("on_upload_success")[1:]}
             assert scanned == {str(media / "lib" / f"IMG_{i}.jpg") for i in range(3)}
 
+            # A file gone at the next scan: its asset goes offline, an update in Immich's terms.
+            (media / "lib" / "IMG_0.jpg").unlink()
+            await scan(system, admin, lib)
+            await eventually(lambda: _has(me, "on_asset_update"), 20, "the offline asset's news")
+            update = me.of("on_asset_update")[0]
+            assert update["originalPath"] == str(media / "lib" / "IMG_0.jpg")
+            assert update["isOffline"] is True
+
             response = await system.client.request(
                 "DELETE", "/api/assets", headers=mine, json={"ids": [asset_id], "force": True}
             )
@@ -132,6 +148,7 @@ async def test_socket_signs_in_like_the_api_and_refuses_a_stranger(
             201,
         )
         token = admin["Authorization"].removeprefix("Bearer ")
+        key_headers = {"x-api-key": key["secret"]}
         ways: list[tuple[dict[str, str], dict[str, str] | None]] = [
             ({"x-api-key": key["secret"]}, None),
             ({"x-immich-user-token": token}, None),
@@ -142,6 +159,16 @@ async def test_socket_signs_in_like_the_api_and_refuses_a_stranger(
             async with listening(url, headers, auth) as listener:
                 greeted = functools.partial(_has, listener, "on_server_version")
                 await eventually(greeted, 10, f"a greeting for {headers or auth}")
+
+        # Signing out ends the session: its sockets hear Immich's on_session_delete.
+        async with listening(url, admin) as listener, listening(url, key_headers) as by_key:
+            await eventually(lambda: _has(by_key, "on_server_version"), 10, "the key's greeting")
+            before = await _sessions(system)
+            await ok(await system.client.post("/api/auth/logout", headers=admin))
+            await eventually(lambda: _has(listener, "on_session_delete"), 10, "on_session_delete")
+            [ended] = listener.of("on_session_delete")
+            assert ended in before - await _sessions(system)  # the session that signed out
+            assert "on_session_delete" not in by_key.heard
 
         stranger = socketio.AsyncClient(reconnection=False)
         heard: list[str] = []
@@ -203,6 +230,55 @@ async def test_jobs_answer_immich_queue_shape_from_the_consumers(
             return bool(counts["waiting"] == 0 and counts["active"] == 0)
 
         await eventually(drained, 30, "the metadata queue to drain")
+
+
+@pytest.mark.usefixtures("immich_clients")
+async def test_immich_web_client_hears_a_scan_and_the_sdk_reads_thumbhashes_and_queues(
+    infra: Infra, tmp_path: Path
+) -> None:
+    """Immich's web app listens with socket.io-client; @immich/sdk reads what it announced."""
+    media = tmp_path / "media"
+    (media / "lib").mkdir(parents=True)
+    for i in range(3):
+        (media / "lib" / f"IMG_{i}.jpg").write_bytes(jpeg_bytes((48 + i, 32), (30, 60 * i, 200)))
+    async with served(infra, tmp_path) as (system, url):
+        admin = await sign_up_admin(system)
+        me = await ok(await system.client.get("/api/users/me", headers=admin))
+        await ok(
+            await system.client.put(
+                f"/api/admin/users/{me['id']}", headers=admin, json={"externalPath": str(media)}
+            )
+        )
+        key = await ok(
+            await system.client.post(
+                "/api/api-keys", headers=admin, json={"name": "web", "permissions": ["all"]}
+            ),
+            201,
+        )
+        lib = (await external_library(system, admin, me["id"], [str(media / "lib")]))["id"]
+        env = client_env(
+            CLIENTS, SHOEBOX_URL=url, SHOEBOX_KEY=key["secret"], LIBRARY_ID=lib, EXPECTED="3"
+        )
+        code, out, err = await run(["node", "sdk-live.mjs"], env, CLIENTS)
+        assert code == 0, f"sdk-live.mjs failed:\n{out}\n{err}"
+        result = json.loads(out)
+
+    assert set(result["version"]) >= {"major", "minor", "patch"}
+    paths = {str(media / "lib" / f"IMG_{i}.jpg") for i in range(3)}
+    assert {a["originalPath"] for a in result["uploads"]} == paths
+    for asset in result["assets"]:
+        assert isinstance(asset["thumbhash"], str) and asset["thumbhash"], asset
+    assert {a["id"]: a["thumbhash"] for a in result["assets"]} == {
+        a["id"]: a["thumbhash"] for a in result["uploads"]
+    }
+    library = result["queues"]["library"]
+    assert library["queueStatus"] == {"isActive": False, "isPaused": False}
+    assert set(library["jobCounts"]) >= {"active", "waiting", "failed"}
+
+
+async def _sessions(system: System) -> set[str]:
+    async with system.ctx.engine.connect() as conn:
+        return {str(i) for i in (await conn.execute(text("SELECT id FROM sessions"))).scalars()}
 
 
 async def _has(listener: Listener, event: str, n: int = 1) -> bool:
