@@ -125,10 +125,15 @@ class LiveUpdates:
     def __init__(self, get_ctx: Callable[[], Context]) -> None:
         self.get_ctx = get_ctx
         # always_connect: the client is connected before it is authenticated, and one that
-        # fails hears Immich's `error: unauthorized` and is disconnected. Origins: same-origin
-        # only for browsers (python-engineio's default); apps send no Origin.
+        # fails hears Immich's `error: unauthorized` and is disconnected. WebSocket only, as
+        # Immich serves it: no long-polling session to keep on one replica. Origins: same-origin
+        # only for browsers (python-engineio's default); the apps send no Origin.
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", always_connect=True, logger=False, engineio_logger=False
+            async_mode="asgi",
+            transports=["websocket"],
+            always_connect=True,
+            logger=False,
+            engineio_logger=False,
         )
         self.sio.on("connect", self._connect)
         self._users: dict[str, AuthUser] = {}
@@ -262,7 +267,7 @@ class LiveUpdates:
     # ----------------------------------------------------------------------------- mount
 
     def route(self) -> Any:
-        """The Litestar mount at /api/socket.io (HTTP long-polling and WebSocket); public,
+        """The Litestar mount at /api/socket.io (its WebSocket handshake); public,
         because the socket authenticates itself when it connects."""
         sio = self.sio
 

@@ -7,7 +7,6 @@ asyncio client over a WebSocket, as Immich's web and mobile clients connect.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from sqlalchemy import text
@@ -29,7 +29,7 @@ from tests.e2e.test_immich_clients import (
     run,
 )
 from tests.factories import jpeg_bytes
-from tests.helpers import create_user, external_library, ok, scan, sign_up_admin
+from tests.helpers import ADMIN, create_user, external_library, login, ok, scan, sign_up_admin
 from tests.system import Infra, System, eventually, open_system, run_metadata, run_scanner
 
 pytestmark = pytest.mark.e2e
@@ -51,26 +51,26 @@ async def listening(
     url: str, headers: dict[str, str] | None = None, auth: dict[str, str] | None = None
 ) -> AsyncIterator[Listener]:
     """A socket.io client connected as Immich's clients connect: path /api/socket.io, WebSocket."""
-    client = socketio.AsyncClient(reconnection=False)
-    listener = Listener(client)
+    async with aiohttp.ClientSession() as http:  # ours, so a refused connection closes it too
+        client = socketio.AsyncClient(reconnection=False, http_session=http)
+        listener = Listener(client)
 
-    def record(event: str, *args: Any) -> None:
-        listener.heard.setdefault(event, []).append(args[0] if args else None)
+        def record(event: str, *args: Any) -> None:
+            listener.heard.setdefault(event, []).append(args[0] if args else None)
 
-    client.on("*", record)
-    base = url.removesuffix("/api")
-    await client.connect(
-        base,
-        headers=headers or {},
-        auth=auth,
-        socketio_path="/api/socket.io",
-        transports=["websocket"],
-        wait_timeout=10,
-    )
-    try:
-        yield listener
-    finally:
-        await client.disconnect()
+        client.on("*", record)
+        await client.connect(
+            url.removesuffix("/api"),
+            headers=headers or {},
+            auth=auth,
+            socketio_path="/api/socket.io",
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        try:
+            yield listener
+        finally:
+            await client.disconnect()
 
 
 @contextlib.asynccontextmanager
@@ -170,21 +170,24 @@ async def test_socket_signs_in_like_the_api_and_refuses_a_stranger(
             assert ended in before - await _sessions(system)  # the session that signed out
             assert "on_session_delete" not in by_key.heard
 
-        stranger = socketio.AsyncClient(reconnection=False)
-        heard: list[str] = []
-        gone = asyncio.Event()
-        stranger.on("error", lambda message: heard.append(message))
-        stranger.on("disconnect", lambda *_: gone.set())
-        await stranger.connect(
-            url.removesuffix("/api"),
-            headers={"x-api-key": "not-a-key"},
-            socketio_path="/api/socket.io",
-            transports=["websocket"],
-            wait_timeout=10,
-        )
-        await asyncio.wait_for(gone.wait(), 10)
-        assert heard == ["unauthorized"]
-        await stranger.disconnect()
+        async with listening(url, {"x-api-key": "not-a-key"}) as stranger:
+            await eventually(lambda: _has(stranger, "error"), 10, "the stranger's refusal")
+
+            async def gone() -> bool:
+                return not stranger.client.connected
+
+            await eventually(gone, 10, "the stranger to be disconnected")
+        assert stranger.heard == {"error": ["unauthorized"]}
+
+        # A browser page of this server may listen with the user's cookie; another site's may not.
+        base = url.removesuffix("/api")
+        again = (await login(system, ADMIN["email"], ADMIN["password"]))["Authorization"]
+        cookie = {"cookie": f"immich_access_token={again.removeprefix('Bearer ')}"}
+        async with listening(url, {**cookie, "origin": base}) as listener:
+            await eventually(lambda: _has(listener, "on_server_version"), 10, "same-origin")
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            async with listening(url, {**cookie, "origin": "http://elsewhere.example"}):
+                pass
 
 
 async def test_jobs_answer_immich_queue_shape_from_the_consumers(
