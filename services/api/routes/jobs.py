@@ -4,7 +4,8 @@ Shoebox has no job queue: its work is JetStream consumers. Immich's `waiting` is
 pending count (messages not yet delivered) and `active` its ack-pending count (delivered, being
 worked on), summed over the consumers that do a queue's work:
 
-- `library`: `scanner-library` (scan requests, deletions) and `scanner-dirs` (folder tasks);
+- `library`: `scanner-scans` (scan requests, decision 0022), `scanner-library` (library events:
+  deletions, and scan requests recorded before 0022) and `scanner-dirs` (folder tasks);
 - `metadataExtraction` and `thumbnailGeneration`: `metadata`, which reads a file's metadata and
   renders its thumbnails in one step, so both queues show the same counts.
 
@@ -25,7 +26,11 @@ from services.api.context import Context
 
 # queue -> (stream, consumer) pairs whose counts it sums
 QUEUES: dict[str, tuple[tuple[str, str], ...]] = {
-    "library": (("EVENTS", "scanner-library"), ("WORK", "scanner-dirs")),
+    "library": (
+        ("EVENTS", "scanner-scans"),
+        ("EVENTS", "scanner-library"),
+        ("WORK", "scanner-dirs"),
+    ),
     "metadata_extraction": (("EVENTS", "metadata"),),
     "thumbnail_generation": (("EVENTS", "metadata"),),
 }
