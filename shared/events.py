@@ -352,6 +352,8 @@ class MetadataExtracted(BaseEvent, frozen=True, kw_only=True, tag=True):
     metadata: AssetMetadata
     thumbnail_key: str | None = None
     preview_key: str | None = None
+    thumbhash: bytes | None = None
+    """Immich's thumbhash of the thumbnail (base64 on the wire); None without a thumbnail."""
 
 
 class MetadataFailed(BaseEvent, frozen=True, kw_only=True, tag=True):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-PROJECTION_VERSION = 2
+PROJECTION_VERSION = 3
 
 metadata = MetaData()
 
@@ -142,6 +143,7 @@ assets = Table(
     Column("sidecar_mtime_ms", BigInteger, nullable=False, default=0),
     Column("thumbnail_key", Text),
     Column("preview_key", Text),
+    Column("thumbhash", LargeBinary),
     Column("created_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
     Column("last_seq", BigInteger, nullable=False),

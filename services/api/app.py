@@ -15,10 +15,12 @@ from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
 from services.api.edge import EdgeRequest, refuse_unstorable_params
 from services.api.errors import EXCEPTION_HANDLERS
+from services.api.live import LiveUpdates
 from services.api.openapi import document_errors
 from services.api.routes.albums import AlbumController
 from services.api.routes.assets import AssetController, SearchController
 from services.api.routes.auth import APIKeyController, AuthController
+from services.api.routes.jobs import JobController
 from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
 from services.api.routes.system_config import SystemConfigController
@@ -45,6 +47,7 @@ CONTROLLERS: list[type[Any]] = [
     TimelineController,
     MapController,
     SystemConfigController,
+    JobController,
 ]
 
 
@@ -80,25 +83,28 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
     """The Litestar app; with `ctx`, reuse connections the caller owns (tests)."""
     holder: dict[str, Context] = {} if ctx is None else {"ctx": ctx}
 
+    def provide_ctx() -> Context:
+        return holder["ctx"]
+
+    # Immich's live updates at /api/socket.io (services/api/live.py, decision 0019).
+    live = LiveUpdates(provide_ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        if ctx is not None:
-            yield
-            return
-        holder["ctx"] = await open_context(settings)
+        if ctx is None:
+            holder["ctx"] = await open_context(settings)
         try:
             yield
         finally:
-            await close_context(holder["ctx"])
-
-    def provide_ctx() -> Context:
-        return holder["ctx"]
+            await live.close()
+            if ctx is None:
+                await close_context(holder["ctx"])
 
     def provide_auth(request: Request[Any, Any, Any]) -> AuthUser:
         return current_user(request)
 
     app = Litestar(
-        route_handlers=[well_known, *CONTROLLERS, *web_routers()],
+        route_handlers=[well_known, live.route(), *CONTROLLERS, *web_routers()],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "auth": Provide(provide_auth, sync_to_thread=False),

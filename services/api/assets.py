@@ -72,6 +72,11 @@ def exif_dto(row: Row[Any]) -> s.ExifResponseDto:
     )
 
 
+def thumbhash_b64(value: bytes | None) -> str | None:
+    """The stored thumbhash as Immich answers it: base64 of its bytes."""
+    return base64.b64encode(value).decode("ascii") if value else None
+
+
 def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
     external = row.library_type == "EXTERNAL"
     return s.AssetResponseDto(
@@ -84,7 +89,7 @@ def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
         original_path=row.original_path,
         original_file_name=row.original_file_name,
         original_mime_type=row.mime_type,
-        thumbhash=None,
+        thumbhash=thumbhash_b64(row.thumbhash),
         file_created_at=iso(row.file_created_at) or "",
         file_modified_at=iso(row.file_modified_at) or "",
         local_date_time=iso(row.local_date_time) or "",

@@ -72,6 +72,7 @@ class Permission(enum.StrEnum):
     ALBUM_STATISTICS = "album.statistics"
     ALBUM_ASSET_CREATE = "albumAsset.create"
     ALBUM_ASSET_DELETE = "albumAsset.delete"
+    JOB_READ = "job.read"
     LIBRARY_CREATE = "library.create"
     LIBRARY_READ = "library.read"
     LIBRARY_UPDATE = "library.update"
@@ -186,6 +187,16 @@ async def authenticate(request: ASGIConnection[Any, Any, Any, Any], ctx: Context
     bearer = None if api_key else _bearer(request)
     if not api_key and not bearer:
         raise Unauthorized("Authentication required")
+    user = await lookup_caller(ctx, api_key=api_key, token=bearer)
+    if user is None:
+        raise Unauthorized("Invalid user token" if bearer else "Invalid API key")
+    return user
+
+
+async def lookup_caller(
+    ctx: Context, *, api_key: str | None = None, token: str | None = None
+) -> AuthUser | None:
+    """The user an API key (else a session token) belongs to; None for neither or unknown."""
     async with ctx.engine.connect() as conn:
         if api_key:
             row = (await conn.execute(_BY_KEY, {"h": token_hash(api_key)})).first()
@@ -198,11 +209,11 @@ async def authenticate(request: ASGIConnection[Any, Any, Any, Any], ctx: Context
                     api_key_id=row.kid,
                     permissions=tuple(row.permissions),
                 )
-        else:
-            row = (await conn.execute(_BY_SESSION, {"h": token_hash(bearer or "")})).first()
+        elif token:
+            row = (await conn.execute(_BY_SESSION, {"h": token_hash(token)})).first()
             if row:
                 return AuthUser(row.id, row.email, row.name, row.is_admin, session_id=row.sid)
-    raise Unauthorized("Invalid user token" if bearer else "Invalid API key")
+    return None
 
 
 CALLER = "shoebox_caller"  # where the guard leaves the caller in the request's state

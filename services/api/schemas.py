@@ -510,3 +510,53 @@ class AlbumStatisticsResponseDto(Dto):
     owned: int
     shared: int
     not_shared: int
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+class QueueStatisticsDto(Dto):
+    active: int = 0
+    completed: int = 0
+    failed: int = 0
+    delayed: int = 0
+    waiting: int = 0
+    paused: int = 0
+
+
+class QueueStatusLegacyDto(Dto):
+    is_active: bool = False
+    is_paused: bool = False
+
+
+class QueueResponseLegacyDto(Dto):
+    job_counts: QueueStatisticsDto = msgspec.field(default_factory=QueueStatisticsDto)
+    queue_status: QueueStatusLegacyDto = msgspec.field(default_factory=QueueStatusLegacyDto)
+
+
+def _idle() -> QueueResponseLegacyDto:
+    return QueueResponseLegacyDto()
+
+
+class QueuesResponseLegacyDto(Dto):
+    """Immich's GET /jobs: every queue of Immich (SDK 3.2.2), idle where Shoebox has none."""
+
+    background_task: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    backup_database: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    duplicate_detection: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    editor: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    face_detection: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    facial_recognition: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    integrity_check: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    library: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    metadata_extraction: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    migration: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    notifications: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    ocr: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    search: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    sidecar: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    smart_search: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    storage_template_migration: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    thumbnail_generation: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    video_conversion: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)
+    workflow: QueueResponseLegacyDto = msgspec.field(default_factory=_idle)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from services.api import schemas as s
-from services.api.assets import NOT_DELETING
+from services.api.assets import NOT_DELETING, thumbhash_b64
 from services.api.schemas import iso
 from shared.errors import InvalidInput
 
@@ -131,7 +131,7 @@ async def time_bucket(
                         "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, "
                         "a.is_favorite, "
                         "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
-                        "a.duration_seconds, a.latitude, a.longitude FROM assets a "
+                        "a.duration_seconds, a.latitude, a.longitude, a.thumbhash FROM assets a "
                         f"WHERE {where} AND a.local_date_time >= :start "
                         "AND a.local_date_time < :end "
                         f"ORDER BY a.local_date_time {direction}, a.id {direction}"
@@ -150,7 +150,7 @@ async def time_bucket(
         is_trashed=[False] * n,
         is_image=[r.type == "IMAGE" for r in rows],
         visibility=["timeline"] * n,
-        thumbhash=list(none),
+        thumbhash=[thumbhash_b64(r.thumbhash) for r in rows],
         file_created_at=[iso(r.file_created_at) or "" for r in rows],
         created_at=[iso(r.created_at) or "" for r in rows],
         local_offset_hours=[

@@ -50,6 +50,7 @@ class Extracted(msgspec.Struct, frozen=True, kw_only=True):
     metadata: AssetMetadata | None = None
     thumbnail: bytes | None = None
     preview: bytes | None = None
+    thumbhash: bytes | None = None
     failure: str | None = None
     thumbnail_failure: str | None = None
     modified: float | None = None
@@ -136,7 +137,12 @@ def _extract(fence: Fence, path: str, opened: Opened) -> Extracted:
         return Extracted(metadata=meta, thumbnail_failure=f"no thumbnail: {e}")
     except OSError as e:
         return Extracted(metadata=meta, thumbnail_failure=f"no thumbnail: {e.strerror or e}")
-    return Extracted(metadata=meta, thumbnail=thumbs.thumbnail, preview=thumbs.preview)
+    return Extracted(
+        metadata=meta,
+        thumbnail=thumbs.thumbnail,
+        preview=thumbs.preview,
+        thumbhash=thumbs.thumbhash,
+    )
 
 
 def thumbnail_keys(asset_id: uuid.UUID) -> tuple[str, str]:
@@ -209,7 +215,9 @@ class MetadataWorker:
             )
             return
         thumb_key = preview_key = None
+        thumbhash = None
         if result.thumbnail is not None and result.preview is not None:
+            thumbhash = result.thumbhash
             thumb_key, preview_key = thumbnail_keys(event.stream_id)
             store = await self.thumbs()
             await store.put(thumb_key, result.thumbnail)
@@ -221,6 +229,7 @@ class MetadataWorker:
                 metadata=result.metadata,
                 thumbnail_key=thumb_key,
                 preview_key=preview_key,
+                thumbhash=thumbhash,
             )
         )
         if result.thumbnail_failure is not None:

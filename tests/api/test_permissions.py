@@ -69,6 +69,7 @@ ROUTES: dict[str, str | None] = {
     "getConfig": "systemConfig.read",
     "getConfigDefaults": "systemConfig.read",
     "updateConfig": "systemConfig.update",
+    "getQueuesLegacy": "job.read",
 }
 
 ADMIN_ROUTES = {
@@ -80,6 +81,7 @@ ADMIN_ROUTES = {
     "getConfig",
     "getConfigDefaults",
     "updateConfig",
+    "getQueuesLegacy",
 }
 
 # Deliberately open to anybody, as in Immich (no @Authenticated): operationId -> why.
@@ -93,7 +95,8 @@ PUBLIC: dict[str, str] = {
     "signUpAdmin": "the first admin exists before anybody can sign in",
 }
 # Routes outside the OpenAPI document, also public: GET /.well-known/immich (clients find the
-# API there before signing in) and /api/docs/* (the document itself).
+# API there before signing in), /api/docs/* (the document itself) and /api/socket.io (the live
+# updates' socket signs its caller in when it connects, services/api/live.py).
 
 MISSING = "Missing required permission: "
 

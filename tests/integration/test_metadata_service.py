@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import thash
 from PIL import Image
 from sqlalchemy import text
 
@@ -406,3 +407,73 @@ async def test_file_of_a_library_with_no_external_path_is_a_failure_not_read(env
     assert row.metadata_status == "failed"
     assert "outside the external path" in row.metadata_error
     assert row.checksum is None
+
+
+def _oriented_jpeg(size: tuple[int, int], color: tuple[int, int, int], orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _decoded(thumbhash: str) -> tuple[float, tuple[float, float, float]]:
+    """(aspect ratio, average RGB 0-255) of the image thash decodes from a base64 thumbhash."""
+    width, height, rgba = thash.thumb_hash_to_rgba(list(base64.b64decode(thumbhash)))
+    pixels = [rgba[i : i + 4] for i in range(0, len(rgba), 4)]
+    average = tuple(sum(p[c] for p in pixels) / len(pixels) for c in range(3))
+    return width / height, (average[0], average[1], average[2])
+
+
+async def test_every_asset_with_a_thumbnail_gets_a_thumbhash_of_its_shape_and_colour(
+    infra: Infra, tmp_path: Path
+) -> None:
+    """Immich's e2e checks `thumbhash` after a scan; its clients paint it while a thumbnail
+    loads, so it must be upright (orientation applied) and of the photo's colour."""
+    async with media_system(infra, tmp_path) as m:
+        await _check_thumbhashes(m.system, m.admin, m.owner["id"], m.root, m.owner_headers)
+
+
+async def _check_thumbhashes(
+    system: System, admin: dict[str, str], owner: str, media: Path, mine: dict[str, str]
+) -> None:
+    (media / "wide-red.jpg").write_bytes(jpeg_bytes((400, 200), (220, 30, 30)))
+    (media / "tall-blue.jpg").write_bytes(jpeg_bytes((150, 300), (30, 40, 210)))
+    # Stored 400x200, displayed 200x400: the placeholder is portrait, like the thumbnail.
+    (media / "turned-green.jpg").write_bytes(_oriented_jpeg((400, 200), (40, 200, 60), 6))
+    (media / "broken.jpg").write_bytes(b"not a jpeg" * 20)
+    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
+    await scan(system, admin, lib)
+    assets = {Path(a["originalPath"]).name: a for a in await assets_read(system, admin, lib, 4)}
+
+    expected = {
+        "wide-red.jpg": (2.0, (220, 30, 30)),
+        "tall-blue.jpg": (0.5, (30, 40, 210)),
+        "turned-green.jpg": (0.5, (40, 200, 60)),
+    }
+    for name, (ratio, colour) in expected.items():
+        thumbhash = assets[name]["thumbhash"]
+        assert isinstance(thumbhash, str) and thumbhash, name
+        decoded_ratio, average = _decoded(thumbhash)
+        assert decoded_ratio == pytest.approx(ratio, rel=0.3), (name, decoded_ratio)
+        for got, want in zip(average, colour, strict=True):
+            assert abs(got - want) < 30, (name, average, colour)
+        # The same answer from the asset itself and from its timeline bucket.
+        detail = await ok(
+            await system.client.get(f"/api/assets/{assets[name]['id']}", headers=admin)
+        )
+        assert detail["thumbhash"] == thumbhash
+    assert assets["broken.jpg"]["thumbhash"] is None
+
+    buckets = await ok(await system.client.get("/api/timeline/buckets", headers=mine))
+    hashes: dict[str, str | None] = {}
+    for bucket in buckets:
+        month = await ok(
+            await system.client.get(
+                "/api/timeline/bucket", headers=mine, params={"timeBucket": bucket["timeBucket"]}
+            )
+        )
+        hashes.update(zip(month["id"], month["thumbhash"], strict=True))
+    assert {hashes.get(assets[n]["id"]) for n in expected} == {
+        assets[n]["thumbhash"] for n in expected
+    }

@@ -151,7 +151,7 @@ _METADATA = text(
     "lens_model = :lens_model, iso = :iso, exposure_time = :exposure_time, "
     "f_number = :f_number, focal_length = :focal_length, description = :description, "
     "duration_seconds = :duration, thumbnail_key = :thumbnail_key, preview_key = :preview_key, "
-    "updated_at = :at, last_seq = :seq WHERE id = :id"
+    "thumbhash = :thumbhash, updated_at = :at, last_seq = :seq WHERE id = :id"
 )
 
 
@@ -184,6 +184,7 @@ def apply_metadata_extracted(e: ev.MetadataExtracted, seq: int) -> list[Op | Inc
                 "duration": m.duration_seconds,
                 "thumbnail_key": e.thumbnail_key,
                 "preview_key": e.preview_key,
+                "thumbhash": e.thumbhash,
                 "at": e.occurred_at,
                 "seq": seq,
             },
