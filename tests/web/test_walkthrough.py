@@ -10,9 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image, ImageDraw
 from playwright.async_api import expect
 
+from services.api.web import pages
 from services.api.web.pages import PROGRESS_QUIET
 from shared.scanprogress import update_progress
 from tests.helpers import ADMIN, assets_read, login, ok
@@ -120,7 +122,9 @@ async def sign_in(page: Any, web: Web, email: str, password: str) -> None:
     await expect(page).to_have_url(web.url + "/photos")
 
 
-async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) -> None:
+async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = trip(web.media)
 
     # First run: the first visit offers the admin sign-up.
@@ -219,7 +223,7 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
     await alice.get_by_role("navigation").get_by_role("link", name="Photos").click()
     await expect(tiles).to_have_count(6)
     await web.shot(alice, "timeline")  # every thumbnail drawn again
-    assert any(r.startswith("GET /photos/months/") for r in web.requests), web.requests
+    assert "GET /photos" in web.requests, web.requests
     assert not [r for r in web.requests if "/thumbnail" in r], web.requests
 
     # Select two photos and put them in a new album.
@@ -380,6 +384,11 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
     await expect(status).to_contain_text("3 new")
     archive_id = alice.url.rsplit("/", 1)[-1]
     found = await assets_read(web.system, headers, archive_id, 3)
+    # Only the newest photo comes with the page now, the rest as it scrolls into view, two
+    # photos a fragment (as a month of thousands comes in parts).
+    monkeypatch.setattr(pages, "FIRST_SCREEN_TILES", 1)
+    monkeypatch.setattr(pages, "MONTH_CHUNK", 2)
+    web.requests.clear()
     await alice.get_by_role("navigation").get_by_role("link", name="Photos").click()
     await expect(alice.locator(".month-title")).to_contain_text(
         ["December 2024", "November 2024", "June 2023", "August 1998", "July 1998"]
@@ -389,6 +398,11 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(web: Web) 
         await months.nth(index).scroll_into_view_if_needed()
         await expect(months.nth(index).locator(".tile").first).to_be_visible()
     await expect(alice.locator(".tile")).to_have_count(10)
+    fragments = [r for r in web.requests if r.startswith("GET /photos/months/")]
+    # December's rest in two parts, then four months (one in one part each).
+    assert len(fragments) == 6, web.requests
+    assert [r for r in fragments if r.endswith("?skip=1")], fragments
+    assert [r for r in fragments if r.endswith("?skip=3")], fragments
     clip = next(a for a in found if a["type"] == "VIDEO")
     await expect(alice.locator(f".tile[data-id='{clip['id']}'] .video-badge")).to_be_visible()
     await alice.goto(f"{web.url}/photos/{clip['id']}")

@@ -547,20 +547,54 @@ class PhotoPages(Controller):
 
     @get("/", opt=requires(Permission.TIMELINE_READ))
     async def timeline(self, ctx: Context, auth: AuthUser) -> Template:
+        """The months, newest first; the newest ones (a first screen's worth) come with their
+        thumbnails in this page, so the first screen needs no script and no second request
+        before its images. The others load as they scroll into view."""
+        flt = TimelineFilter(auth)
+        inline: dict[str, list[dict[str, Any]]] = {}
         async with ctx.engine.connect() as conn:
-            months = await time_buckets(conn, TimelineFilter(auth), "desc")
+            months = await time_buckets(conn, flt, "desc")
+            shown = 0
+            for m in months:
+                if shown >= FIRST_SCREEN_TILES:
+                    break
+                rows = await bucket_rows(conn, flt, m.time_bucket, "desc")
+                rows = rows[: FIRST_SCREEN_TILES - shown]
+                inline[m.time_bucket] = [
+                    _tile(r, eager=shown + i < EAGER_TILES) for i, r in enumerate(rows)
+                ]
+                shown += len(rows)
             mine = await albums.list_albums(
                 conn, auth, asset_id=None, shared=None, name=None, album_id=None
             )
-        return page("timeline.html", me=auth, months=months, albums=mine, section="photos")
+        return page(
+            "timeline.html",
+            me=auth,
+            months=months,
+            inline=inline,
+            selectable=True,
+            albums=mine,
+            section="photos",
+        )
 
     @get("/months/{bucket:str}", opt=requires(Permission.TIMELINE_READ))
-    async def month(self, ctx: Context, auth: AuthUser, bucket: str) -> Template:
-        """One month's thumbnails, asked for when its section scrolls into view."""
+    async def month(
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        bucket: str,
+        skip: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Template:
+        """One month's thumbnails, asked for when its section scrolls into view; with `skip`,
+        the rest of a month whose first thumbnails came with the page (tiles only, swapped
+        into that month's grid)."""
         async with ctx.engine.connect() as conn:
             rows = await bucket_rows(conn, TimelineFilter(auth), bucket, "desc")
-        tiles = [_tile(r) for r in rows]
-        return page("_month.html", bucket=bucket, tiles=tiles, selectable=True)
+        end = skip + MONTH_CHUNK
+        tiles = [_tile(r) for r in rows[skip:end]]
+        template = "_tiles.html" if skip else "_month.html"
+        more_at = end if end < len(rows) else None
+        return page(template, bucket=bucket, tiles=tiles, more_at=more_at, selectable=True)
 
     @get("/{asset_id:uuid}", opt=requires(Permission.ASSET_READ))
     async def asset(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Template:
@@ -598,10 +632,20 @@ async def _asset_context(ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> d
     return {"asset": assets.asset_dto(row), "library": library, "newer": newer, "older": older}
 
 
-def _tile(row: Any) -> dict[str, Any]:
+# The timeline page carries its newest months' thumbnails until this many (a large screen's
+# first view); the first EAGER_TILES of them load at once, before layout decides what is seen.
+FIRST_SCREEN_TILES = 60
+EAGER_TILES = 30
+# A month fragment carries at most this many thumbnails, then asks for the next ones when its
+# end scrolls into view (a month of thousands is not one long answer).
+MONTH_CHUNK = 240
+
+
+def _tile(row: Any, eager: bool = False) -> dict[str, Any]:
     """One thumbnail of a grid, from an asset's row (its URL carries the rendition's version,
     so the browser keeps it for good)."""
     return {
+        "eager": eager,
         "id": row.id,
         "ratio": ratio_of(row.width, row.height, row.orientation),
         "offline": row.is_offline,
