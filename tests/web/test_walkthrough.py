@@ -363,6 +363,8 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(
     await expect(alice.locator(".map-note")).to_contain_text("SHOEBOX_MAP_TILE_URL")
     await expect(alice.locator(".map-count")).to_have_text("3 photos with a place")
     await expect(alice.locator(".leaflet-marker-icon").first).to_be_visible()
+    # The two photos a few kilometres apart in the Bernese Oberland are one cluster.
+    await expect(alice.locator(".marker-cluster")).to_have_text("2")
     await web.shot(alice, "map")
 
     # A second library with two import paths, old pictures and videos, scanned: it shows up
