@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/metadata.py
 	$(PY) bench/api.py
 	$(PY) bench/watch.py
+	$(PY) bench/web.py
 
 # A million files through the whole system (the tree is built once under the data folder).
 bench-1m: install

@@ -276,6 +276,21 @@ def content_disposition(kind: str, filename: str) -> str:
 
 
 MEDIA_HEADERS = {"Cache-Control": "private, max-age=86400, no-transform"}
+# A thumbnail asked for by its version (`?c=`, as the web app's pages do) is the same bytes for
+# as long as that URL exists: a new rendition comes with a new asset state, so a new URL.
+IMMUTABLE_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable, no-transform"}
+
+
+def thumb_version(updated_at: str | None) -> str:
+    """The version of an asset's renditions in its URLs: from the asset's last change (a new
+    thumbnail is written before the MetadataExtracted that changes it), the same after a
+    replay (the time is the event's)."""
+    return hashlib.blake2s((updated_at or "").encode(), digest_size=6).hexdigest()
+
+
+def thumb_url(asset_id: object, updated_at: str | None, size: str = "thumbnail") -> str:
+    query = "" if size == "thumbnail" else f"size={size}&"
+    return f"/api/assets/{asset_id}/thumbnail?{query}c={thumb_version(updated_at)}"
 
 
 async def open_original(

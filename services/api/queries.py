@@ -206,7 +206,7 @@ async def folder_contents(
         await conn.execute(
             text(
                 "SELECT a.id, a.type, a.width, a.height, a.orientation, a.is_offline, "
-                "a.original_file_name FROM assets a "
+                "a.original_file_name, a.updated_at FROM assets a "
                 f"WHERE a.library_id = :l AND {_BELOW} AND strpos({_REST}, '/') = 0 "
                 "ORDER BY a.original_file_name, a.id"
             ),

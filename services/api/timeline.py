@@ -115,31 +115,40 @@ def ratio_of(width: int | None, height: int | None, orientation: int | None) -> 
     return width / height
 
 
+async def bucket_rows(
+    conn: AsyncConnection, flt: TimelineFilter, bucket: str, order: str
+) -> list[Any]:
+    """The assets of one month, in the timeline's order (the web app's month fragment reads
+    these too: it needs each asset's last change for its thumbnail's URL)."""
+    start, end = parse_bucket(bucket)
+    if flt.empty:
+        return []
+    where, params = await flt.where(conn)
+    direction = "ASC" if order == "asc" else "DESC"
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, "
+                    "a.is_favorite, "
+                    "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
+                    "a.updated_at, a.duration_seconds, a.latitude, a.longitude, a.thumbhash "
+                    "FROM assets a "
+                    f"WHERE {where} AND a.local_date_time >= :start "
+                    "AND a.local_date_time < :end "
+                    f"ORDER BY a.local_date_time {direction}, a.id {direction}"
+                ),
+                {**params, "start": start, "end": end},
+            )
+        ).all()
+    )
+
+
 async def time_bucket(
     conn: AsyncConnection, flt: TimelineFilter, bucket: str, order: str, with_coordinates: bool
 ) -> s.TimeBucketAssetResponseDto:
     """The assets of one month, as Immich's parallel arrays."""
-    start, end = parse_bucket(bucket)
-    rows: list[Any] = []
-    if not flt.empty:
-        where, params = await flt.where(conn)
-        direction = "ASC" if order == "asc" else "DESC"
-        rows = list(
-            (
-                await conn.execute(
-                    text(
-                        "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, "
-                        "a.is_favorite, "
-                        "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
-                        "a.duration_seconds, a.latitude, a.longitude, a.thumbhash FROM assets a "
-                        f"WHERE {where} AND a.local_date_time >= :start "
-                        "AND a.local_date_time < :end "
-                        f"ORDER BY a.local_date_time {direction}, a.id {direction}"
-                    ),
-                    {**params, "start": start, "end": end},
-                )
-            ).all()
-        )
+    rows = await bucket_rows(conn, flt, bucket, order)
     n = len(rows)
     none: list[Any] = [None] * n
     dto = s.TimeBucketAssetResponseDto(

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
+from services.api.assets import thumb_version
 from services.metadata.handlers import thumbnail_keys
 from shared import events as ev
 from shared.metadata import AssetMetadata
@@ -496,6 +497,37 @@ class TestMedia:
         assert r.headers["content-type"] == "image/jpeg"
         r = await system.client.get(f"/api/assets/{asset_id}/thumbnail?size=huge", headers=admin)
         assert r.status_code == 400
+
+    async def test_thumbnail_is_immutable_by_its_version_and_revalidated_by_its_etag(
+        self, system: System
+    ) -> None:
+        admin = await sign_up_admin(system)
+        asset_id = await uploaded(system, admin, photo(35))
+        checksum = hashlib.sha1(photo(35)).hexdigest()
+        await extract(system, asset_id, thumbnail=photo(36), preview=photo(37), checksum=checksum)
+        info = await ok(await system.client.get(f"/api/assets/{asset_id}", headers=admin))
+        version = thumb_version(info["updatedAt"])
+        url = f"/api/assets/{asset_id}/thumbnail"
+        # Immich's clients ask without a version: a day, as before.
+        plain = await system.client.get(url, headers=admin)
+        assert plain.status_code == 200 and "immutable" not in plain.headers["cache-control"]
+        assert "max-age=86400" in plain.headers["cache-control"]
+        versioned = await system.client.get(f"{url}?c={version}", headers=admin)
+        assert versioned.content == photo(36)
+        assert "max-age=31536000, immutable" in versioned.headers["cache-control"]
+        etag = versioned.headers["etag"]
+        assert plain.headers["etag"] == etag
+        again = await system.client.get(url, headers={**admin, "if-none-match": etag})
+        assert again.status_code == 304 and again.content == b""
+        preview = await system.client.get(f"{url}?size=preview&c={version}", headers=admin)
+        assert preview.content == photo(37) and preview.headers["etag"] != etag
+        # New renditions come with a new version: the old URL is no longer immutable, the old
+        # ETag no longer matches.
+        await extract(system, asset_id, thumbnail=photo(38), preview=photo(39), checksum=checksum)
+        stale = await system.client.get(f"{url}?c={version}", headers=admin)
+        assert stale.content == photo(38) and "immutable" not in stale.headers["cache-control"]
+        changed = await system.client.get(url, headers={**admin, "if-none-match": etag})
+        assert changed.status_code == 200 and changed.headers["etag"] != etag
 
     async def test_external_original_is_read_while_online_only(
         self, system: System, media_root: Path

@@ -64,6 +64,9 @@ class Web:
     browser: Any
     contexts: list[Any] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Every request the server received, as "METHOD /path?query" (what the browser did not
+    # take from its cache).
+    requests: list[str] = field(default_factory=list)
 
     async def page(self, **options: Any) -> Any:
         """A page in a fresh browser context (its own cookies); CSP violations and script
@@ -90,19 +93,39 @@ class Web:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         # From the top, or the sticky header and the fixed sidebar land mid-page.
         await page.evaluate("window.scrollTo(0, 0)")
-        # Every image drawn (a thumbnail that fails to load fails the shot).
-        await page.wait_for_function(
-            "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+        # Every image drawn (a thumbnail that fails to load fails the shot). Evaluated from
+        # here: wait_for_function's polling evaluates a string, which the CSP refuses.
+        undrawn = (
+            "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.src)"
         )
+
+        async def drawn() -> bool:
+            return not await page.evaluate(undrawn)
+
+        try:
+            await eventually(drawn, 20, f"every image of {name} drawn")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {await page.evaluate(undrawn)}") from None
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 @contextlib.asynccontextmanager
-async def serve(system: System) -> AsyncIterator[str]:
-    """The real app (same Context as the system) under uvicorn in this event loop."""
+async def serve(system: System, requests: list[str] | None = None) -> AsyncIterator[str]:
+    """The real app (same Context as the system) under uvicorn in this event loop; every
+    request it receives is listed in `requests`."""
     port = free_port()
+    app = build_app(system.settings, system.ctx)
+    seen = requests if requests is not None else []
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").decode()
+            seen.append(f"{scope['method']} {scope['path']}" + (f"?{query}" if query else ""))
+        await app(scope, receive, send)
+
     config = uvicorn.Config(
-        build_app(system.settings, system.ctx),
+        recording,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -129,8 +152,9 @@ async def web(browser: Any, infra: Infra, tmp_path: Path) -> AsyncIterator[Web]:
         await system.start("metadata", run_metadata)
         media = tmp_path / "media"
         media.mkdir()
-        async with serve(system) as url:
-            w = Web(url=url, system=system, media=media, browser=browser)
+        requests: list[str] = []
+        async with serve(system, requests) as url:
+            w = Web(url=url, system=system, media=media, browser=browser, requests=requests)
             try:
                 yield w
             finally:

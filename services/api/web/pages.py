@@ -7,6 +7,7 @@ the live path validation, the lazily loaded timeline months and the scan progres
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -28,22 +29,26 @@ from services.api.context import Context
 from services.api.errors import STATUS
 from services.api.routes.auth import SESSION_COOKIES, set_session_cookies
 from services.api.scans import scan_status
+from services.api.schemas import iso
 from services.api.timeline import (
     TimelineFilter,
+    bucket_rows,
     neighbours,
     ratio_of,
-    time_bucket,
     time_buckets,
 )
 from services.api.web.render import render
 from shared import errors, sysconfig
+from shared.checkpoint import checkpoint_subject
 from shared.errors import InvalidInput, NotFound, ShoeboxError, Unauthorized
 from shared.events import ScanMode
 
 log = logging.getLogger(__name__)
 
-# How often the progress stream looks at the scan (the scanners update it as folders finish).
-PROGRESS_INTERVAL = 0.25
+# The progress stream renders when something changed, at most every PROGRESS_COALESCE s, and
+# says it is alive (and looks once) after PROGRESS_QUIET s without any change.
+PROGRESS_COALESCE = 0.2
+PROGRESS_QUIET = 15.0
 SCAN_MODES = {"new": ScanMode.NEW, "modified": ScanMode.MODIFIED, "force": ScanMode.FORCE}
 
 
@@ -130,6 +135,27 @@ async def home(ctx: Context, request: Request[Any, Any, Any]) -> Response[Any]:
     if not await initialized(ctx):
         return Redirect("/auth/sign-up")
     return Redirect("/photos" if request.cookies.get("immich_access_token") else "/auth/login")
+
+
+THEMES = ("system", "light", "dark")
+THEME_COOKIE = "shoebox_theme"
+
+
+@post("/theme", opt=public())
+async def choose_theme(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Light, dark or the system's setting, kept in a cookie (the pages render it, so there
+    is no flash of the other theme); back to the page the button was on."""
+    form = await request.form()
+    choice, back = field(form, "theme"), field(form, "back")
+    if choice not in THEMES:
+        raise InvalidInput(f"theme must be one of {', '.join(THEMES)}")
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"
+    response = see_other(back)
+    response.set_cookie(
+        THEME_COOKIE, choice, max_age=400 * 24 * 3600, samesite="lax", httponly=True, path="/"
+    )
+    return response
 
 
 # --- administration: users ----------------------------------------------------------------
@@ -284,6 +310,65 @@ async def _status_context(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -
     }
 
 
+async def _progress_events(
+    ctx: Context, auth: AuthUser, library_id: uuid.UUID, request: Request[Any, Any, Any]
+) -> AsyncIterator[ServerSentEventMessage]:
+    context = await _status_context(ctx, auth, library_id)
+    last = render(request, "_scan_status.html", **context)
+    yield ServerSentEventMessage(event="progress", data=last)
+    if context["status"].state != "running":
+        yield ServerSentEventMessage(event="done", data="done")
+        return
+    async with scan_changes(ctx, context["status"].scan_id) as changed:
+        while True:
+            try:
+                await asyncio.wait_for(changed.wait(), PROGRESS_QUIET)
+            except TimeoutError:
+                # Nothing was pushed for a while: say so (proxies close silent streams) and
+                # look once, in case an announcement was lost (core NATS is at most once).
+                yield ServerSentEventMessage(comment="quiet")
+            changed.clear()
+            context = await _status_context(ctx, auth, library_id)
+            html = render(request, "_scan_status.html", **context)
+            if html != last:
+                yield ServerSentEventMessage(event="progress", data=html)
+                last = html
+            if context["status"].state != "running":
+                yield ServerSentEventMessage(event="done", data="done")
+                return
+            # Changes that arrive meanwhile are folded into the next rendering.
+            await asyncio.sleep(PROGRESS_COALESCE)
+
+
+@contextlib.asynccontextmanager
+async def scan_changes(ctx: Context, scan_id: str | None) -> AsyncIterator[asyncio.Event]:
+    """An event set whenever the scan's progress key changes or the projector commits."""
+    changed = asyncio.Event()
+
+    async def on_checkpoint(_: Any) -> None:
+        changed.set()
+
+    sub = await ctx.nc.subscribe(checkpoint_subject(ctx.settings.nats), cb=on_checkpoint)
+    kv = await ctx.nc.jetstream().key_value(ctx.settings.nats.name("scans"))
+    watcher = await kv.watch(str(scan_id))
+
+    async def follow() -> None:
+        async for _ in watcher:
+            changed.set()
+
+    task = asyncio.create_task(follow())
+    try:
+        yield changed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        with contextlib.suppress(Exception):
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
 class LibraryPages(Controller):
     path = "/libraries"
 
@@ -430,23 +515,11 @@ class LibraryPages(Controller):
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, request: Request[Any, Any, Any]
     ) -> ServerSentEvent:
         """The scan's progress as server-sent events: the status fragment whenever it changes,
-        then `done` once the scan is no longer running."""
+        then `done` once the scan is no longer running. Pushed, not polled: the fragment is
+        rendered again when the scan's key in the `scans` bucket changes (the scanners' folder
+        counts) or the projector commits (the new/changed/missing counts and the end)."""
         await _library_or_404(ctx, auth, library_id)
-
-        async def events() -> AsyncIterator[ServerSentEventMessage]:
-            last = None
-            while True:
-                context = await _status_context(ctx, auth, library_id)
-                html = render(request, "_scan_status.html", **context)
-                if html != last:
-                    yield ServerSentEventMessage(event="progress", data=html)
-                    last = html
-                if context["status"].state != "running":
-                    yield ServerSentEventMessage(event="done", data="done")
-                    return
-                await asyncio.sleep(PROGRESS_INTERVAL)
-
-        return ServerSentEvent(events())
+        return ServerSentEvent(_progress_events(ctx, auth, library_id, request))
 
     @post("/{library_id:uuid}/remove-offline", opt=requires(Permission.LIBRARY_UPDATE))
     async def remove_offline(
@@ -474,42 +547,111 @@ class PhotoPages(Controller):
 
     @get("/", opt=requires(Permission.TIMELINE_READ))
     async def timeline(self, ctx: Context, auth: AuthUser) -> Template:
+        """The months, newest first; the newest ones (a first screen's worth) come with their
+        thumbnails in this page, so the first screen needs no script and no second request
+        before its images. The others load as they scroll into view."""
+        flt = TimelineFilter(auth)
+        inline: dict[str, list[dict[str, Any]]] = {}
         async with ctx.engine.connect() as conn:
-            months = await time_buckets(conn, TimelineFilter(auth), "desc")
+            months = await time_buckets(conn, flt, "desc")
+            shown = 0
+            for m in months:
+                if shown >= FIRST_SCREEN_TILES:
+                    break
+                rows = await bucket_rows(conn, flt, m.time_bucket, "desc")
+                rows = rows[: FIRST_SCREEN_TILES - shown]
+                inline[m.time_bucket] = [
+                    _tile(r, eager=shown + i < EAGER_TILES) for i, r in enumerate(rows)
+                ]
+                shown += len(rows)
             mine = await albums.list_albums(
                 conn, auth, asset_id=None, shared=None, name=None, album_id=None
             )
-        return page("timeline.html", me=auth, months=months, albums=mine, section="photos")
+        return page(
+            "timeline.html",
+            me=auth,
+            months=months,
+            inline=inline,
+            selectable=True,
+            albums=mine,
+            section="photos",
+        )
 
     @get("/months/{bucket:str}", opt=requires(Permission.TIMELINE_READ))
-    async def month(self, ctx: Context, auth: AuthUser, bucket: str) -> Template:
-        """One month's thumbnails, asked for when its section scrolls into view."""
+    async def month(
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        bucket: str,
+        skip: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Template:
+        """One month's thumbnails, asked for when its section scrolls into view; with `skip`,
+        the rest of a month whose first thumbnails came with the page (tiles only, swapped
+        into that month's grid)."""
         async with ctx.engine.connect() as conn:
-            dto = await time_bucket(conn, TimelineFilter(auth), bucket, "desc", False)
-        tiles = [
-            {"id": i, "ratio": r, "offline": o, "image": img}
-            for i, r, o, img in zip(dto.id, dto.ratio, dto.is_offline, dto.is_image, strict=True)
-        ]
-        return page("_month.html", bucket=bucket, tiles=tiles, selectable=True)
+            rows = await bucket_rows(conn, TimelineFilter(auth), bucket, "desc")
+        end = skip + MONTH_CHUNK
+        tiles = [_tile(r) for r in rows[skip:end]]
+        template = "_tiles.html" if skip else "_month.html"
+        more_at = end if end < len(rows) else None
+        return page(template, bucket=bucket, tiles=tiles, more_at=more_at, selectable=True)
 
     @get("/{asset_id:uuid}", opt=requires(Permission.ASSET_READ))
     async def asset(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Template:
-        async with ctx.engine.connect() as conn:
-            try:
-                row = await assets.get_asset(conn, auth, asset_id)
-            except InvalidInput as e:
-                raise NotFound("Photo not found") from e
-            library = await queries.get_library(conn, row.library_id)
-            newer, older = await neighbours(conn, TimelineFilter(auth), asset_id)
-        return page(
-            "asset.html",
-            me=auth,
-            asset=assets.asset_dto(row),
-            library=library,
-            newer=newer,
-            older=older,
-            section="photos",
-        )
+        """The preview (or the video's player) with everything known about the file."""
+        found = await _asset_context(ctx, auth, asset_id)
+        dto = found["asset"]
+        preview = assets.thumb_url(dto.id, dto.updated_at, "preview")
+        return page("asset.html", me=auth, preview=preview, section="photos", **found)
+
+    @get("/{asset_id:uuid}/full", opt=requires(Permission.ASSET_READ))
+    async def full(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Template:
+        """One photo filling the window: the original where browsers draw its format, else
+        the largest rendition; ← and → step through the timeline, Escape goes back."""
+        found = await _asset_context(ctx, auth, asset_id)
+        dto = found["asset"]
+        if dto.type == "VIDEO" or dto.original_mime_type not in BROWSER_IMAGES:
+            source = assets.thumb_url(dto.id, dto.updated_at, "preview")
+        else:
+            source = f"/api/assets/{dto.id}/original"
+        return page("asset_full.html", me=auth, source=source, **found)
+
+
+# Formats every browser draws itself (others are shown by their preview).
+BROWSER_IMAGES = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"}
+
+
+async def _asset_context(ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        try:
+            row = await assets.get_asset(conn, auth, asset_id)
+        except InvalidInput as e:
+            raise NotFound("Photo not found") from e
+        library = await queries.get_library(conn, row.library_id)
+        newer, older = await neighbours(conn, TimelineFilter(auth), asset_id)
+    return {"asset": assets.asset_dto(row), "library": library, "newer": newer, "older": older}
+
+
+# The timeline page carries its newest months' thumbnails until this many (a large screen's
+# first view); the first EAGER_TILES of them load at once, before layout decides what is seen.
+FIRST_SCREEN_TILES = 60
+EAGER_TILES = 30
+# A month fragment carries at most this many thumbnails, then asks for the next ones when its
+# end scrolls into view (a month of thousands is not one long answer).
+MONTH_CHUNK = 240
+
+
+def _tile(row: Any, eager: bool = False) -> dict[str, Any]:
+    """One thumbnail of a grid, from an asset's row (its URL carries the rendition's version,
+    so the browser keeps it for good)."""
+    return {
+        "eager": eager,
+        "id": row.id,
+        "ratio": ratio_of(row.width, row.height, row.orientation),
+        "offline": row.is_offline,
+        "image": row.type == "IMAGE",
+        "thumb": assets.thumb_url(row.id, iso(row.updated_at)),
+    }
 
 
 class FolderPages(Controller):
@@ -536,15 +678,7 @@ class FolderPages(Controller):
             raise NotFound("Folder not found in this library")
         async with ctx.engine.connect() as conn:
             names, rows = await queries.folder_contents(conn, library_id, path)
-        tiles = [
-            {
-                "id": r.id,
-                "ratio": ratio_of(r.width, r.height, r.orientation),
-                "offline": r.is_offline,
-                "image": r.type == "IMAGE",
-            }
-            for r in rows
-        ]
+        tiles = [_tile(r) for r in rows]
         parts = path[len(root) :].strip("/").split("/") if path != root else []
         crumbs = [(root, root)] + [
             (name, root.rstrip("/") + "/" + "/".join(parts[: i + 1]))
@@ -560,6 +694,17 @@ class FolderPages(Controller):
             tiles=tiles,
             section="folders",
         )
+
+    @post("/{library_id:uuid}/scan", opt=requires(Permission.LIBRARY_UPDATE))
+    async def scan(
+        self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        """Scan only this folder (and below): the library's page then shows its progress."""
+        form = await request.form()
+        path, mode = field(form, "path"), SCAN_MODES.get(field(form, "mode"), ScanMode.NEW)
+        await _library_or_404(ctx, auth, library_id)
+        await commands.request_scan(ctx, auth, library_id, mode, path=path)
+        return see_other(f"/libraries/{library_id}")
 
 
 class MapPages(Controller):
@@ -626,10 +771,18 @@ class AlbumPages(Controller):
             except InvalidInput as e:
                 raise NotFound("Album not found") from e
         tiles = [
-            {"id": a.id, "ratio": _ratio(a), "offline": a.is_offline, "image": a.type == "IMAGE"}
+            {
+                "id": a.id,
+                "ratio": _ratio(a),
+                "offline": a.is_offline,
+                "image": a.type == "IMAGE",
+                "thumb": assets.thumb_url(a.id, a.updated_at),
+            }
             for a in dto.assets
         ]
-        return page("album.html", me=auth, album=dto, tiles=tiles, section="albums")
+        return page(
+            "album.html", me=auth, album=dto, tiles=tiles, selectable=True, section="albums"
+        )
 
     @post("/{album_id:uuid}/assets", opt=requires(Permission.ALBUM_ASSET_CREATE))
     async def add(
@@ -642,6 +795,40 @@ class AlbumPages(Controller):
         except InvalidInput as e:
             raise NotFound("Album not found") from e
         return see_other(f"/albums/{album_id}")
+
+    @post("/{album_id:uuid}/rename", opt=requires(Permission.ALBUM_UPDATE))
+    async def rename(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        form = await request.form()
+        name = field(form, "albumName")
+        if not name:
+            raise InvalidInput("An album needs a name")
+        try:
+            await albums.update_album(ctx, auth, album_id, s.UpdateAlbumDto(album_name=name))
+        except InvalidInput as e:
+            raise NotFound("Album not found") from e
+        return see_other(f"/albums/{album_id}")
+
+    @post("/{album_id:uuid}/remove", opt=requires(Permission.ALBUM_ASSET_DELETE))
+    async def remove(
+        self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        """Take the selected photos out of the album (they stay in the timeline)."""
+        form = await request.form()
+        try:
+            await albums.remove_assets(ctx, auth, album_id, _asset_ids(form))
+        except InvalidInput as e:
+            raise NotFound("Album not found") from e
+        return see_other(f"/albums/{album_id}")
+
+    @post("/{album_id:uuid}/delete", opt=requires(Permission.ALBUM_DELETE))
+    async def delete(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> Response[Any]:
+        try:
+            await albums.delete_album(ctx, auth, album_id)
+        except InvalidInput as e:
+            raise NotFound("Album not found") from e
+        return see_other("/albums")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -685,6 +872,7 @@ def web_exception_handlers() -> ExceptionHandlersMap:
 
 PAGES: list[Any] = [
     home,
+    choose_theme,
     AuthPages,
     UserPages,
     SettingsPages,
