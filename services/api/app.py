@@ -17,7 +17,7 @@ from services.api.edge import EdgeRequest, refuse_unstorable_params
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.openapi import document_errors
 from services.api.routes.albums import AlbumController
-from services.api.routes.assets import AssetController, SearchController
+from services.api.routes.assets import AssetController, SearchController, TrashController
 from services.api.routes.auth import APIKeyController, AuthController
 from services.api.routes.libraries import LibraryController
 from services.api.routes.server import ServerController
@@ -41,6 +41,7 @@ CONTROLLERS: list[type[Any]] = [
     LibraryController,
     AssetController,
     SearchController,
+    TrashController,
     AlbumController,
     TimelineController,
     MapController,

@@ -475,7 +475,7 @@ class PhotoPages(Controller):
     @get("/", opt=requires(Permission.TIMELINE_READ))
     async def timeline(self, ctx: Context, auth: AuthUser) -> Template:
         async with ctx.engine.connect() as conn:
-            months = await time_buckets(conn, TimelineFilter(auth), "desc")
+            months = await time_buckets(conn, TimelineFilter(auth, visibility="timeline"), "desc")
             mine = await albums.list_albums(
                 conn, auth, asset_id=None, shared=None, name=None, album_id=None
             )
@@ -485,7 +485,9 @@ class PhotoPages(Controller):
     async def month(self, ctx: Context, auth: AuthUser, bucket: str) -> Template:
         """One month's thumbnails, asked for when its section scrolls into view."""
         async with ctx.engine.connect() as conn:
-            dto = await time_bucket(conn, TimelineFilter(auth), bucket, "desc", False)
+            dto = await time_bucket(
+                conn, TimelineFilter(auth, visibility="timeline"), bucket, "desc", False
+            )
         tiles = [
             {"id": i, "ratio": r, "offline": o, "image": img}
             for i, r, o, img in zip(dto.id, dto.ratio, dto.is_offline, dto.is_image, strict=True)
@@ -500,7 +502,9 @@ class PhotoPages(Controller):
             except InvalidInput as e:
                 raise NotFound("Photo not found") from e
             library = await queries.get_library(conn, row.library_id)
-            newer, older = await neighbours(conn, TimelineFilter(auth), asset_id)
+            newer, older = await neighbours(
+                conn, TimelineFilter(auth, visibility="timeline"), asset_id
+            )
         return page(
             "asset.html",
             me=auth,
