@@ -152,6 +152,16 @@ async def search(
         ("trashed_after", "a.deleted_at >= :trashed_after", dto.trashed_after),
         ("trashed_before", "a.deleted_at <= :trashed_before", dto.trashed_before),
     ]
+    if dto.album_ids:
+        # In every one of these albums (Immich's albumIds), each of them the caller's.
+        where.append(
+            "a.id IN (SELECT aa.asset_id FROM album_assets aa JOIN albums al "
+            "ON al.id = aa.album_id AND al.owner_id = :album_owner "
+            "WHERE aa.album_id = ANY(:album_ids) GROUP BY aa.asset_id "
+            "HAVING count(DISTINCT aa.album_id) = :album_count)"
+        )
+        albums = list(dict.fromkeys(dto.album_ids))
+        params.update(album_ids=albums, album_count=len(albums), album_owner=auth.id)
     if dto.is_archived is not None:
         where.append("a.visibility = :archived")
         params["archived"] = "archive" if dto.is_archived else "timeline"

@@ -370,6 +370,7 @@ class MetadataSearchDto(Dto):
     is_favorite: bool | None = None
     taken_after: datetime | None = None
     taken_before: datetime | None = None
+    album_ids: list[uuid.UUID] | None = None
     is_archived: bool | None = None
     visibility: Literal["archive", "timeline", "hidden", "locked"] | None = None
     with_deleted: bool | None = None

@@ -62,6 +62,7 @@ ROUTES: dict[str, str | None] = {
     "getAssetInfo": "asset.read",
     "downloadAsset": "asset.download",
     "viewAsset": "asset.view",
+    "playAssetVideo": "asset.view",
     "searchAssets": "asset.read",
     "getAllAlbums": "album.read",
     "createAlbum": "album.create",

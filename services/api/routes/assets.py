@@ -13,6 +13,7 @@ from services.api import assets, edits, uploads
 from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
+from shared.errors import InvalidInput
 from shared.media import mime_type
 
 
@@ -126,6 +127,24 @@ class AssetController(Controller):
                 "Content-Length": str(size),
                 "Content-Disposition": assets.content_disposition("inline", row.original_file_name),
             },
+        )
+
+    @get(
+        "/{asset_id:uuid}/video/playback",
+        operation_id="playAssetVideo",
+        opt=requires(Permission.ASSET_VIEW),
+    )
+    async def playback(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Stream:
+        """A video, streamed: Shoebox transcodes nothing, so this is the original file."""
+        async with ctx.engine.connect() as conn:
+            row = await assets.get_asset(conn, auth, asset_id)
+            if row.type != "VIDEO":
+                raise InvalidInput("Asset is not a video")
+            chunks, size = await assets.open_original(conn, ctx.settings, row)
+        return Stream(
+            chunks,
+            media_type=row.mime_type or mime_type(row.original_path),
+            headers={**assets.MEDIA_HEADERS, "Content-Length": str(size)},
         )
 
     @get(
