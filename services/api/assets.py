@@ -69,7 +69,7 @@ def exif_dto(row: Row[Any]) -> s.ExifResponseDto:
         latitude=row.latitude,
         longitude=row.longitude,
         description=row.description if row.user_description is None else row.user_description,
-        rating=row.rating,
+        rating=row.rating or None,  # 0: unrated, which Immich answers as null
     )
 
 
