@@ -174,6 +174,12 @@ class TestTrash:
             await system.client.get("/api/assets/statistics?isTrashed=true", headers=admin)
         )
         assert trashed["total"] == 1
+        libraries = await ok(await system.client.get("/api/libraries", headers=admin))
+        upload = next(lib for lib in libraries if lib["type"] == "UPLOAD")
+        library_stats = await ok(
+            await system.client.get(f"/api/libraries/{upload['id']}/statistics", headers=admin)
+        )
+        assert library_stats["total"] == 1 and upload["assetCount"] == 1
 
         restored = await ok(
             await system.client.post(
