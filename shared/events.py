@@ -376,6 +376,37 @@ class AssetRemoved(BaseEvent, frozen=True, kw_only=True, tag=True):
     reason: str = "removed"
 
 
+AssetVisibility = Literal["timeline", "archive"]
+
+
+class AssetUpdated(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user changed what they say about an asset (favourite, archived, description, rating);
+    a None field is unchanged. The file is never touched. `carried_from` names the asset whose
+    details a move carried over (the scanner's moves follower), None for a user's edit."""
+
+    aggregate = Aggregate.ASSET
+    is_favorite: bool | None = None
+    visibility: AssetVisibility | None = None
+    description: str | None = None
+    rating: int | None = None
+    carried_from: uuid.UUID | None = None
+
+
+class AssetTrashed(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user moved an uploaded asset to the trash: it leaves the timeline, its file stays
+    until the trash is emptied. External assets are never trashed."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+
+
+class AssetRestored(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A user took a trashed asset back out of the trash."""
+
+    aggregate = Aggregate.ASSET
+    library_id: uuid.UUID
+
+
 # --- albums ---------------------------------------------------------------------------------
 
 
@@ -448,6 +479,9 @@ Event = (
     | MetadataExtracted
     | MetadataFailed
     | AssetRemoved
+    | AssetUpdated
+    | AssetTrashed
+    | AssetRestored
     | AlbumCreated
     | AlbumUpdated
     | AssetsAddedToAlbum

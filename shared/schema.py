@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-PROJECTION_VERSION = 3
+PROJECTION_VERSION = 4
 
 metadata = MetaData()
 
@@ -119,6 +119,14 @@ assets = Table(
     Column("is_offline", Boolean, nullable=False, default=False),
     Column("offline_reason", Text),
     Column("is_favorite", Boolean, nullable=False, default=False),
+    # What the user says about an asset (AssetUpdated), kept apart from what its file says:
+    # `user_description` wins over the file's `description`, and `edited` marks an asset whose
+    # details a user (or a move) set, so a move never carries details over them.
+    Column("visibility", Text, nullable=False, server_default="timeline"),
+    Column("rating", Integer),
+    Column("user_description", Text),
+    Column("edited", Boolean, nullable=False, server_default="false"),
+    Column("deleted_at", TZ),
     Column("device_asset_id", Text, nullable=False, default=""),
     Column("device_id", Text, nullable=False, default=""),
     Column("metadata_status", Text, nullable=False, default="pending"),

@@ -83,6 +83,11 @@ SAMPLES: dict[type[ev.BaseEvent], Callable[[Refs], ev.BaseEvent]] = {
         stream_id=r.asset, metadata=AssetMetadata(checksum="c", file_size=2, file_modified_at=NOW)
     ),
     ev.MetadataFailed: lambda r: ev.MetadataFailed(stream_id=r.asset, reason="broken"),
+    ev.AssetUpdated: lambda r: ev.AssetUpdated(
+        stream_id=r.asset, is_favorite=True, description="d", rating=4
+    ),
+    ev.AssetTrashed: lambda r: ev.AssetTrashed(stream_id=r.asset, library_id=r.library),
+    ev.AssetRestored: lambda r: ev.AssetRestored(stream_id=r.asset, library_id=r.library),
     ev.AlbumCreated: lambda r: ev.AlbumCreated(stream_id=r.album, owner_id=r.user, name="a"),
     ev.AlbumUpdated: lambda r: ev.AlbumUpdated(stream_id=r.album, name="b"),
     ev.AssetsAddedToAlbum: lambda r: ev.AssetsAddedToAlbum(stream_id=r.album, asset_ids=[r.asset]),

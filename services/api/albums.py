@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 _MEMBERS = (
     "FROM album_assets aa JOIN assets a ON a.id = aa.asset_id "
-    f"WHERE aa.album_id = al.id AND {NOT_DELETING}"
+    f"WHERE aa.album_id = al.id AND {NOT_DELETING} AND a.deleted_at IS NULL"
 )
 
 ALBUM_SELECT = f"""
@@ -130,7 +130,7 @@ async def get_album(
             await conn.execute(
                 text(
                     f"{ASSET_SELECT} WHERE a.id IN (SELECT asset_id FROM album_assets "
-                    f"WHERE album_id = :id) AND {NOT_DELETING} "
+                    f"WHERE album_id = :id) AND {NOT_DELETING} AND a.deleted_at IS NULL "
                     "ORDER BY a.file_created_at DESC, a.id"
                 ),
                 {"id": album_id},

@@ -18,7 +18,7 @@ from services.api.errors import EXCEPTION_HANDLERS
 from services.api.live import LiveUpdates
 from services.api.openapi import document_errors
 from services.api.routes.albums import AlbumController
-from services.api.routes.assets import AssetController, SearchController
+from services.api.routes.assets import AssetController, SearchController, TrashController
 from services.api.routes.auth import APIKeyController, AuthController
 from services.api.routes.jobs import JobController
 from services.api.routes.libraries import LibraryController
@@ -43,6 +43,7 @@ CONTROLLERS: list[type[Any]] = [
     LibraryController,
     AssetController,
     SearchController,
+    TrashController,
     AlbumController,
     TimelineController,
     MapController,

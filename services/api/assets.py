@@ -68,7 +68,8 @@ def exif_dto(row: Row[Any]) -> s.ExifResponseDto:
         exposure_time=row.exposure_time,
         latitude=row.latitude,
         longitude=row.longitude,
-        description=row.description,
+        description=row.description if row.user_description is None else row.user_description,
+        rating=row.rating or None,  # 0: unrated, which Immich answers as null
     )
 
 
@@ -96,10 +97,10 @@ def asset_dto(row: Row[Any], *, with_exif: bool = True) -> s.AssetResponseDto:
         updated_at=iso(row.updated_at) or "",
         created_at=iso(row.created_at) or "",
         is_favorite=row.is_favorite,
-        is_archived=False,
-        is_trashed=False,
+        is_archived=row.visibility == "archive",
+        is_trashed=row.deleted_at is not None,
         is_offline=row.is_offline,
-        visibility="timeline",
+        visibility=row.visibility,
         duration=_duration(row.duration_seconds),
         checksum=_checksum(row),
         has_metadata=row.metadata_status == "done",
@@ -152,7 +153,26 @@ async def search(
         ("is_favorite", "a.is_favorite = :is_favorite", dto.is_favorite),
         ("taken_after", "a.file_created_at >= :taken_after", dto.taken_after),
         ("taken_before", "a.file_created_at <= :taken_before", dto.taken_before),
+        ("visibility", "a.visibility = :visibility", dto.visibility),
+        ("trashed_after", "a.deleted_at >= :trashed_after", dto.trashed_after),
+        ("trashed_before", "a.deleted_at <= :trashed_before", dto.trashed_before),
     ]
+    if dto.album_ids:
+        # In every one of these albums (Immich's albumIds), each of them the caller's.
+        where.append(
+            "a.id IN (SELECT aa.asset_id FROM album_assets aa JOIN albums al "
+            "ON al.id = aa.album_id AND al.owner_id = :album_owner "
+            "WHERE aa.album_id = ANY(:album_ids) GROUP BY aa.asset_id "
+            "HAVING count(DISTINCT aa.album_id) = :album_count)"
+        )
+        albums = list(dict.fromkeys(dto.album_ids))
+        params.update(album_ids=albums, album_count=len(albums), album_owner=auth.id)
+    if dto.is_archived is not None:
+        where.append("a.visibility = :archived")
+        params["archived"] = "archive" if dto.is_archived else "timeline"
+    # Trashed assets are found only when asked for, as in Immich.
+    if not dto.with_deleted and dto.trashed_after is None and dto.trashed_before is None:
+        where.append("a.deleted_at IS NULL")
     for name, clause, value in filters:
         if value is not None:
             where.append(clause)
@@ -219,16 +239,21 @@ async def statistics(
     is_trashed: bool | None,
     visibility: str | None,
 ) -> s.AssetStatsResponseDto:
-    """{images, videos, total} of the caller's assets (uploads and external libraries)."""
-    if is_trashed or visibility not in (None, "timeline"):
-        # Shoebox has no trash and every asset is on the timeline.
+    """{images, videos, total} of the caller's assets (uploads and external libraries): those
+    in the trash with `isTrashed`, else those outside it."""
+    if visibility not in (None, "timeline", "archive"):
+        # Shoebox has no hidden or locked assets.
         return s.AssetStatsResponseDto(images=0, videos=0, total=0)
+    trashed = "IS NOT NULL" if is_trashed else "IS NULL"
     sql = (
         "SELECT count(*) FILTER (WHERE a.type = 'IMAGE') AS images, "
         "count(*) FILTER (WHERE a.type = 'VIDEO') AS videos, count(*) AS total "
-        f"FROM assets a WHERE a.owner_id = :owner AND {NOT_DELETING}"
+        f"FROM assets a WHERE a.owner_id = :owner AND {NOT_DELETING} AND a.deleted_at {trashed}"
     )
     params: dict[str, Any] = {"owner": auth.id}
+    if visibility is not None:
+        sql += " AND a.visibility = :vis"
+        params["vis"] = visibility
     if is_favorite is not None:
         sql += " AND a.is_favorite = :fav"
         params["fav"] = is_favorite

@@ -91,7 +91,8 @@ async def sign_up_state(conn: AsyncConnection) -> tuple[uuid.UUID | None, bool, 
 
 
 _LIBRARY_SELECT = (
-    "SELECT l.*, (SELECT count(*) FROM assets a WHERE a.library_id = l.id) AS asset_count "
+    "SELECT l.*, (SELECT count(*) FROM assets a WHERE a.library_id = l.id "
+    "AND a.deleted_at IS NULL) AS asset_count "
     "FROM libraries l WHERE NOT l.deleting"
 )
 
@@ -135,7 +136,7 @@ async def library_statistics(
                 "count(*) FILTER (WHERE type = 'VIDEO') AS videos, count(*) AS total, "
                 "coalesce(sum(file_size), 0) AS usage, "
                 "count(*) FILTER (WHERE is_offline) AS offline "
-                "FROM assets WHERE library_id = :id"
+                "FROM assets WHERE library_id = :id AND deleted_at IS NULL"
             ),
             {"id": library_id},
         )

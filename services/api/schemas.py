@@ -36,6 +36,47 @@ class ServerVersionResponseDto(Dto):
     patch: int
 
 
+class ServerStorageResponseDto(Dto):
+    disk_size: str
+    disk_use: str
+    disk_available: str
+    disk_size_raw: int
+    disk_use_raw: int
+    disk_available_raw: int
+    disk_usage_percentage: float
+
+
+class UsageByUserDto(Dto):
+    user_id: str
+    user_name: str
+    photos: int
+    videos: int
+    usage: int
+    usage_photos: int
+    usage_videos: int
+    quota_size_in_bytes: int | None
+
+
+class ServerStatsResponseDto(Dto):
+    photos: int = 0
+    videos: int = 0
+    usage: int = 0
+    usage_photos: int = 0
+    usage_videos: int = 0
+    usage_by_user: list[UsageByUserDto] = []
+
+
+class VersionCheckStateResponseDto(Dto):
+    checked_at: str | None
+    release_version: str | None
+
+
+class ServerVersionHistoryResponseDto(Dto):
+    id: str
+    created_at: str
+    version: str
+
+
 # --- auth & users ---------------------------------------------------------------------------
 
 
@@ -329,6 +370,12 @@ class MetadataSearchDto(Dto):
     is_favorite: bool | None = None
     taken_after: datetime | None = None
     taken_before: datetime | None = None
+    album_ids: list[uuid.UUID] | None = None
+    is_archived: bool | None = None
+    visibility: Literal["archive", "timeline", "hidden", "locked"] | None = None
+    with_deleted: bool | None = None
+    trashed_after: datetime | None = None
+    trashed_before: datetime | None = None
     with_exif: bool = False
     order: Literal["asc", "desc"] = "desc"
     # Immich's bounds (@Min(1), @Max(1000)); the page's own bound keeps its OFFSET in a bigint.
@@ -397,6 +444,33 @@ class CheckExistingAssetsResponseDto(Dto):
 class AssetBulkDeleteDto(Dto):
     ids: list[uuid.UUID]
     force: bool = False
+
+
+class UpdateAssetDto(Dto):
+    """Immich's UpdateAssetDto: what a user may say about an asset. `isArchived` is the
+    older clients' word for `visibility: archive`."""
+
+    is_favorite: bool | UnsetType = UNSET
+    is_archived: bool | UnsetType = UNSET
+    visibility: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    rating: int | UnsetType | None = UNSET
+    date_time_original: str | UnsetType = UNSET
+    latitude: float | UnsetType = UNSET
+    longitude: float | UnsetType = UNSET
+    live_photo_video_id: str | UnsetType | None = UNSET
+
+
+class AssetBulkUpdateDto(UpdateAssetDto, kw_only=True):
+    # Required after optional fields: fine for msgspec's keyword-only Structs.
+    ids: list[uuid.UUID]
+    duplicate_id: str | UnsetType | None = UNSET
+    date_time_relative: int | UnsetType = UNSET
+    time_zone: str | UnsetType = UNSET
+
+
+class TrashResponseDto(Dto):
+    count: int
 
 
 class AssetStatsResponseDto(Dto):

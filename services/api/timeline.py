@@ -44,8 +44,11 @@ class TimelineFilter:
         self.auth = auth
         self.album_id = album_id
         self.is_favorite = is_favorite
-        # Shoebox has no trash, archive or hidden assets: those views are empty.
-        self.empty = bool(is_trashed) or visibility not in (None, "timeline")
+        self.is_trashed = bool(is_trashed)
+        # Immich's default is the timeline and the archive; Shoebox has no hidden or locked
+        # assets, so those views are empty.
+        self.visibility = visibility
+        self.empty = visibility not in (None, "timeline", "archive")
         if user_id is not None and user_id != auth.id:
             raise InvalidInput("Not found or no timeline.read access")
 
@@ -68,6 +71,11 @@ class TimelineFilter:
         if self.is_favorite is not None:
             clauses.append("a.is_favorite = :fav")
             params["fav"] = self.is_favorite
+        # Trashed assets leave the timeline; the trash shows only them.
+        clauses.append("a.deleted_at IS NOT NULL" if self.is_trashed else "a.deleted_at IS NULL")
+        if self.visibility is not None:
+            clauses.append("a.visibility = :vis")
+            params["vis"] = self.visibility
         return " AND ".join(clauses), params
 
 
@@ -130,7 +138,7 @@ async def bucket_rows(
             await conn.execute(
                 text(
                     "SELECT a.id, a.owner_id, a.type, a.width, a.height, a.orientation, "
-                    "a.is_favorite, "
+                    "a.is_favorite, a.visibility, a.deleted_at, "
                     "a.is_offline, a.file_created_at, a.local_date_time, a.created_at, "
                     "a.updated_at, a.duration_seconds, a.latitude, a.longitude, a.thumbhash "
                     "FROM assets a "
@@ -156,9 +164,9 @@ async def time_bucket(
         owner_id=[str(r.owner_id) for r in rows],
         ratio=[ratio_of(r.width, r.height, r.orientation) for r in rows],
         is_favorite=[r.is_favorite for r in rows],
-        is_trashed=[False] * n,
+        is_trashed=[r.deleted_at is not None for r in rows],
         is_image=[r.type == "IMAGE" for r in rows],
-        visibility=["timeline"] * n,
+        visibility=[r.visibility for r in rows],
         thumbhash=[thumbhash_b64(r.thumbhash) for r in rows],
         file_created_at=[iso(r.file_created_at) or "" for r in rows],
         created_at=[iso(r.created_at) or "" for r in rows],
@@ -223,13 +231,15 @@ async def map_markers(
     created_before: datetime | None,
 ) -> list[s.MapMarkerResponseDto]:
     """One marker per asset of the caller that has GPS coordinates."""
-    if is_archived:
-        return []
     sql = (
         f"SELECT a.id, a.latitude, a.longitude FROM assets a WHERE a.owner_id = :owner "
-        f"AND {NOT_DELETING} AND a.latitude IS NOT NULL AND a.longitude IS NOT NULL"
+        f"AND {NOT_DELETING} AND a.latitude IS NOT NULL AND a.longitude IS NOT NULL "
+        "AND a.deleted_at IS NULL"
     )
     params: dict[str, Any] = {"owner": auth.id}
+    if is_archived is not None:
+        sql += " AND a.visibility = :vis"
+        params["vis"] = "archive" if is_archived else "timeline"
     if is_favorite is not None:
         sql += " AND a.is_favorite = :fav"
         params["fav"] = is_favorite

@@ -9,9 +9,10 @@ id is a function of upload library and SHA-1): the answer is `duplicate` with th
 Whatever goes wrong, the temp files are removed; a file moved into place whose event could not
 be recorded is removed too.
 
-Deleting an upload asset records AssetRemoved and, once that is projected, deletes its original
-(and sidecar) from the upload folder: Shoebox has no trash, and an upload's bytes belong to
-Shoebox alone. External libraries' files are never deleted (the request is refused).
+Removing an upload asset for good (a forced delete, or emptying the trash: services/api/edits.py)
+records AssetRemoved and, once that is projected, deletes its original (and sidecar) from the
+upload folder: an upload's bytes belong to Shoebox alone. External libraries' files are never
+deleted (the request is refused).
 """
 
 from __future__ import annotations
@@ -316,39 +317,18 @@ async def _remove(ctx: Context, event: ev.AssetRemoved, expected: int) -> int | 
     raise InvalidInput(f"Asset {event.stream_id} keeps changing; retry the deletion")
 
 
-async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> int:
-    """Remove upload assets for good (Shoebox has no trash, so `force` changes nothing).
+async def remove_for_good(ctx: Context, auth: AuthUser, rows: list[Any], reason: str) -> int:
+    """Remove upload assets for good (a forced delete, or emptying the trash).
 
-    All or nothing: an unknown or foreign id, or an external asset, refuses the whole request.
-    After each AssetRemoved is recorded and projected, the original file (and sidecar) is
-    deleted from the upload folder — unless the asset has started a new life meanwhile."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return 0
-    async with ctx.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT a.id, a.owner_id, a.library_id, a.original_path, a.last_seq, "
-                    "l.type AS library_type FROM assets a JOIN libraries l ON l.id = a.library_id "
-                    "WHERE a.id = ANY(:ids)"
-                ),
-                {"ids": wanted},
-            )
-        ).all()
-    by_id = {r.id: r for r in rows}
-    for asset_id in wanted:
-        row = by_id.get(asset_id)
-        if row is None or row.owner_id != auth.id:
-            raise InvalidInput("Not found or no asset.delete access")
-        if row.library_type == "EXTERNAL":
-            raise InvalidInput(EXTERNAL_DELETE_REFUSED)
+    `rows` are the caller's upload assets (id, library_id, original_path, last_seq), checked
+    by the caller. After each AssetRemoved is recorded and projected, the original file (and
+    sidecar) is deleted from the upload folder — unless the asset has started a new life
+    meanwhile."""
     removed: list[tuple[Any, int]] = []
-    for asset_id in wanted:
-        row = by_id[asset_id]
+    for row in rows:
         seq = await _remove(
             ctx,
-            ev.AssetRemoved(stream_id=asset_id, library_id=row.library_id, reason="deleted"),
+            ev.AssetRemoved(stream_id=row.id, library_id=row.library_id, reason=reason),
             row.last_seq,
         )
         if seq is not None:
@@ -359,7 +339,7 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID]) -> i
         newest, _ = await ctx.bus.last_event("asset", row.id)
         if newest == seq:
             await remove_upload_files(ctx.settings.upload_path, row.original_path)
-    log.info("delete: user %s removed %d upload asset(s)", auth.id, len(removed))
+    log.info("delete: user %s removed %d upload asset(s) (%s)", auth.id, len(removed), reason)
     return len(removed)
 
 
@@ -374,6 +354,16 @@ async def bulk_upload_check(
             raise InvalidInput(f"checksum of {item.id} must be a hex or base64 SHA-1")
         checksums.append(hex_sha1)
     known = await find_upload(ctx, upload_library_id(auth.id), sorted(set(checksums)))
+    trashed: set[uuid.UUID] = set()
+    if known:
+        async with ctx.engine.connect() as conn:
+            trashed = {
+                r.id
+                for r in await conn.execute(
+                    text("SELECT id FROM assets WHERE id = ANY(:ids) AND deleted_at IS NOT NULL"),
+                    {"ids": list(known.values())},
+                )
+            }
     results = []
     for item, hex_sha1 in zip(dto.assets, checksums, strict=True):
         asset_id = known.get(hex_sha1)
@@ -386,7 +376,7 @@ async def bulk_upload_check(
                     action="reject",
                     reason="duplicate",
                     asset_id=str(asset_id),
-                    is_trashed=False,
+                    is_trashed=asset_id in trashed,
                 )
             )
     return s.AssetBulkUploadCheckResponseDto(results=results)

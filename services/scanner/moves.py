@@ -1,4 +1,6 @@
-"""Moves keep their albums: a photo that turns up at a new path takes its old self's place.
+"""Moves keep their albums and details: a photo at a new path takes its old self's place.
+
+It takes the old asset's albums, and its favourite, archive, description and rating.
 
 Identity is the path, so a file moved (or a folder renamed) inside a library becomes a new asset
 and its old asset goes offline; without this, the albums it was in would keep only the offline
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from shared.checkpoint import CheckpointWaiter
     from shared.settings import NatsSettings
 
-__all__ = ["AlbumMoves", "moved_memberships"]
+__all__ = ["AlbumMoves", "moved_details", "moved_memberships"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,50 @@ _MOVED = text(
     ORDER BY aa.album_id, p.new_id, p.old_id
     """
 )
+
+
+# (old, new, what the user said about the old) for the same pairs, where a user (or an earlier
+# move) set the old asset's details and nobody has set the new one's: once carried, the new
+# asset is `edited`, so a detail is carried once and never over a later edit.
+_MOVED_DETAILS = text(
+    """
+    WITH pairs AS (
+        SELECT o.id AS old_id, n.id AS new_id
+        FROM assets n JOIN assets o ON o.library_id = n.library_id AND o.checksum = n.checksum
+        WHERE n.id = ANY(:ids) AND NOT n.is_offline AND o.is_offline
+        UNION
+        SELECT o.id, n.id
+        FROM assets o JOIN assets n ON n.library_id = o.library_id AND n.checksum = o.checksum
+        WHERE o.id = ANY(:ids) AND o.is_offline AND NOT n.is_offline
+    )
+    SELECT DISTINCT ON (n.id) o.id AS old_id, n.id AS new_id, o.is_favorite, o.visibility,
+           o.user_description, o.rating
+    FROM pairs p JOIN assets o ON o.id = p.old_id JOIN assets n ON n.id = p.new_id
+    WHERE o.edited AND NOT n.edited
+    ORDER BY n.id, o.updated_at DESC, o.id
+    """
+)
+
+
+async def moved_details(engine: AsyncEngine, asset_ids: list[uuid.UUID]) -> list[ev.AssetUpdated]:
+    """AssetUpdated for each moved asset that takes its old self's favourite, archive,
+    description and rating (ids derived from the pair, so a replica's repeat is dropped)."""
+    if not asset_ids:
+        return []
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_MOVED_DETAILS, {"ids": asset_ids})).all()
+    return [
+        ev.AssetUpdated(
+            stream_id=r.new_id,
+            event_id=uuid.uuid5(_NAMESPACE, f"details:{r.old_id}:{r.new_id}"),
+            is_favorite=r.is_favorite,
+            visibility=r.visibility,
+            description=r.user_description,
+            rating=r.rating,
+            carried_from=r.old_id,
+        )
+        for r in rows
+    ]
 
 
 async def moved_memberships(
@@ -121,6 +167,11 @@ class AlbumMoves:
         if not ids:
             return 0
         await self.waiter.wait(max(seq for seq, _ in events), ACK_WAIT / 2)
+        for carried in await moved_details(self.engine, ids):
+            log.info(
+                "moves: asset %s takes the details of %s", carried.stream_id, carried.carried_from
+            )
+            await self.bus.publish(carried)
         changed = await moved_memberships(self.engine, ids)
         for album_id, (added, removed) in changed.items():
             key = f"{album_id}:{','.join(map(str, added))}:{','.join(map(str, removed))}"

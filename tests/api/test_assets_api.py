@@ -314,7 +314,7 @@ class TestUpload:
         first = await uploaded(system, admin, photo(12))
         await ok(
             await system.client.request(
-                "DELETE", "/api/assets", headers=admin, json={"ids": [first]}
+                "DELETE", "/api/assets", headers=admin, json={"ids": [first], "force": True}
             ),
             204,
         )
@@ -609,7 +609,9 @@ class TestDelete:
         # The delete reads last_seq, then metadata lands: the removal retries on the new seq.
         await system.ctx.bus.publish(ev.MetadataFailed(stream_id=uuid.UUID(a), reason="x"))
         await ok(
-            await system.client.request("DELETE", "/api/assets", headers=admin, json={"ids": [a]}),
+            await system.client.request(
+                "DELETE", "/api/assets", headers=admin, json={"ids": [a], "force": True}
+            ),
             204,
         )
         assert (await stats(system, admin))["total"] == 0

@@ -20,6 +20,9 @@ from tests.system import System
 # holds (Immich's `permission: false`).
 ROUTES: dict[str, str | None] = {
     "getAboutInfo": "server.about",
+    "getStorage": "server.storage",
+    "getServerStatistics": "server.statistics",
+    "getVersionCheck": "server.versionCheck",
     "logout": "all",  # Immich: @Authenticated() without a permission
     "validateAccessToken": None,
     "createApiKey": "apiKey.create",
@@ -50,10 +53,16 @@ ROUTES: dict[str, str | None] = {
     "checkBulkUpload": "asset.upload",
     "checkExistingAssets": "all",  # Immich: @Authenticated() without a permission
     "deleteAssets": "asset.delete",
+    "updateAssets": "asset.update",
+    "updateAsset": "asset.update",
+    "emptyTrash": "asset.delete",
+    "restoreTrash": "asset.delete",
+    "restoreAssets": "asset.delete",
     "getAssetStatistics": "asset.statistics",
     "getAssetInfo": "asset.read",
     "downloadAsset": "asset.download",
     "viewAsset": "asset.view",
+    "playAssetVideo": "asset.view",
     "searchAssets": "asset.read",
     "getAllAlbums": "album.read",
     "createAlbum": "album.create",
@@ -73,6 +82,7 @@ ROUTES: dict[str, str | None] = {
 }
 
 ADMIN_ROUTES = {
+    "getServerStatistics",
     "searchUsersAdmin",
     "createUserAdmin",
     "getUserAdmin",
@@ -91,6 +101,7 @@ PUBLIC: dict[str, str] = {
     "getServerFeatures": "the login page shows which sign-in methods exist",
     "getSupportedMediaTypes": "clients pick the files to upload before signing in",
     "getServerConfig": "the login page's message and onboarding state",
+    "getVersionHistory": "Immich's @Authenticated({ public: true })",
     "login": "how a caller gets a session",
     "signUpAdmin": "the first admin exists before anybody can sign in",
 }

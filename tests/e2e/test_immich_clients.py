@@ -239,3 +239,53 @@ class TestImmichSdk:
         assert not any(a["isOffline"] for a in result["assets"])
         assert sum(b["count"] for b in result["buckets"]) == 12
         assert result["markers"] == []
+
+    async def test_sdk_edits_assets_uses_the_trash_and_reads_the_server(
+        self, infra: Infra, tmp_path: Path, immich_clients: Path
+    ) -> None:
+        async with running(infra, tmp_path) as (system, url, secret, key):
+            ids = []
+            for i in range(3):
+                form = {
+                    "fileCreatedAt": "2024-05-06T07:08:09Z",
+                    "fileModifiedAt": "2024-05-06T07:08:09Z",
+                }
+                data = jpeg_bytes((20 + i, 16), (i * 70, 40, 90))
+                files = {"assetData": (f"IMG_{i}.jpg", data, "application/octet-stream")}
+                r = await system.client.post("/api/assets", headers=key, data=form, files=files)
+                ids.append((await ok(r, 201))["id"])
+            env = client_env(
+                immich_clients, SHOEBOX_URL=url, SHOEBOX_KEY=secret, ASSET_IDS=",".join(ids)
+            )
+            code, out, err = await run(["node", "sdk-assets.mjs"], env, immich_clients)
+            assert code == 0, f"sdk script failed:\n{out}\n{err}"
+            result = json.loads(out)
+            version = await ok(await system.client.get("/api/server/version"))
+
+        a, b, c = ids
+        storage = result["storage"]
+        assert storage["diskSizeRaw"] > 0 and storage["diskSize"].endswith("iB")
+        assert 0 <= storage["diskUsagePercentage"] <= 100
+        assert result["statistics"]["photos"] == 3 and len(result["statistics"]["usageByUser"]) == 1
+        release = "v{major}.{minor}.{patch}".format(**version)
+        assert result["versionCheck"]["releaseVersion"] == release
+        assert [h["version"] for h in result["versionHistory"]] == [release]
+        assert result["updated"] == {
+            "isFavorite": True,
+            "isArchived": True,
+            "visibility": "archive",
+            "description": "Dinner",
+            "rating": 4,
+        }
+        assert result["favorites"] == sorted(ids) and result["archived"] == [a]
+        assert result["refused"]["status"] == 400
+        refused = result["refused"]["message"]
+        assert "rating must not be greater than 5" in (
+            "; ".join(refused) if isinstance(refused, list) else refused
+        )
+        assert result["trashed"] is True and result["withoutTrashed"] == sorted([a, c])
+        assert result["restoredOne"] == {"count": 1}
+        assert result["restoredAll"] == {"count": 2}
+        assert result["emptied"] == {"count": 1}
+        assert result["gone"] == 400
+        assert result["left"] == sorted([a, b])

@@ -16,6 +16,7 @@ from services.cli import replay
 from shared import events as ev
 from shared.bus import EventBus
 from tests.dbcompare import diff, dump
+from tests.factories import jpeg_bytes
 from tests.helpers import create_user, ok, sign_up_admin
 from tests.system import Infra, System, create_database, env_for, eventually, open_system
 
@@ -63,6 +64,32 @@ async def test_replay_rebuilds_read_models_row_for_row(system: System, media_roo
         201,
     )
     await ok(await system.client.post("/api/auth/logout", headers=headers))
+    # Uploads edited, trashed, restored and removed by emptying the trash.
+    kept, gone = [await _upload(system, admin, jpeg_bytes((8 + i, 8), (i, 2, 3))) for i in (1, 2)]
+    await ok(
+        await system.client.put(
+            "/api/assets",
+            headers=admin,
+            json={"ids": [kept, gone], "isFavorite": True, "rating": 3, "isArchived": True},
+        ),
+        204,
+    )
+    await ok(
+        await system.client.put(
+            f"/api/assets/{kept}", headers=admin, json={"description": "Kept", "isArchived": False}
+        )
+    )
+    for ids in ([kept, gone], [gone]):
+        await ok(
+            await system.client.request("DELETE", "/api/assets", headers=admin, json={"ids": ids}),
+            204,
+        )
+        if len(ids) == 2:
+            body = {"ids": [kept]}
+            await ok(
+                await system.client.post("/api/trash/restore/assets", headers=admin, json=body)
+            )
+    assert (await ok(await system.client.post("/api/trash/empty", headers=admin)))["count"] == 1
     await ok(await system.client.delete(f"/api/libraries/{lib['id']}", headers=admin), 204)
 
     replica = await create_database(system.infra, system.settings.nats.namespace + "_replay")
@@ -70,6 +97,13 @@ async def test_replay_rebuilds_read_models_row_for_row(system: System, media_roo
     assert applied == await _checkpoint(system)
     problems = diff(await dump(system.settings.db.url), await dump(replica))
     assert not problems, "\n".join(problems)
+
+
+async def _upload(system: System, headers: dict[str, str], data: bytes) -> str:
+    form = {"fileCreatedAt": "2024-05-06T07:08:09Z", "fileModifiedAt": "2024-05-06T07:08:09Z"}
+    files = {"assetData": ("p.jpg", data, "application/octet-stream")}
+    r = await system.client.post("/api/assets", headers=headers, data=form, files=files)
+    return str((await ok(r, 201))["id"])
 
 
 def _flood(library_id: uuid.UUID, owner: uuid.UUID, n: int) -> list[ev.BaseEvent]:

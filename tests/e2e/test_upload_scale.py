@@ -156,7 +156,7 @@ class TestUploadReplay:
                 ids.append(body["id"])
             await ok(
                 await system.client.request(
-                    "DELETE", "/api/assets", headers=admin, json={"ids": [ids[0]]}
+                    "DELETE", "/api/assets", headers=admin, json={"ids": [ids[0]], "force": True}
                 ),
                 204,
             )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from services.scanner.moves import moved_details
 from tests.helpers import (
     SAMPLES,
     assets_of,
@@ -131,3 +133,39 @@ async def test_different_content_at_the_new_path_is_not_a_move(env: Any) -> None
     await scan(system, admin, lib)
     await _wait_members(system, admin, probe, {str(media / "2024" / "Nikon_D70.jpg")})
     assert await _members(system, admin, album) == {str(trip / "Canon_40D.jpg")}
+
+
+async def test_moved_photo_keeps_its_favourite_archive_description_and_rating(env: Any) -> None:
+    """Details carry once, to an asset nobody edited; a later edit of the new one stays."""
+    system, owner, media, lib = env
+    old = media / "2023" / "trip"
+    before = await _read(system, owner, lib, 2)
+    canon, nikon = before[str(old / "Canon_40D.jpg")], before[str(old / "Nikon_D70.jpg")]
+    details = {"isFavorite": True, "isArchived": True, "description": "Lake", "rating": 5}
+    await ok(await system.client.put(f"/api/assets/{canon['id']}", headers=owner, json=details))
+
+    os.rename(old, media / "2023" / "Italy")
+    await scan(system, owner, lib)
+    after = await _read(system, owner, lib, 4)
+    new = media / "2023" / "Italy"
+    moved_id = after[str(new / "Canon_40D.jpg")]["id"]
+
+    async def moved_asset() -> dict[str, Any]:
+        return await ok(await system.client.get(f"/api/assets/{moved_id}", headers=owner))  # type: ignore[no-any-return]
+
+    async def carried() -> bool:
+        return bool((await moved_asset())["isFavorite"])
+
+    await eventually(carried, 30, "the moved photo to take its old self's details")
+    moved = await moved_asset()
+    assert moved["isArchived"] is True and moved["visibility"] == "archive"
+    assert moved["exifInfo"]["description"] == "Lake" and moved["exifInfo"]["rating"] == 5
+    untouched = after[str(new / "Nikon_D70.jpg")]
+    assert untouched["isFavorite"] is False and untouched["visibility"] == "timeline"
+    assert nikon["isFavorite"] is False
+
+    # Carried once: the moved asset is edited now, so nothing is carried over it again.
+    await ok(await system.client.put(f"/api/assets/{moved_id}", headers=owner, json={"rating": 2}))
+    assert (
+        await moved_details(system.ctx.engine, [uuid.UUID(moved_id), uuid.UUID(canon["id"])]) == []
+    )

@@ -1,18 +1,19 @@
-"""AssetController (/api/assets) and SearchController (/api/search)."""
+"""AssetController (/api/assets), TrashController (/api/trash) and SearchController."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from services.api import assets, uploads
+from services.api import assets, edits, uploads
 from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
+from shared.errors import InvalidInput
 from shared.media import mime_type
 
 
@@ -69,7 +70,21 @@ class AssetController(Controller):
         "/", operation_id="deleteAssets", status_code=204, opt=requires(Permission.ASSET_DELETE)
     )
     async def delete_many(self, ctx: Context, auth: AuthUser, data: s.AssetBulkDeleteDto) -> None:
-        await uploads.delete_assets(ctx, auth, data.ids)
+        """Uploads go to the trash, or with `force` are removed for good; external assets are
+        refused (Shoebox never deletes their files)."""
+        await edits.delete_assets(ctx, auth, data.ids, data.force)
+
+    @put("/", operation_id="updateAssets", status_code=204, opt=requires(Permission.ASSET_UPDATE))
+    async def update_many(self, ctx: Context, auth: AuthUser, data: s.AssetBulkUpdateDto) -> None:
+        await edits.update_assets(ctx, auth, data.ids, data)
+
+    @put("/{asset_id:uuid}", operation_id="updateAsset", opt=requires(Permission.ASSET_UPDATE))
+    async def update_one(
+        self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID, data: s.UpdateAssetDto
+    ) -> s.AssetResponseDto:
+        await edits.update_assets(ctx, auth, [asset_id], data)
+        async with ctx.engine.connect() as conn:
+            return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
 
     @get(
         "/statistics", operation_id="getAssetStatistics", opt=requires(Permission.ASSET_STATISTICS)
@@ -112,6 +127,24 @@ class AssetController(Controller):
                 "Content-Length": str(size),
                 "Content-Disposition": assets.content_disposition("inline", row.original_file_name),
             },
+        )
+
+    @get(
+        "/{asset_id:uuid}/video/playback",
+        operation_id="playAssetVideo",
+        opt=requires(Permission.ASSET_VIEW),
+    )
+    async def playback(self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> Stream:
+        """A video, streamed: Shoebox transcodes nothing, so this is the original file."""
+        async with ctx.engine.connect() as conn:
+            row = await assets.get_asset(conn, auth, asset_id)
+            if row.type != "VIDEO":
+                raise InvalidInput("Asset is not a video")
+            chunks, size = await assets.open_original(conn, ctx.settings, row)
+        return Stream(
+            chunks,
+            media_type=row.mime_type or mime_type(row.original_path),
+            headers={**assets.MEDIA_HEADERS, "Content-Length": str(size)},
         )
 
     @get(
@@ -162,3 +195,35 @@ class SearchController(Controller):
     ) -> s.SearchResponseDto:
         async with ctx.engine.connect() as conn:
             return await assets.search(conn, auth, data)
+
+
+class TrashController(Controller):
+    path = "/api/trash"
+    tags = ["Trash"]
+
+    @post(
+        "/empty", operation_id="emptyTrash", status_code=200, opt=requires(Permission.ASSET_DELETE)
+    )
+    async def empty(self, ctx: Context, auth: AuthUser) -> s.TrashResponseDto:
+        """The caller's trashed uploads are removed for good (their files deleted)."""
+        return s.TrashResponseDto(count=await edits.empty_trash(ctx, auth))
+
+    @post(
+        "/restore",
+        operation_id="restoreTrash",
+        status_code=200,
+        opt=requires(Permission.ASSET_DELETE),
+    )
+    async def restore(self, ctx: Context, auth: AuthUser) -> s.TrashResponseDto:
+        return s.TrashResponseDto(count=await edits.restore_trash(ctx, auth))
+
+    @post(
+        "/restore/assets",
+        operation_id="restoreAssets",
+        status_code=200,
+        opt=requires(Permission.ASSET_DELETE),
+    )
+    async def restore_assets(
+        self, ctx: Context, auth: AuthUser, data: s.BulkIdsDto
+    ) -> s.TrashResponseDto:
+        return s.TrashResponseDto(count=await edits.restore_assets(ctx, auth, data.ids))

@@ -6,7 +6,10 @@ from typing import Any
 
 from litestar import Controller, get
 
+from services.api import schemas as s
+from services.api import server_info
 from services.api.auth import Permission, public, requires
+from services.api.context import Context
 from services.api.schemas import ServerPingResponse, ServerVersionResponseDto
 from shared.media import media_types_response
 
@@ -37,7 +40,7 @@ class ServerController(Controller):
             "importFaces": False,
             "sidecar": True,
             "search": True,
-            "trash": False,
+            "trash": True,
             "oauth": False,
             "oauthAutoLaunch": False,
             "passwordLogin": True,
@@ -45,6 +48,37 @@ class ServerController(Controller):
             "email": False,
             "ocr": False,
         }
+
+    @get("/version-history", operation_id="getVersionHistory", opt=public())
+    async def version_history(self, ctx: Context) -> list[s.ServerVersionHistoryResponseDto]:
+        """The version Shoebox has run since its first admin signed up (one entry)."""
+        async with ctx.engine.connect() as conn:
+            return await server_info.version_history(conn, VERSION)
+
+    @get(
+        "/version-check",
+        operation_id="getVersionCheck",
+        opt=requires(Permission.SERVER_VERSION_CHECK),
+    )
+    async def version_check(self) -> s.VersionCheckStateResponseDto:
+        """Immich's last version check, without asking anyone: the running version is the
+        release (Shoebox makes no network call to look for a newer one)."""
+        return server_info.version_check(VERSION)
+
+    @get("/storage", operation_id="getStorage", opt=requires(Permission.SERVER_STORAGE))
+    async def storage(self, ctx: Context) -> s.ServerStorageResponseDto:
+        """Size, use and free space of the file system holding the upload location."""
+        return await server_info.storage(ctx.settings.upload_path)
+
+    @get(
+        "/statistics",
+        operation_id="getServerStatistics",
+        opt=requires(Permission.SERVER_STATISTICS, admin=True),
+    )
+    async def statistics(self, ctx: Context) -> s.ServerStatsResponseDto:
+        """Photos, videos and bytes of every user (bytes: their uploads)."""
+        async with ctx.engine.connect() as conn:
+            return await server_info.statistics(conn)
 
     @get("/media-types", operation_id="getSupportedMediaTypes", opt=public())
     async def media_types(self) -> dict[str, list[str]]:

@@ -550,7 +550,7 @@ class PhotoPages(Controller):
         """The months, newest first; the newest ones (a first screen's worth) come with their
         thumbnails in this page, so the first screen needs no script and no second request
         before its images. The others load as they scroll into view."""
-        flt = TimelineFilter(auth)
+        flt = TimelineFilter(auth, visibility="timeline")
         inline: dict[str, list[dict[str, Any]]] = {}
         async with ctx.engine.connect() as conn:
             months = await time_buckets(conn, flt, "desc")
@@ -589,7 +589,9 @@ class PhotoPages(Controller):
         the rest of a month whose first thumbnails came with the page (tiles only, swapped
         into that month's grid)."""
         async with ctx.engine.connect() as conn:
-            rows = await bucket_rows(conn, TimelineFilter(auth), bucket, "desc")
+            rows = await bucket_rows(
+                conn, TimelineFilter(auth, visibility="timeline"), bucket, "desc"
+            )
         end = skip + MONTH_CHUNK
         tiles = [_tile(r) for r in rows[skip:end]]
         template = "_tiles.html" if skip else "_month.html"
@@ -628,7 +630,7 @@ async def _asset_context(ctx: Context, auth: AuthUser, asset_id: uuid.UUID) -> d
         except InvalidInput as e:
             raise NotFound("Photo not found") from e
         library = await queries.get_library(conn, row.library_id)
-        newer, older = await neighbours(conn, TimelineFilter(auth), asset_id)
+        newer, older = await neighbours(conn, TimelineFilter(auth, visibility="timeline"), asset_id)
     return {"asset": assets.asset_dto(row), "library": library, "newer": newer, "older": older}
 
 

@@ -1,4 +1,4 @@
-"""Projections of assets: discovered, uploaded, changed, offline, read, removed."""
+"""Projections of assets: discovered, uploaded, changed, offline, read, edited, trashed, removed."""
 
 from __future__ import annotations
 
@@ -222,6 +222,51 @@ def apply_asset_removed(e: ev.AssetRemoved, seq: int) -> list[Op | Increment]:
     return [(_ASSET_REMOVED, {"id": e.stream_id})]
 
 
+_ASSET_UPDATED = text(
+    "UPDATE assets SET is_favorite = coalesce(:is_favorite, is_favorite), "
+    "visibility = coalesce(:visibility, visibility), "
+    "user_description = coalesce(:description, user_description), "
+    "rating = coalesce(:rating, rating), edited = true, updated_at = :at, last_seq = :seq "
+    "WHERE id = :id"
+)
+
+
+def apply_asset_updated(e: ev.AssetUpdated, seq: int) -> list[Op | Increment]:
+    return [
+        (
+            _ASSET_UPDATED,
+            {
+                "id": e.stream_id,
+                "is_favorite": e.is_favorite,
+                "visibility": e.visibility,
+                "description": e.description,
+                "rating": e.rating,
+                "at": e.occurred_at,
+                "seq": seq,
+            },
+        )
+    ]
+
+
+_ASSET_TRASHED = text(
+    "UPDATE assets SET deleted_at = coalesce(deleted_at, :at), updated_at = :at, "
+    "last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_asset_trashed(e: ev.AssetTrashed, seq: int) -> list[Op | Increment]:
+    return [(_ASSET_TRASHED, {"id": e.stream_id, "at": e.occurred_at, "seq": seq})]
+
+
+_ASSET_RESTORED = text(
+    "UPDATE assets SET deleted_at = NULL, updated_at = :at, last_seq = :seq WHERE id = :id"
+)
+
+
+def apply_asset_restored(e: ev.AssetRestored, seq: int) -> list[Op | Increment]:
+    return [(_ASSET_RESTORED, {"id": e.stream_id, "at": e.occurred_at, "seq": seq})]
+
+
 PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.FileDiscovered: apply_file_discovered,
     ev.AssetUploaded: apply_asset_uploaded,
@@ -231,4 +276,7 @@ PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.MetadataExtracted: apply_metadata_extracted,
     ev.MetadataFailed: apply_metadata_failed,
     ev.AssetRemoved: apply_asset_removed,
+    ev.AssetUpdated: apply_asset_updated,
+    ev.AssetTrashed: apply_asset_trashed,
+    ev.AssetRestored: apply_asset_restored,
 }
