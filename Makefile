@@ -52,6 +52,7 @@ bench: install
 	$(PY) bench/metadata.py
 	$(PY) bench/api.py
 	$(PY) bench/watch.py
+	$(PY) bench/faults.py
 
 replay: install
 	SHOEBOX_DATA=$(DATA) ./shoebox replay
