@@ -55,6 +55,7 @@ bench: install
 	$(PY) bench/api.py
 	$(PY) bench/watch.py
 	$(PY) bench/web.py
+	$(PY) bench/faults.py
 
 # A million files through the whole system (the tree is built once under the data folder).
 bench-1m: install

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.projector.app import Projector, database_down
+from services.projector.app import Projector
 from shared.bus import EventBus, connect, ensure_streams
 from shared.db import create_engine, create_schema, drop_schema
+from shared.outage import database_down
 from shared.settings import Settings, load_settings
 
 app = typer.Typer(

@@ -13,6 +13,8 @@ from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
 from shared.events import BaseEvent, Event, decode, encode, subject_parts
 from shared.infra import wait_for_port
+from shared.outage import Outage, nats_down
+from shared.settings import DUPLICATE_WINDOW
 
 if TYPE_CHECKING:
     import uuid
@@ -42,11 +44,25 @@ async def connect(settings: NatsSettings, name: str = "shoebox") -> Client:
     host, port = _host_port(settings.url.split(",")[0])
     await asyncio.to_thread(wait_for_port, host, port, 30.0)
 
+    outage = Outage(log, f"nats ({name})")
+
     async def _error(e: Exception) -> None:
-        log.warning("nats: %s", e)
+        # A lost connection and each reconnect attempt: one WARNING until it is back.
+        if isinstance(e, OSError) or nats_down(e):
+            outage.failed("NATS", e, "the connection")
+        else:
+            log.warning("nats: %s", e)
+
+    async def _reconnected() -> None:
+        outage.recovered()
 
     return await nats.connect(
-        settings.url, name=name, error_cb=_error, max_reconnect_attempts=-1, connect_timeout=5
+        settings.url,
+        name=name,
+        error_cb=_error,
+        reconnected_cb=_reconnected,
+        max_reconnect_attempts=-1,
+        connect_timeout=5,
     )
 
 
@@ -60,7 +76,7 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
         max_msgs=-1,
         max_bytes=-1,
         max_age=0,
-        duplicate_window=120,
+        duplicate_window=DUPLICATE_WINDOW,
         allow_direct=True,
     )
     work = api.StreamConfig(
@@ -68,7 +84,7 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
         subjects=[settings.subject("work", ">")],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.WORK_QUEUE,
-        duplicate_window=120,
+        duplicate_window=DUPLICATE_WINDOW,
     )
     for cfg in (events, work):
         try:

@@ -9,21 +9,35 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+
 from shared.metrics import start_metrics
 from shared.settings import Settings, load_settings
+
+
+def _closed_queue(exc: BaseException | None) -> bool:
+    """Whether exc is faststream's pull loop handing fetched messages to a consumer that has
+    stopped: a group of anyio ClosedResourceErrors and nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_closed_queue(e) for e in exc.exceptions)
+    return isinstance(exc, anyio.ClosedResourceError)
 
 
 class QuietFetchTimeouts(logging.Filter):
     """An empty pull (nats-py raises a bare TimeoutError where faststream expects its own) is
     the normal state of an idle consumer; faststream's supervisor logs it at ERROR with a
     traceback, which hides real faults. Those records, and the INFO line before each, become
-    DEBUG."""
+    DEBUG. So does the traceback of a stop that lands while a fetch brings messages (faststream
+    puts them into its closed queue; they were not acked, so they come back after ack_wait)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        timeout = record.exc_info is not None and isinstance(record.exc_info[1], TimeoutError)
-        if (timeout and "raised an exception, retrying" in message) or (
-            message.startswith("callback for Task-") and "is being executed" in message
+        error = record.exc_info[1] if record.exc_info else None
+        timeout = isinstance(error, TimeoutError)
+        if (
+            (timeout and "raised an exception, retrying" in message)
+            or (message.startswith("callback for Task-") and "is being executed" in message)
+            or (message.startswith("Task exception was never retrieved") and _closed_queue(error))
         ):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

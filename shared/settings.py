@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds a metadata worker process may spend on one file (plus one second per 100 MB of
     # it) before it is killed, replaced, and the file recorded as failed.
     metadata_timeout: float = 300.0
+    # Seconds before a file given to a metadata replica that died comes back to another one (a
+    # file being read is reported in progress meanwhile). Must stay below the EVENTS stream's
+    # duplicate window (120 s), so a fact republished after a lost ack is still dropped.
+    metadata_ack_wait: float = 30.0
     # Bytes; a bigger file is recorded as failed without being read. 64 GiB holds an hour and a
     # half of 4K video at 100 Mbit/s; reading it at 100 MB/s fits the time bound above.
     metadata_max_file_size: int = 64 << 30
@@ -95,6 +99,13 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Seconds JetStream remembers a Nats-Msg-Id: a fact published again within them is dropped.
+DUPLICATE_WINDOW = 120.0
+# A redelivery must come (and its fact be republished) well inside that window, nats-server
+# restarts included: a lost ack then never stores the same fact twice.
+MAX_ACK_WAIT = DUPLICATE_WINDOW / 2
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from SHOEBOX_* environment variables (see README for the list)."""
     env = os.environ if env is None else env
@@ -112,6 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "max_json_size": int(env.get("SHOEBOX_MAX_JSON_SIZE", str(1 << 20))),
         "max_upload_size": int(env.get("SHOEBOX_MAX_UPLOAD_SIZE", str(50_000 << 20))),
         "metadata_timeout": float(env.get("SHOEBOX_METADATA_TIMEOUT", "300")),
+        "metadata_ack_wait": float(env.get("SHOEBOX_METADATA_ACK_WAIT", "30")),
         "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
         "map_tile_url": env.get("SHOEBOX_MAP_TILE_URL", ""),
         "nats": {
@@ -130,4 +142,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "work_ack_wait": float(env.get("SHOEBOX_SCAN_ACK_WAIT", "30")),
         },
     }
-    return msgspec.convert(raw, Settings)
+    settings = msgspec.convert(raw, Settings)
+    if not 1 <= settings.metadata_ack_wait <= MAX_ACK_WAIT:
+        raise ValueError(
+            f"SHOEBOX_METADATA_ACK_WAIT must be between 1 and {MAX_ACK_WAIT:.0f} seconds "
+            f"(half the {DUPLICATE_WINDOW:.0f} s duplicate window), not "
+            f"{settings.metadata_ack_wait:g}"
+        )
+    return settings

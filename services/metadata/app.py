@@ -17,6 +17,7 @@ from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine
+from shared.outage import Outage, unavailable
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ log = logging.getLogger(__name__)
 # 20 minutes at the default 30 s) its failure is recorded even if it keeps changing.
 MAX_DELIVERIES = 40
 
-# A file being read is reported in progress every ACK_WAIT / 3 seconds, however long it takes
-# (at most the time bound per file); a dead replica's files go to another one after ACK_WAIT.
-ACK_WAIT = 30.0
-
 # What a worker imports before it takes a file (Pillow, pillow-heif, exifread, PyAV).
 WORKER_PRELOAD = ("services.metadata.handlers",)
 
@@ -38,10 +35,11 @@ def _delivered(msg: NatsMessage) -> int:
     return int(msg.raw_message.metadata.num_delivered or 1)
 
 
-async def _in_progress(msg: NatsMessage) -> None:
-    """Tell NATS the message is still being worked on, until cancelled."""
+async def _in_progress(msg: NatsMessage, ack_wait: float) -> None:
+    """Tell NATS the message is still being worked on, every third of ack_wait, until cancelled
+    (however long the file takes, at most its time bound)."""
     while True:
-        await asyncio.sleep(ACK_WAIT / 3)
+        await asyncio.sleep(ack_wait / 3)
         try:
             await msg.in_progress()
         except (NatsError, TimeoutError) as e:  # reconnecting: the next one may get through
@@ -59,6 +57,7 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
     app = FastStream(broker, logger=log)
     n = workers or worker_count()
     state: dict[str, MetadataWorker] = {}
+    outage = Outage(log, "metadata")
 
     @app.on_startup
     async def _start() -> None:
@@ -85,7 +84,7 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
         stream=JStream(name=nats.name("EVENTS"), declare=False),
         durable=nats.name("metadata"),
         pull_sub=PullSub(batch_size=max(2, n * 2), timeout=1.0),
-        config=ConsumerConfig(ack_wait=ACK_WAIT, max_ack_pending=max(64, n * 16)),
+        config=ConsumerConfig(ack_wait=settings.metadata_ack_wait, max_ack_pending=max(64, n * 16)),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         max_workers=n * 2,
     )
@@ -96,7 +95,7 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
             log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
             await msg.reject()
             return
-        keepalive = asyncio.create_task(_in_progress(msg))
+        keepalive = asyncio.create_task(_in_progress(msg, settings.metadata_ack_wait))
         try:
             await state["w"].handle(event, last_try=_delivered(msg) >= MAX_DELIVERIES)
         except NotSettled as e:
@@ -105,6 +104,17 @@ def build_app(settings: Settings, workers: int | None = None) -> FastStream:
         except PoolClosed:
             log.info("metadata: stopping; %s given back", msg.raw_message.subject)
             await msg.nack()
+        except Exception as e:
+            # NATS or PostgreSQL away for a moment: logged once, the file is read again later.
+            # Anything else is a fault: faststream logs it with its traceback and nacks it.
+            what = unavailable(e)
+            if what is None:
+                raise
+            outage.failed(what, e, f"asset event {msg.raw_message.subject}")
+            with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
+                await msg.nack(delay=2)
+        else:
+            outage.recovered()
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):

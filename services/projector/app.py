@@ -25,6 +25,7 @@ from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
 from shared.checkpoint import checkpoint_subject
+from shared.outage import Outage, database_down
 from shared.schema import PROJECTION_VERSION
 
 if TYPE_CHECKING:
@@ -43,20 +44,6 @@ RETRY_FIRST = 0.5  # seconds before the first retry after the database went away
 RETRY_MAX = 15.0
 PUMP_STOP = 5.0  # seconds the fetch loop is given to stop
 
-# What PostgreSQL (or the way to it) raises when it is unavailable rather than when an event is
-# wrong: connection lost or refused (08, OSError), shut down or restarting (57), out of
-# resources (53), a system error (58), a deadlock or serialization failure (40).
-_DOWN: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.PostgresSystemError,
-    asyncpg.exceptions.TransactionRollbackError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions._base.InternalClientError,  # a connection left mid-operation by a cut
-    OSError,
-)
-
 
 class ProjectionVersionMismatch(RuntimeError):
     """The read models were built by other projections than this code's: applying more events
@@ -69,17 +56,6 @@ class ProjectionVersionMismatch(RuntimeError):
             "(`make replay`) to rebuild them from the event stream"
         )
         self.found = found
-
-
-def database_down(exc: BaseException | None) -> bool:
-    """Whether an error (or what it wraps) says the database is unavailable, not the event."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, _DOWN) or getattr(exc, "connection_invalidated", False):
-            return True
-        exc = getattr(exc, "orig", None) or exc.__cause__
-    return False
 
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
@@ -137,6 +113,7 @@ class Projector:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.position = 0
+        self.outage = Outage(log, "projector")
 
     async def run(
         self,
@@ -165,13 +142,8 @@ class Projector:
                 failed_at = self.position
                 # The database is gone for a moment (restarted, connections cut): nothing was
                 # committed, so the same events are tried again from the checkpoint.
-                log.warning(
-                    "projector: database unavailable at seq %d (%s: %s); retrying in %.0f s",
-                    self.position + 1,
-                    type(e).__name__,
-                    e,
-                    delay,
-                )
+                self.outage.failed("PostgreSQL", e, f"the batch from seq {self.position + 1}")
+                log.debug("projector: retrying seq %d in %.1f s", self.position + 1, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, RETRY_MAX)
@@ -312,6 +284,7 @@ class Projector:
                     await self._commit([], seq, [*before, failure], subjects)
             await self._commit([], last, failures, subjects)
         self.position = last
+        self.outage.recovered()
         metrics.EVENTS_PROJECTED.inc(len(decoded))
         metrics.CHECKPOINT.set(last)
         await self.nc.publish(checkpoint_subject(self.settings), str(last).encode())

@@ -11,6 +11,7 @@ import msgspec
 from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
+from nats.errors import Error as NatsError
 
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
@@ -19,6 +20,7 @@ from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
+from shared.outage import Outage, unavailable
 from shared.settings import Settings
 from shared.work import DIR_TASK_DECODER
 
@@ -30,6 +32,7 @@ class Holder:
     scanner: Scanner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    outage: Outage = field(default_factory=lambda: Outage(log, "scanner"))
 
     @property
     def s(self) -> Scanner:
@@ -115,21 +118,24 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             log.error("scanner: undecodable work item; rejected")
             await msg.reject()
             return
+        doing = f"scan {task.scan_id} library {task.library_id}: folder {task.path}"
         try:
             await holder.s.run_dir(task, keepalive=msg.in_progress)
-        except Exception:
-            # Infrastructure trouble (database, NATS): let another attempt do it.
-            log.exception(
-                "scan %s library %s: folder %s failed; will retry",
-                task.scan_id,
-                task.library_id,
-                task.path,
-            )
-            await msg.nack(delay=2)
+            await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
+            if not task.watch and await holder.s.scan_backlog(task.scan_id) == 0:
+                await holder.s.finish_scan(task.scan_id, task.library_id)
+        except Exception as e:
+            # Infrastructure trouble (database, NATS): another attempt does it. An outage is
+            # logged once; anything else is a fault, with its traceback.
+            what = unavailable(e)
+            if what is None:
+                log.exception("%s failed; will retry", doing)
+            else:
+                holder.outage.failed(what, e, doing)
+            with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
+                await msg.nack(delay=2)
             return
-        await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-        if not task.watch and await holder.s.scan_backlog(task.scan_id) == 0:
-            await holder.s.finish_scan(task.scan_id, task.library_id)
+        holder.outage.recovered()
 
     return app
 

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from shared import events as ev
 from shared import metrics
 from shared.errors import NotReady
+from shared.outage import Outage, unavailable
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -157,6 +158,7 @@ class AlbumMoves:
         self.bus = bus
         self.waiter = waiter
         self.nats = nats
+        self.outage = Outage(log, "moves")
 
     async def handle(self, events: list[tuple[int, ev.BaseEvent]]) -> int:
         """Carry memberships for a batch of (stream sequence, event); returns albums changed.
@@ -205,8 +207,12 @@ class AlbumMoves:
         while not stop.is_set():
             try:
                 await self._consume(stop)
-            except Exception:
-                log.exception("moves: consumer failed; starting over in %g s", RETRY_SECONDS)
+            except Exception as e:
+                what = unavailable(e)
+                if what is None:
+                    log.exception("moves: consumer failed; starting over in %g s", RETRY_SECONDS)
+                else:
+                    self.outage.failed(what, e, "the asset events not yet acknowledged")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
 
@@ -238,6 +244,8 @@ class AlbumMoves:
                     continue
                 for m in msgs:
                     await m.ack()
+                if batch:
+                    self.outage.recovered()
         finally:
             # A pull subscription left subscribed holds the connection's drain forever on
             # messages that arrived after the last fetch gave up waiting.

@@ -1,9 +1,10 @@
-"""Operators' logs: an idle consumer's empty fetch is not an ERROR."""
+"""Operators' logs: an idle consumer's empty fetch, or a stop amid a fetch, is not an ERROR."""
 
 from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 
 from shared.service import QuietFetchTimeouts
@@ -21,6 +22,18 @@ def record(msg: str, level: int, exc: BaseException | None = None) -> logging.Lo
         ("callback for Task-22 is being executed...", logging.INFO, None, False),
         ("Task-22 raised an exception, retrying...", logging.ERROR, RuntimeError("x"), True),
         ("scan finished", logging.INFO, None, True),
+        (
+            "Task exception was never retrieved",
+            logging.ERROR,
+            ExceptionGroup("x", [anyio.ClosedResourceError(), anyio.ClosedResourceError()]),
+            False,
+        ),
+        (
+            "Task exception was never retrieved",
+            logging.ERROR,
+            ExceptionGroup("x", [anyio.ClosedResourceError(), RuntimeError("x")]),
+            True,
+        ),
     ],
 )
 def test_empty_fetches_are_debug_and_real_faults_stay(
