@@ -121,6 +121,10 @@ async def get_asset(conn: AsyncConnection, auth: AuthUser, asset_id: uuid.UUID) 
     return row
 
 
+def _like(value: str | None) -> str | None:
+    return None if value is None else f"%{value}%"
+
+
 async def search(
     conn: AsyncConnection, auth: AuthUser, dto: s.MetadataSearchDto
 ) -> s.SearchResponseDto:
@@ -134,12 +138,6 @@ async def search(
     filters: list[tuple[str, str, Any]] = [
         ("library_id", "a.library_id = :library_id", dto.library_id),
         ("is_offline", "a.is_offline = :is_offline", dto.is_offline),
-        ("original_path", "a.original_path = :original_path", dto.original_path),
-        (
-            "original_file_name",
-            "a.original_file_name = :original_file_name",
-            dto.original_file_name,
-        ),
         ("type", "a.type = :type", dto.type),
         ("id", "a.id = :id", dto.id),
         ("device_id", "a.device_id = :device_id", dto.device_id),
@@ -147,11 +145,56 @@ async def search(
         ("is_favorite", "a.is_favorite = :is_favorite", dto.is_favorite),
         ("taken_after", "a.file_created_at >= :taken_after", dto.taken_after),
         ("taken_before", "a.file_created_at <= :taken_before", dto.taken_before),
+        ("created_after", "a.created_at >= :created_after", dto.created_after),
+        ("created_before", "a.created_at <= :created_before", dto.created_before),
+        ("updated_after", "a.updated_at >= :updated_after", dto.updated_after),
+        ("updated_before", "a.updated_at <= :updated_before", dto.updated_before),
+        # Immich: ILIKE '%…%' on the name, the path and the description.
+        (
+            "original_file_name",
+            "a.original_file_name ILIKE :original_file_name",
+            _like(dto.original_file_name),
+        ),
+        ("original_path", "a.original_path ILIKE :original_path", _like(dto.original_path)),
+        ("description", "a.description ILIKE :description", _like(dto.description)),
     ]
     for name, clause, value in filters:
         if value is not None:
             where.append(clause)
             params[name] = value
+    # Exif: equal, or IS NULL for `null`. Shoebox does no reverse geocoding, so every asset's
+    # city, state and country is null.
+    for name, column in (
+        ("make", "a.make"),
+        ("model", "a.model"),
+        ("lens_model", "a.lens_model"),
+        ("city", None),
+        ("state", None),
+        ("country", None),
+    ):
+        value = getattr(dto, name)
+        if value is UNSET:
+            continue
+        if column is None:
+            where.append("TRUE" if value is None else "FALSE")
+        elif value is None:
+            where.append(f"{column} IS NULL")
+        else:
+            where.append(f"{column} = :{name}")
+            params[name] = value
+    # Nothing is archived, hidden or locked in Shoebox: every asset is on the timeline.
+    if dto.is_archived or dto.visibility not in (None, "timeline"):
+        where.append("FALSE")
+    if dto.is_not_in_album:
+        where.append("NOT EXISTS (SELECT 1 FROM album_assets aa WHERE aa.asset_id = a.id)")
+    if dto.album_ids:
+        # Immich: in every one of the albums.
+        where.append(
+            "a.id IN (SELECT aa.asset_id FROM album_assets aa WHERE aa.album_id = ANY(:album_ids)"
+            " GROUP BY aa.asset_id HAVING count(DISTINCT aa.album_id) = :album_count)"
+        )
+        params["album_ids"] = list(set(dto.album_ids))
+        params["album_count"] = len(set(dto.album_ids))
     if dto.checksum:
         try:
             params["checksum"] = (

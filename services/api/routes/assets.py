@@ -87,7 +87,7 @@ class AssetController(Controller):
                 conn, auth, is_favorite=is_favorite, is_trashed=is_trashed, visibility=visibility
             )
 
-    @get("/{asset_id:uuid}", operation_id="getAssetInfo", opt=requires(Permission.ASSET_READ))
+    @get("/{asset_id:str}", operation_id="getAssetInfo", opt=requires(Permission.ASSET_READ))
     async def get_one(
         self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID
     ) -> s.AssetResponseDto:
@@ -95,7 +95,7 @@ class AssetController(Controller):
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
 
     @get(
-        "/{asset_id:uuid}/original",
+        "/{asset_id:str}/original",
         operation_id="downloadAsset",
         opt=requires(Permission.ASSET_DOWNLOAD),
     )
@@ -114,9 +114,7 @@ class AssetController(Controller):
             },
         )
 
-    @get(
-        "/{asset_id:uuid}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW)
-    )
+    @get("/{asset_id:str}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW))
     async def thumbnail(
         self,
         ctx: Context,
