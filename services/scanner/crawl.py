@@ -128,7 +128,9 @@ def list_dir(directory: str, fence: Fence, import_root: str | None = None) -> Li
     files = fence.files
     opened = files.open_dir(directory)
     out = Listing(mtime_ns=opened.st.st_mtime_ns, fd=opened.fd, directory=directory)
-    root = import_root if import_root is not None and within(import_root, directory) else fence.root
+    # The import path as the listed folder knows it (real); only compared, never opened.
+    real_root = os.path.realpath(import_root) if import_root is not None else None
+    root = real_root if real_root is not None and within(real_root, directory) else fence.root
     try:
         _list_into(out, directory, fence, fence.matcher.excludes_folder(directory, root))
     except BaseException:
