@@ -37,3 +37,12 @@ class PathOutsideAllowedRoot(InvalidInput):
 
 class NotReady(ShoeboxError):
     """Raised when a read model did not catch up with a just-published event in time (503)."""
+
+
+class InvalidFields(InvalidInput):
+    """Raised when a request breaks a DTO rule (Immich's validation pipe): the API answers 400
+    with `message` as the list of the rules' messages, as Immich does."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -233,6 +234,28 @@ class ExclusionMatcher:
                 f"path ({len(path)} characters); they are not used until they change"
             )
             raise MatchTooSlow(self._too_slow) from exc
+
+    def excludes(self, path: str, root: str) -> bool:
+        """True when `path` is excluded as Immich's crawler excludes it: the path matches, or a
+        folder on its way below `root` (the import path it was found under) does, so that
+        `**/directoryA` drops every file beneath such a folder (fast-glob's `ignore` does not
+        enter an ignored folder). `root` itself is never tested: a crawl starts there.
+
+        The scanner tests a folder once (`excludes_folder`) and each of its files with
+        `matches`; the watcher, which meets single files, calls this. Raises MatchTooSlow."""
+        return self.matches(path) or self.excludes_folder(os.path.dirname(path), root)
+
+    def excludes_folder(self, folder: str, root: str) -> bool:
+        """True when `folder`, or a folder between it and `root` (exclusive), matches: every
+        file beneath it is excluded. Raises MatchTooSlow."""
+        if not self.patterns:
+            return False
+        prefix = root.rstrip("/") + "/"
+        while folder.startswith(prefix) and len(folder) > len(prefix):
+            if self.matches(folder):
+                return True
+            folder = os.path.dirname(folder)
+        return False
 
     def __repr__(self) -> str:
         return f"ExclusionMatcher({list(self.patterns)!r})"

@@ -264,6 +264,13 @@ def validate_import_path(
     return None
 
 
+def strip_trailing_slash(path: str) -> str:
+    """`/photos/` as `/photos` (Immich accepts either); the root and relative paths unchanged."""
+    if path.startswith("/") and path.endswith("/") and path.strip("/"):
+        return path.rstrip("/")
+    return path
+
+
 def validate_external_path(path: str) -> str | None:
     """Validate the external path an admin sets for a user; None when it is acceptable.
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Router, get
 from litestar.di import Provide
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi import OpenAPIConfig
 
 from services.api.auth import AuthUser, access_guard, current_user, public
@@ -136,4 +137,16 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         debug=False,
     )
     document_errors(app)
+    _refuse_uuid_path_types(app)
     return app
+
+
+def _refuse_uuid_path_types(app: Litestar) -> None:
+    """Ids in API paths are declared `{x:str}` with a `uuid.UUID` annotation: the router would
+    answer a malformed `{x:uuid}` with 404 before any guard ran, where Immich's UUID pipe
+    answers 400 `id must be a UUID` after authenticating (services/api/validation.py)."""
+    wrong = [r.path for r in app.routes if r.path.startswith("/api/") and ":uuid}" in r.path]
+    if wrong:
+        raise ImproperlyConfiguredException(
+            f"declare ids in API paths as {{name:str}} with a uuid.UUID annotation: {wrong}"
+        )

@@ -127,6 +127,10 @@ async def get_asset(conn: AsyncConnection, auth: AuthUser, asset_id: uuid.UUID) 
     return row
 
 
+def _like(value: str | None) -> str | None:
+    return None if value is None else f"%{value}%"
+
+
 async def search(
     conn: AsyncConnection, auth: AuthUser, dto: s.MetadataSearchDto
 ) -> s.SearchResponseDto:
@@ -140,12 +144,6 @@ async def search(
     filters: list[tuple[str, str, Any]] = [
         ("library_id", "a.library_id = :library_id", dto.library_id),
         ("is_offline", "a.is_offline = :is_offline", dto.is_offline),
-        ("original_path", "a.original_path = :original_path", dto.original_path),
-        (
-            "original_file_name",
-            "a.original_file_name = :original_file_name",
-            dto.original_file_name,
-        ),
         ("type", "a.type = :type", dto.type),
         ("id", "a.id = :id", dto.id),
         ("device_id", "a.device_id = :device_id", dto.device_id),
@@ -156,6 +154,22 @@ async def search(
         ("visibility", "a.visibility = :visibility", dto.visibility),
         ("trashed_after", "a.deleted_at >= :trashed_after", dto.trashed_after),
         ("trashed_before", "a.deleted_at <= :trashed_before", dto.trashed_before),
+        ("created_after", "a.created_at >= :created_after", dto.created_after),
+        ("created_before", "a.created_at <= :created_before", dto.created_before),
+        ("updated_after", "a.updated_at >= :updated_after", dto.updated_after),
+        ("updated_before", "a.updated_at <= :updated_before", dto.updated_before),
+        # Immich: ILIKE '%…%' on the name, the path and the description.
+        (
+            "original_file_name",
+            "a.original_file_name ILIKE :original_file_name",
+            _like(dto.original_file_name),
+        ),
+        ("original_path", "a.original_path ILIKE :original_path", _like(dto.original_path)),
+        (
+            "description",
+            "coalesce(a.user_description, a.description) ILIKE :description",
+            _like(dto.description),
+        ),
     ]
     if dto.album_ids:
         # In every one of these albums (Immich's albumIds), each of them the caller's.
@@ -177,6 +191,28 @@ async def search(
         if value is not None:
             where.append(clause)
             params[name] = value
+    # Exif: equal, or IS NULL for `null`. Shoebox does no reverse geocoding, so every asset's
+    # city, state and country is null.
+    for name, column in (
+        ("make", "a.make"),
+        ("model", "a.model"),
+        ("lens_model", "a.lens_model"),
+        ("city", None),
+        ("state", None),
+        ("country", None),
+    ):
+        value = getattr(dto, name)
+        if value is UNSET:
+            continue
+        if column is None:
+            where.append("TRUE" if value is None else "FALSE")
+        elif value is None:
+            where.append(f"{column} IS NULL")
+        else:
+            where.append(f"{column} = :{name}")
+            params[name] = value
+    if dto.is_not_in_album:
+        where.append("NOT EXISTS (SELECT 1 FROM album_assets aa WHERE aa.asset_id = a.id)")
     if dto.checksum:
         try:
             params["checksum"] = (

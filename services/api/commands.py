@@ -22,14 +22,16 @@ from msgspec import UNSET
 from services.api import queries, rules
 from services.api import schemas as s
 from services.api.auth import AuthUser, hash_password, new_secret, token_hash, verify_password
+from services.api.validation import PATH_LIST_RULES
 from shared import events as ev
 from shared import sysconfig
 from shared.bus import WrongExpectedSequence
-from shared.errors import Conflict, Forbidden, InvalidInput, Unauthorized
+from shared.errors import Conflict, Forbidden, InvalidFields, InvalidInput, Unauthorized
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS, validate_patterns
 from shared.paths import (
     LookupBudget,
     check_import_path_shape,
+    strip_trailing_slash,
     validate_external_path,
     validate_import_path,
     validate_scan_path,
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
     from services.api.context import Context
 
 log = logging.getLogger(__name__)
-
-MAX_LIST = 128
 
 # Checks that touch the file system (a path on a hung mount blocks in lstat) or burn CPU
 # (compiling patterns) run here, off the event loop: two at a time, so that a flood of them
@@ -82,7 +82,7 @@ def _check_user_fields(email: str | None, password: str | None, name: str | None
     if name is not None and not name.strip():
         problems.append("name should not be empty")
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidFields(problems)
 
 
 async def create_user(
@@ -99,6 +99,8 @@ async def create_user(
 ) -> uuid.UUID:
     """A user and their upload library, created together."""
     _check_user_fields(email, password, name)
+    if external_path is not None:
+        external_path = strip_trailing_slash(external_path)
     if external_path is not None and (msg := validate_external_path(external_path)):
         raise InvalidInput(msg)
     async with ctx.engine.connect() as conn:
@@ -120,7 +122,7 @@ async def create_user(
     if external_path is not None:
         events.append(ev.ExternalPathSet(stream_id=user_id, external_path=external_path))
     await publish_chain(ctx, events, expected=0)
-    seq = await publish_chain(ctx, [rules.upload_library(user_id, name)], expected=0)
+    seq = await publish_chain(ctx, [rules.upload_library(user_id)], expected=0)
     await ctx.settle(seq)
     return user_id
 
@@ -240,7 +242,7 @@ async def update_user(
     if hasattr(dto, "external_path") and dto.external_path is not UNSET:
         if not by_admin:
             raise Forbidden("Only an admin can set a user's external path")
-        path = dto.external_path
+        path = None if dto.external_path is None else strip_trailing_slash(dto.external_path)
         if path is not None and (msg := validate_external_path(path)):
             raise InvalidInput(msg)
         events.append(ev.ExternalPathSet(stream_id=user_id, external_path=path))
@@ -272,15 +274,11 @@ async def delete_user(ctx: Context, actor: AuthUser, user_id: uuid.UUID) -> None
 
 
 def _check_list(name: str, values: list[str]) -> None:
-    problems = []
-    if len(values) > MAX_LIST:
-        problems.append(f"{name} must contain no more than {MAX_LIST} elements")
-    if any(not isinstance(v, str) or not v.strip() for v in values):
-        problems.append(f"each value in {name} should not be empty")
-    if len(set(values)) != len(values):
-        problems.append(f"All {name}'s elements must be unique")
+    """Immich's DTO rules on a list (the API checked them at its edge; the web app's forms
+    come here): a 400 with the list of messages."""
+    problems = [m for rule in PATH_LIST_RULES if (m := rule.check(name, values)) is not None]
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidFields(problems)
 
 
 def _check_patterns(patterns: list[str]) -> None:
@@ -326,13 +324,15 @@ async def _external_path_of(ctx: Context, owner_id: uuid.UUID) -> str | None:
 
 
 async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto) -> uuid.UUID:
-    """An external library; an admin may create one for anyone, a user only for themself."""
-    if not actor.is_admin and dto.owner_id != actor.id:
+    """An external library; an admin may create one for anyone, a user only for themself. The
+    owner defaults to the caller (clients of Immich before v1.99 leave it out)."""
+    owner_id = actor.id if dto.owner_id is UNSET else dto.owner_id
+    if not actor.is_admin and owner_id != actor.id:
         raise Forbidden("You can only create libraries for yourself")
     name = "New External Library" if dto.name is UNSET else dto.name
     if not name.strip():
-        raise InvalidInput("name should not be empty")
-    paths = [] if dto.import_paths is UNSET else dto.import_paths
+        raise InvalidFields(["name should not be empty"])
+    paths = [] if dto.import_paths is UNSET else normalise_paths(dto.import_paths)
     patterns = (
         list(DEFAULT_EXCLUSION_PATTERNS)
         if dto.exclusion_patterns is UNSET
@@ -340,7 +340,7 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
     )
     _check_list("importPaths", paths)
     await check_patterns(patterns)
-    external_path = await _external_path_of(ctx, dto.owner_id)
+    external_path = await _external_path_of(ctx, owner_id)
     if external_path is None and not actor.is_admin:
         raise Forbidden("No external path is set for this user; ask an admin to set one")
     upload = str(ctx.settings.upload_path)
@@ -353,7 +353,7 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
             [
                 ev.LibraryCreated(
                     stream_id=library_id,
-                    owner_id=dto.owner_id,
+                    owner_id=owner_id,
                     name=name,
                     type="EXTERNAL",
                     import_paths=paths,
@@ -366,37 +366,49 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
     return library_id
 
 
-async def visible_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """The library row if the caller may see it; Immich answers 400 `Library not found`."""
+async def visible_library(  # type: ignore[no-untyped-def]
+    ctx: Context, actor: AuthUser, library_id: uuid.UUID, permission: str = "library.read"
+):
+    """The library row if the caller may use it for `permission`. As Immich's access checks:
+    a user's request for a library that is not theirs (or does not exist) answers 400 `Not
+    found or no <permission> access`; an admin's for one that does not exist, 400 `Library not
+    found`."""
     async with ctx.engine.connect() as conn:
         row = await queries.get_library(conn, library_id)
-    if row is None or (not actor.is_admin and row.owner_id != actor.id):
+    if not actor.is_admin and (row is None or row.owner_id != actor.id):
+        raise InvalidInput(f"Not found or no {permission} access")
+    if row is None:
         raise InvalidInput("Library not found")
     return row
+
+
+def normalise_paths(paths: list[str]) -> list[str]:
+    """Import paths as recorded: a trailing slash dropped (`/photos/` is `/photos`), as Immich
+    normalises them; anything else is validated as given."""
+    return [strip_trailing_slash(p) for p in paths]
 
 
 async def update_library(
     ctx: Context, actor: AuthUser, library_id: uuid.UUID, dto: s.UpdateLibraryDto
 ) -> None:
-    row = await visible_library(ctx, actor, library_id)
+    row = await visible_library(ctx, actor, library_id, "library.update")
     events: list[ev.BaseEvent] = []
     if dto.name is not UNSET:
         if not dto.name.strip():
-            raise InvalidInput("name should not be empty")
+            raise InvalidFields(["name should not be empty"])
         if dto.name != row.name:
             events.append(ev.LibraryRenamed(stream_id=library_id, name=dto.name))
     if dto.import_paths is not UNSET:
         if row.type == "UPLOAD" and dto.import_paths:
             raise InvalidInput("Upload libraries cannot have import paths")
-        _check_list("importPaths", dto.import_paths)
+        paths = normalise_paths(dto.import_paths)
+        _check_list("importPaths", paths)
         external_path = await _external_path_of(ctx, row.owner_id)
         upload = str(ctx.settings.upload_path)
-        if msg := await _off_loop(_first_bad_path, dto.import_paths, external_path, upload, True):
+        if msg := await _off_loop(_first_bad_path, paths, external_path, upload, True):
             raise InvalidInput(msg)
-        if list(dto.import_paths) != list(row.import_paths):
-            events.append(
-                ev.ImportPathsChanged(stream_id=library_id, import_paths=dto.import_paths)
-            )
+        if paths != list(row.import_paths):
+            events.append(ev.ImportPathsChanged(stream_id=library_id, import_paths=paths))
     if dto.exclusion_patterns is not UNSET:
         if row.type == "UPLOAD" and dto.exclusion_patterns:
             raise InvalidInput("Upload libraries cannot have exclusion patterns")
@@ -412,7 +424,7 @@ async def update_library(
 
 
 async def delete_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -> None:
-    row = await visible_library(ctx, actor, library_id)
+    row = await visible_library(ctx, actor, library_id, "library.delete")
     if row.type == "UPLOAD":
         raise InvalidInput("Cannot delete an upload library: every user keeps theirs")
     await ctx.settle(
@@ -425,11 +437,14 @@ async def delete_library(ctx: Context, actor: AuthUser, library_id: uuid.UUID) -
 async def validate_library(
     ctx: Context, actor: AuthUser, library_id: uuid.UUID, dto: s.ValidateLibraryDto
 ) -> list[tuple[str, str | None]]:
-    row = await visible_library(ctx, actor, library_id)
+    row = await visible_library(ctx, actor, library_id, "library.update")
     _check_list("importPaths", dto.import_paths)
     if dto.exclusion_patterns:
         await check_patterns(dto.exclusion_patterns)
     external_path = await _external_path_of(ctx, row.owner_id)
+    if external_path is None:
+        # Immich before v1.99, for an owner an admin gave no external path.
+        raise InvalidInput("User has no external path set")
     upload = str(ctx.settings.upload_path)
     return await _off_loop(_validate_paths, dto.import_paths, external_path, upload)
 
@@ -443,7 +458,7 @@ async def request_scan(
     path: str | None = None,
 ) -> uuid.UUID:
     """Ask for a scan of the library, or of one folder (or file) inside its import paths."""
-    row = await visible_library(ctx, actor, library_id)
+    row = await visible_library(ctx, actor, library_id, "library.update")
     if row.type == "UPLOAD":
         raise InvalidInput("Can only refresh external libraries")
     if path is not None:
@@ -513,7 +528,7 @@ async def offline_to_remove(
 ) -> tuple[list[Any], list[Any]]:
     """(kept, removable): the library's offline assets that *remove offline files* would keep
     and remove now (the web app says how many before it asks)."""
-    await visible_library(ctx, actor, library_id)
+    await visible_library(ctx, actor, library_id, "library.update")
     async with ctx.engine.connect() as conn:
         rows = await queries.offline_assets(conn, library_id)
     kept = [r for r in rows if r.offline_reason in KEPT_OFFLINE]

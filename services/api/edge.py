@@ -3,9 +3,9 @@
 Litestar reads and decodes a handler's body while it gathers the handler's arguments, before it
 resolves dependencies such as `auth`; so the caller is authenticated in a guard instead (guards
 run first: services/api/auth.py access_guard), and a body is read only for a caller who may send
-it. Every JSON body is decoded by
-`EdgeRequest.json` and every query and path parameter passes `refuse_unstorable_params`: one
-place refuses, for every DTO at once, values the read models cannot hold (PostgreSQL's text has
+it. Every JSON body is decoded by `EdgeRequest.json`, which also checks it against its DTO's
+rules (validation.py), and every query and path parameter passes `refuse_unstorable_params`:
+one place refuses, for every DTO at once, values the read models cannot hold (PostgreSQL's text has
 no NUL, its widest integer has 64 bits) and bodies nested deeper than any DTO, with Immich's 400.
 """
 
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.exceptions import ValidationException
+
+from services.api import validation
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -60,6 +62,12 @@ def _refuse(problems: list[str]) -> None:
         )
 
 
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The DTO the route turns its body into (the annotation of its `data` parameter)."""
+    field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    return None if field is None else field.annotation
+
+
 class EdgeRequest(Request[Any, Any, Any]):
     """Litestar's request, with every JSON body checked once it is decoded."""
 
@@ -69,6 +77,7 @@ class EdgeRequest(Request[Any, Any, Any]):
         except RecursionError:
             _refuse([f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels"])
         _refuse(unstorable(value))
+        _refuse(validation.problems(_body_type(self), value))
         return value
 
 

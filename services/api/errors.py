@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
+from services.api import validation
 from shared import errors
 
 log = logging.getLogger(__name__)
@@ -36,31 +37,54 @@ def error_body(status: int, message: str | list[str]) -> dict[str, Any]:
 
 def shoebox_error_handler(_: Request[Any, Any, Any], exc: errors.ShoeboxError) -> Response[Any]:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    return Response(error_body(status, exc.detail), status_code=status)
+    message: str | list[str] = exc.messages if isinstance(exc, errors.InvalidFields) else exc.detail
+    return Response(error_body(status, message), status_code=status)
 
 
-def _validation_messages(exc: ValidationException) -> list[str]:
+def _parameter(request: Request[Any, Any, Any], name: str) -> tuple[str, Any] | None:
+    """(wire name, annotation) of the route's parameter `name` (its `data` body, a query
+    parameter under its alias), if the route has one."""
+    try:
+        field = request.route_handler.parsed_fn_signature.parameters.get(name)
+    except Exception:  # no route matched: nothing to look up
+        return None
+    if field is None:
+        return None
+    kwarg = field.kwarg_definition
+    alias = getattr(kwarg, "query", None) or getattr(kwarg, "name", None) or name
+    return alias, field.annotation
+
+
+def _validation_messages(request: Request[Any, Any, Any], exc: ValidationException) -> list[str]:
+    """Immich's (class-validator's) words for what the edge or msgspec refused."""
     messages: list[str] = []
+    path_params = list(request.path_params) if "path_params" in request.scope else []
+    body = _parameter(request, "data")
     for item in exc.extra or []:
-        if isinstance(item, dict):
-            msg = str(item.get("message", ""))
-            key = item.get("key")
-            source = item.get("source")
-            if key and source == "path":
-                messages.append(
-                    f"{key} must be a UUID" if "UUID" in msg or "uuid" in msg else f"{key}: {msg}"
-                )
-            elif key and key not in msg:
-                messages.append(f"{key}: {msg}")
-            else:
-                messages.append(msg)
+        if not isinstance(item, dict):
+            continue
+        msg = str(item.get("message", ""))
+        key = item.get("key")
+        source = item.get("source")
+        if key and source == "path" and key in path_params:
+            name = validation.path_param_name(key, first=key == path_params[0])
+            messages.append(validation.immich_message(name, msg))
+        elif key and source != "body" and (param := _parameter(request, key)) is not None:
+            alias, annotation = param
+            allowed = validation.literal_values(annotation)
+            messages.append(validation.immich_message(alias, msg, allowed))
+        elif key:
+            allowed = validation.enum_values(body[1], key) if body else None
+            messages.append(validation.immich_message(key, msg, allowed))
+        else:
+            messages.append(validation.immich_message(None, msg))
     return messages or [str(exc.detail or "Bad request")]
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        return Response(error_body(400, _validation_messages(exc)), status_code=400)
+        return Response(error_body(400, _validation_messages(request, exc)), status_code=400)
     if isinstance(exc, RequestEntityTooLarge) and exc.detail == RequestEntityTooLarge.detail:
         limit = request.route_handler.resolve_request_max_body_size()
         message: str | list[str] = f"The request body is larger than the limit of {limit} bytes"

@@ -118,11 +118,15 @@ async def get_library(conn: AsyncConnection, library_id: uuid.UUID) -> Row[Any] 
     ).first()
 
 
-async def list_libraries(conn: AsyncConnection, owner_id: uuid.UUID | None) -> list[Row[Any]]:
-    if owner_id is None:
-        sql, params = _LIBRARY_SELECT, {}
-    else:
-        sql, params = _LIBRARY_SELECT + " AND l.owner_id = :owner", {"owner": owner_id}
+async def list_libraries(
+    conn: AsyncConnection, owner_id: uuid.UUID | None, library_type: str | None = None
+) -> list[Row[Any]]:
+    """Every library (owner None) or one user's, of one type (`UPLOAD`/`EXTERNAL`) or all."""
+    sql, params = _LIBRARY_SELECT, dict[str, object]()
+    if owner_id is not None:
+        sql, params["owner"] = sql + " AND l.owner_id = :owner", owner_id
+    if library_type is not None:
+        sql, params["type"] = sql + " AND l.type = :type", library_type
     return list((await conn.execute(text(sql + " ORDER BY l.created_at, l.id"), params)).all())
 
 

@@ -15,25 +15,24 @@ from shared.errors import InvalidInput
 from shared.ids import upload_library_id
 
 __all__ = [
+    "UPLOAD_LIBRARY_NAME",
     "AdminSignUp",
     "SignUpState",
     "decide_admin_sign_up",
     "upload_library",
-    "upload_library_name",
 ]
 
 
-def upload_library_name(user_name: str) -> str:
-    """The name an upload library is given with its user."""
-    return f"{user_name}'s uploads"
+UPLOAD_LIBRARY_NAME = "Default Library"
+"""What Immich v1.9x named the upload library every user got (renaming it is allowed)."""
 
 
-def upload_library(user_id: uuid.UUID, user_name: str) -> ev.LibraryCreated:
+def upload_library(user_id: uuid.UUID) -> ev.LibraryCreated:
     """Every user has one upload library, made with the user (published with expected 0)."""
     return ev.LibraryCreated(
         stream_id=upload_library_id(user_id),
         owner_id=user_id,
-        name=upload_library_name(user_name),
+        name=UPLOAD_LIBRARY_NAME,
         type="UPLOAD",
     )
 
@@ -89,5 +88,5 @@ def decide_admin_sign_up(
             )
         )
     if not state.upload_library_exists:
-        steps.append(upload_library(admin_id, name))
+        steps.append(upload_library(admin_id))
     return AdminSignUp(admin_id, steps)

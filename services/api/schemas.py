@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from services.api.validation import EachNotEmpty, Email, MaxItems, NotEmpty, Unique
 from shared.sysconfig import LibraryConfig
+
+# Immich's rules (class-validator decorators), checked by services/api/validation.py.
+PathList = Annotated[list[str], EachNotEmpty(), Unique(), MaxItems(128)]
+"""`importPaths` and `exclusionPatterns`: each non-empty, unique, at most 128."""
+Name = Annotated[str, NotEmpty()]
+EmailStr = Annotated[str, Email()]
+Password = Annotated[str, NotEmpty()]
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -81,9 +89,9 @@ class ServerVersionHistoryResponseDto(Dto):
 
 
 class SignUpDto(Dto):
-    email: str
-    password: str
-    name: str
+    email: EmailStr
+    password: Password
+    name: Name
 
 
 class LoginCredentialDto(Dto):
@@ -142,9 +150,9 @@ class UserAdminResponseDto(Dto):
 
 
 class UserAdminCreateDto(Dto):
-    email: str
-    password: str
-    name: str
+    email: EmailStr
+    password: Password
+    name: Name
     storage_label: str | None = None
     quota_size_in_bytes: int | None = None
     should_change_password: bool = False
@@ -154,9 +162,9 @@ class UserAdminCreateDto(Dto):
 
 
 class UserAdminUpdateDto(Dto):
-    email: str | UnsetType = UNSET
-    password: str | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    email: EmailStr | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
     storage_label: str | UnsetType | None = UNSET
     quota_size_in_bytes: int | UnsetType | None = UNSET
     should_change_password: bool | UnsetType = UNSET
@@ -166,9 +174,9 @@ class UserAdminUpdateDto(Dto):
 
 
 class UserUpdateMeDto(Dto):
-    email: str | UnsetType = UNSET
-    password: str | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    email: EmailStr | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
 
 
 class APIKeyCreateDto(Dto):
@@ -193,22 +201,23 @@ class APIKeyCreateResponseDto(Dto):
 
 
 class CreateLibraryDto(Dto):
-    owner_id: uuid.UUID
-    name: str | UnsetType = UNSET
-    import_paths: list[str] | UnsetType = UNSET
-    exclusion_patterns: list[str] | UnsetType = UNSET
+    # Optional, as in Immich before v1.99: the caller's own library when it is left out.
+    owner_id: uuid.UUID | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    import_paths: PathList | UnsetType = UNSET
+    exclusion_patterns: PathList | UnsetType = UNSET
     type: Literal["EXTERNAL"] | UnsetType = UNSET
 
 
 class UpdateLibraryDto(Dto):
-    name: str | UnsetType = UNSET
-    import_paths: list[str] | UnsetType = UNSET
-    exclusion_patterns: list[str] | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    import_paths: PathList | UnsetType = UNSET
+    exclusion_patterns: PathList | UnsetType = UNSET
 
 
 class ValidateLibraryDto(Dto):
-    import_paths: list[str] = []
-    exclusion_patterns: list[str] = []
+    import_paths: PathList = []
+    exclusion_patterns: PathList = []
 
 
 class ValidateLibraryImportPathResponseDto(Dto):
@@ -357,26 +366,45 @@ class AssetResponseDto(Dto):
     metadata_error: str | None = None
 
 
-class MetadataSearchDto(Dto):
+class MetadataSearchDto(Dto, forbid_unknown_fields=True):
+    """Immich's MetadataSearchDto, the filters Shoebox honours; any other field is refused
+    (400 `property x should not exist`) rather than silently ignored."""
+
     library_id: uuid.UUID | None = None
-    is_offline: bool | None = None
-    original_path: str | None = None
-    original_file_name: str | None = None
     type: Literal["IMAGE", "VIDEO", "AUDIO", "OTHER"] | None = None
+    is_favorite: bool | None = None
+    is_offline: bool | None = None
+    is_archived: bool | None = None
+    visibility: Literal["archive", "timeline", "hidden", "locked"] | None = None
+    is_not_in_album: bool | None = None
+    album_ids: list[uuid.UUID] | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    # Exif filters: equal, or `null` for assets without the value (as Immich).
+    make: str | UnsetType | None = UNSET
+    model: str | UnsetType | None = UNSET
+    lens_model: str | UnsetType | None = UNSET
+    city: str | UnsetType | None = UNSET
+    state: str | UnsetType | None = UNSET
+    country: str | UnsetType | None = UNSET
+    # Substring, case-insensitive (Immich's ILIKE '%…%').
+    original_file_name: str | None = None
+    original_path: str | None = None
+    description: str | None = None
     checksum: str | None = None
     id: uuid.UUID | None = None
     device_id: str | None = None
     device_asset_id: str | None = None
-    is_favorite: bool | None = None
-    taken_after: datetime | None = None
-    taken_before: datetime | None = None
-    album_ids: list[uuid.UUID] | None = None
-    is_archived: bool | None = None
-    visibility: Literal["archive", "timeline", "hidden", "locked"] | None = None
-    with_deleted: bool | None = None
     trashed_after: datetime | None = None
     trashed_before: datetime | None = None
     with_exif: bool = False
+    with_deleted: bool = False  # also trashed assets (found only when asked for)
+    with_stacked: bool = False  # no stacks: no effect
+    with_people: bool = False  # no people: no effect
     order: Literal["asc", "desc"] = "desc"
     # Immich's bounds (@Min(1), @Max(1000)); the page's own bound keeps its OFFSET in a bigint.
     page: Annotated[int, msgspec.Meta(ge=1, le=1 << 40)] = 1

@@ -112,28 +112,34 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def list_dir(directory: str, fence: Fence) -> Listing:
+def list_dir(directory: str, fence: Fence, import_root: str | None = None) -> Listing:
     """List `directory` (a real path inside the fence) without reading any file.
 
     The folder is opened beneath the external path without following any symlink
     (shared/fence.py), so a folder swapped for a symlink is not listed. Hidden entries are
     skipped as Immich does; excluded paths are reported apart so their assets can go offline
     with the right reason; a symlink whose target leaves the fence, a symlink loop, and
-    anything that is not a regular file or directory are reported as problems. The caller
-    closes the listing once its files are stat'ed.
+    anything that is not a regular file or directory are reported as problems. A folder that
+    an exclusion pattern names (`**/directoryA`), here or on the way down from `import_root`
+    (the import path being crawled; the external path when not given), excludes every file
+    beneath it, as Immich's crawler does. The caller closes the listing once its files are
+    stat'ed.
     """
     files = fence.files
     opened = files.open_dir(directory)
     out = Listing(mtime_ns=opened.st.st_mtime_ns, fd=opened.fd, directory=directory)
+    # The import path as the listed folder knows it (real); only compared, never opened.
+    real_root = os.path.realpath(import_root) if import_root is not None else None
+    root = real_root if real_root is not None and within(real_root, directory) else fence.root
     try:
-        _list_into(out, directory, fence)
+        _list_into(out, directory, fence, fence.matcher.excludes_folder(directory, root))
     except BaseException:
         out.close()
         raise
     return out
 
 
-def _list_into(out: Listing, directory: str, fence: Fence) -> None:
+def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool) -> None:
     assert out.fd is not None
     sidecars: dict[str, int] = {}
     prefix = directory.rstrip("/")
@@ -190,7 +196,7 @@ def _list_into(out: Listing, directory: str, fence: Fence) -> None:
             if not stat.S_ISREG(mode):
                 out.problems.append((_display(path), "not a regular file; skipped"))
                 continue
-            if fence.matcher.matches(real):
+            if folder_excluded or fence.matcher.matches(real):
                 out.excluded.add(real)
                 continue
             if not _utf8(real):

@@ -22,6 +22,7 @@ class Known(NamedTuple):
     is_offline: bool
     last_seq: int
     sidecar_ms: int = 0
+    offline_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def plan_dir(
     `present` are the eligible paths listed; `seen` the stat results of those that needed one
     (see needs_stat). Unknown -> FileDiscovered; known and offline -> AssetOnline (and
     FileChanged when its mtime moved); *modified* with a new mtime, or *force* -> FileChanged;
-    known but not present -> AssetOffline (excluded or deleted).
+    known but not present -> AssetOffline (excluded or deleted); known, offline and not
+    present, for a reason that is no longer its cause (a file back in place but now excluded
+    is `excluded`, no longer `deleted`) -> AssetOffline with the reason of now.
     """
     out: list[Planned] = []
     present_set = set(present)
@@ -117,13 +120,19 @@ def plan_dir(
                 )
             )
     for path, k in known.items():
-        if path in present_set or k.is_offline:
+        if path in present_set:
             continue
         reason = ev.OfflineReason.EXCLUDED if path in excluded else ev.OfflineReason.DELETED
+        if k.is_offline and k.offline_reason == reason.value:
+            continue
         out.append(
             (
                 ev.AssetOffline(
-                    stream_id=k.id, library_id=ctx.library_id, reason=reason, scan_id=ctx.scan_id
+                    stream_id=k.id,
+                    library_id=ctx.library_id,
+                    reason=reason,
+                    # A new reason for an asset already offline is not a file gone missing.
+                    scan_id=None if k.is_offline else ctx.scan_id,
                 ),
                 k.last_seq,
             )

@@ -547,7 +547,7 @@ class Scanner:
                 # for a symlink since it was queued is not there (shared/fence.py). Its mtime
                 # comes from the listed folder itself, taken before listing: a change during
                 # the listing leaves a stale mtime in the index, so the next scan lists it again.
-                listing = await asyncio.to_thread(list_dir, task.path, lib.fence)
+                listing = await asyncio.to_thread(list_dir, task.path, lib.fence, task.import_path)
                 dir_mtime_ns = listing.mtime_ns
             except FileNotFoundError:
                 # The folder went away since it was queued: its files are missing, unless the
@@ -677,7 +677,8 @@ class Scanner:
                 await conn.execute(
                     text(
                         "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
-                        "sidecar_mtime_ms FROM assets WHERE library_id = :l AND dir = :d"
+                        "sidecar_mtime_ms, offline_reason FROM assets "
+                        "WHERE library_id = :l AND dir = :d"
                     ),
                     {"l": library_id, "d": directory},
                 )
@@ -690,6 +691,7 @@ class Scanner:
                 r.is_offline,
                 r.last_seq,
                 r.sidecar_mtime_ms,
+                r.offline_reason,
             )
             for r in rows
         }

@@ -217,7 +217,7 @@ class ImportPathHandler(FileSystemEventHandler):
             return [Touch(parent)] if gone else []
         # Patterns too slow to match: the scanner decides, and records it as a problem.
         with contextlib.suppress(MatchTooSlow):
-            if self.matcher.matches(path):
+            if self.matcher.excludes(path, self.root):
                 return []  # the scanner would exclude it; do not make it work for nothing
         if gone:
             return [Touch(parent, path, None, False)]

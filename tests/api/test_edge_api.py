@@ -271,3 +271,35 @@ class TestOpenAPI:
                     if code.startswith(("4", "5")):
                         schema = response["content"]["application/json"]["schema"]
                         assert schema == {"$ref": "#/components/schemas/ErrorResponseDto"}, code
+
+
+async def test_a_malformed_id_in_any_path_is_immichs_400(system: System) -> None:
+    """Every route with ids in its path answers a malformed one as Immich's UUID pipe does:
+    400 `["id must be a UUID"]` (the route's own id) or `["<name> must be a UUID"]`, never 404
+    and never before the caller is authenticated."""
+    from tests.api.test_permissions import _operations, _request, _resolve
+
+    admin = await sign_up_admin(system)
+    spec = await ok(await system.client.get("/api/docs/openapi.json"))
+    checked, failures = 0, []
+    for method, path, op in _operations(spec):
+        ids = [
+            p["name"]
+            for p in map(lambda p: _resolve(spec, p), op.get("parameters", []))
+            if p["in"] == "path" and p.get("schema", {}).get("format") == "uuid"
+        ]
+        for i, name in enumerate(ids):
+            call = _request(spec, path, op)
+            call["url"] = path.replace("{" + name + "}", "not-a-uuid")
+            for other in ids:
+                call["url"] = call["url"].replace("{" + other + "}", str(uuid.uuid4()))
+            anonymous = await system.client.request(method, **call)
+            r = await system.client.request(method, **call, headers=admin)
+            expected = "id" if i == 0 else name[0] + name.title().replace("_", "")[1:]
+            if anonymous.status_code != 401:
+                failures.append(f"{method} {path}: {anonymous.status_code} without credentials")
+            if r.status_code != 400 or r.json()["message"] != [f"{expected} must be a UUID"]:
+                failures.append(f"{method} {path} ({name}): {r.status_code} {r.text}")
+            checked += 1
+    assert checked >= 20, f"only {checked} routes with ids in their path"
+    assert not failures, "\n".join(failures)

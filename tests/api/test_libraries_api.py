@@ -101,21 +101,83 @@ class TestCreate:
     @pytest.mark.parametrize(
         "paths, message",
         [
-            ([""], "should not be empty"),
-            (["/a", "/a"], "must be unique"),
-            (["relative/photos"], "must be absolute"),
+            # DTO rules: Immich's validation pipe answers a list of messages.
+            ([""], ["each value in importPaths should not be empty"]),
+            (["/a", "/a"], ["All importPaths's elements must be unique"]),
+            (["/a", "/a/"], ["All importPaths's elements must be unique"]),  # once normalised
+            ([7], ["each value in importPaths must be a string"]),
+            ("/a", ["importPaths must be an array"]),
+            # A check of the service: one string.
+            (["relative/photos"], "Invalid import path: Import path must be absolute, try "),
         ],
     )
     async def test_bad_lists_are_refused(
-        self, system: System, media_root: Path, paths: list[str], message: str
+        self, system: System, media_root: Path, paths: Any, message: str | list[str]
     ) -> None:
         admin, user, _ = await _setup(system, media_root)
-        paths = [p if not p.startswith("/") else str(media_root) + p for p in paths]
+        if isinstance(paths, list):
+            paths = [p if not str(p).startswith("/") else str(media_root) + p for p in paths]
         r = await system.client.post(
             "/api/libraries", headers=admin, json={"ownerId": user["id"], "importPaths": paths}
         )
-        assert r.status_code == 400 and message in r.json()["message"]
+        body = r.json()
+        assert r.status_code == 400 and body["error"] == "Bad Request" and body["correlationId"]
+        if isinstance(message, list):
+            assert body["message"] == message
+        else:
+            assert isinstance(body["message"], str) and body["message"].startswith(message)
         assert len(await ok(await system.client.get("/api/libraries", headers=admin))) == 2
+
+    @pytest.mark.parametrize(
+        "body, message",
+        [
+            ({"name": ""}, ["name should not be empty"]),
+            ({"name": 3}, ["name must be a string"]),
+            (
+                {"exclusionPatterns": ["**/a", "**/a"]},
+                ["All exclusionPatterns's elements must be unique"],
+            ),
+            ({"exclusionPatterns": [""]}, ["each value in exclusionPatterns should not be empty"]),
+            ({"ownerId": "nope"}, ["ownerId must be a UUID"]),
+            ({"type": "UPLOAD"}, ["type must be one of the following values: EXTERNAL"]),
+        ],
+    )
+    async def test_dto_rules_answer_a_list(
+        self, system: System, media_root: Path, body: dict[str, Any], message: list[str]
+    ) -> None:
+        admin, _, _ = await _setup(system, media_root)
+        r = await system.client.post("/api/libraries", headers=admin, json=body)
+        assert r.status_code == 400 and r.json()["message"] == message, r.json()
+
+    async def test_owner_defaults_to_the_caller(self, system: System, media_root: Path) -> None:
+        _admin, user, headers = await _setup(system, media_root)
+        lib = await ok(
+            await system.client.post(
+                "/api/libraries", headers=headers, json={"importPaths": [str(media_root)]}
+            ),
+            201,
+        )
+        assert lib["ownerId"] == user["id"] and lib["importPaths"] == [str(media_root)]
+
+    async def test_a_trailing_slash_is_normalised(self, system: System, media_root: Path) -> None:
+        admin, user, _ = await _setup(system, media_root)
+        lib = await external_library(system, admin, user["id"], [f"{media_root}/photos/"])
+        assert lib["importPaths"] == [f"{media_root}/photos"]
+        other, _ = await create_user(system, admin, "slash@example.com", f"{media_root}/")
+        assert other["externalPath"] == str(media_root)
+
+    async def test_libraries_filter_by_type(self, system: System, media_root: Path) -> None:
+        admin, user, headers = await _setup(system, media_root)
+        lib = await external_library(system, admin, user["id"], [str(media_root)])
+        upload = await ok(await system.client.get("/api/libraries?type=UPLOAD", headers=headers))
+        assert [(x["type"], x["name"]) for x in upload] == [("UPLOAD", "Default Library")]
+        external = await ok(
+            await system.client.get("/api/libraries", headers=headers, params={"type": "EXTERNAL"})
+        )
+        assert [x["id"] for x in external] == [lib["id"]]
+        r = await system.client.get("/api/libraries?type=NAS", headers=headers)
+        assert r.status_code == 400
+        assert r.json()["message"] == ["type must be one of the following values: UPLOAD, EXTERNAL"]
 
     async def test_limits(self, system: System, media_root: Path) -> None:
         admin, user, _ = await _setup(system, media_root)
@@ -123,7 +185,8 @@ class TestCreate:
         r = await system.client.post(
             "/api/libraries", headers=admin, json={"ownerId": user["id"], "importPaths": many}
         )
-        assert r.status_code == 400 and "128" in r.json()["message"]
+        assert r.status_code == 400
+        assert r.json()["message"] == ["importPaths must contain no more than 128 elements"]
         r = await system.client.post(
             "/api/libraries",
             headers=admin,
@@ -226,7 +289,8 @@ class TestFence:
         )
         assert [r["isValid"] for r in results] == [True, False, False, False, False]
         assert "message" not in results[0]
-        assert results[1]["message"].startswith("Import path must be absolute, try /")
+        # Immich's words, with Node's path.resolve(): the API's working folder.
+        assert results[1]["message"] == f"Import path must be absolute, try {os.getcwd()}/photos"
         assert results[2]["message"] == "Path does not exist (ENOENT)"
         assert results[3]["message"] == "Not a directory"
         assert "outside" in results[4]["message"]
@@ -245,8 +309,12 @@ class TestFence:
                 f"/api/admin/users/{user['id']}", headers=admin, json={"externalPath": None}
             )
         )
-        (now,) = await _validate(system, admin, lib["id"], [str(media_root / "photos")])
-        assert now["isValid"] is False and "external path" in now["message"]
+        r = await system.client.post(
+            f"/api/libraries/{lib['id']}/validate",
+            headers=admin,
+            json={"importPaths": [str(media_root / "photos")]},
+        )
+        assert r.status_code == 400 and r.json()["message"] == "User has no external path set"
 
     async def test_user_cannot_touch_another_users_library(
         self, system: System, media_root: Path
@@ -256,17 +324,35 @@ class TestFence:
             system, admin, "other@example.com", str(media_root)
         )
         lib = await external_library(system, admin, user["id"], [str(media_root)])
-        for call in (
-            other_headers
-            and system.client.get(f"/api/libraries/{lib['id']}", headers=other_headers),
-            system.client.put(
-                f"/api/libraries/{lib['id']}", headers=other_headers, json={"name": "x"}
-            ),
-            system.client.delete(f"/api/libraries/{lib['id']}", headers=other_headers),
-            system.client.post(f"/api/libraries/{lib['id']}/scan", headers=other_headers),
-        ):
-            r = await call
-            assert r.status_code == 400 and r.json()["message"] == "Library not found"
+        # Immich's access checks: 400 `Not found or no <permission> access`, for a library
+        # that is someone else's as for one that does not exist (nothing is told apart).
+        for library in (lib["id"], UNKNOWN):
+            for call, permission in (
+                (system.client.get(f"/api/libraries/{library}", headers=other_headers), "read"),
+                (
+                    system.client.get(
+                        f"/api/libraries/{library}/statistics", headers=other_headers
+                    ),
+                    "read",
+                ),
+                (
+                    system.client.put(
+                        f"/api/libraries/{library}", headers=other_headers, json={"name": "x"}
+                    ),
+                    "update",
+                ),
+                (
+                    system.client.delete(f"/api/libraries/{library}", headers=other_headers),
+                    "delete",
+                ),
+                (
+                    system.client.post(f"/api/libraries/{library}/scan", headers=other_headers),
+                    "update",
+                ),
+            ):
+                r = await call
+                assert r.status_code == 400, r.text
+                assert r.json()["message"] == f"Not found or no library.{permission} access"
         assert (await ok(await system.client.get(f"/api/libraries/{lib['id']}", headers=admin)))[
             "name"
         ] == lib["name"]

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -27,7 +28,7 @@ import uvicorn
 from services.api.app import build_app
 from shared.infra import free_port
 from tests.factories import jpeg_bytes, make_tree
-from tests.helpers import ok, sign_up_admin
+from tests.helpers import create_user, ok, sign_up_admin
 from tests.system import Infra, System, eventually, open_system, run_scanner
 
 pytestmark = pytest.mark.e2e
@@ -289,3 +290,173 @@ class TestImmichSdk:
         assert result["emptied"] == {"count": 1}
         assert result["gone"] == 400
         assert result["left"] == sorted([a, b])
+
+
+async def sdk_calls(
+    clients: Path, url: str, secret: str, calls: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run `calls` through @immich/sdk (immich-clients/sdk-calls.mjs): each call's value as
+    {"ok": …}, or the SDK's reading of its error as {"status", "data"}."""
+    env = client_env(clients, SHOEBOX_URL=url, SHOEBOX_KEY=secret, CALLS=json.dumps(calls))
+    code, out, err = await run(["node", "sdk-calls.mjs"], env, clients)
+    assert code == 0, f"sdk-calls.mjs failed:\n{out}\n{err}"
+    results: list[dict[str, Any]] = json.loads(out)
+    assert len(results) == len(calls)
+    return results
+
+
+def bad_request(result: dict[str, Any]) -> Any:
+    """The message of a 400 as the SDK parsed it, checking Immich's error body around it."""
+    assert result.get("status") == 400, result
+    data = result["data"]
+    if isinstance(data, str):  # the SDK reads the body of a route without a JSON answer as text
+        data = json.loads(data)
+    assert data["error"] == "Bad Request" and data["statusCode"] == 400, data
+    assert isinstance(data["correlationId"], str) and data["correlationId"], data
+    return data["message"]
+
+
+class TestImmichSdkCompatibility:
+    """What Immich's own e2e specs check, through the SDK as a third-party client calls it."""
+
+    async def test_validation_access_and_search_answer_as_immich(
+        self, infra: Infra, tmp_path: Path, immich_clients: Path
+    ) -> None:
+        media = tmp_path / "media"
+        make_tree(
+            media / "temp",
+            {
+                "directoryA/assetA.jpg": jpeg_bytes((20, 16), (10, 40, 90)),
+                "directoryB/assetB.jpg": jpeg_bytes((21, 16), (90, 40, 10)),
+            },
+        )
+        async with running(infra, tmp_path) as (system, url, secret, key):
+            me = await ok(await system.client.get("/api/users/me", headers=key))
+            await ok(
+                await system.client.put(
+                    f"/api/admin/users/{me['id']}", headers=key, json={"externalPath": f"{media}/"}
+                )
+            )
+            user, user_headers = await create_user(system, key, "other@example.com")
+            other = await ok(
+                await system.client.post(
+                    "/api/api-keys",
+                    headers=user_headers,
+                    json={"name": "o", "permissions": ["all"]},
+                ),
+                201,
+            )
+            temp = str(media / "temp")
+            first = await sdk_calls(
+                immich_clients,
+                url,
+                secret,
+                [
+                    # Immich before v1.99: ownerId left out, the caller's own library.
+                    {
+                        "fn": "createLibrary",
+                        "args": {
+                            "createLibraryDto": {
+                                "importPaths": [f"{temp}/"],
+                                "exclusionPatterns": ["**/directoryA"],
+                            }
+                        },
+                    },
+                    {
+                        "fn": "createLibrary",
+                        "args": {"createLibraryDto": {"importPaths": [temp, temp]}},
+                    },
+                    {
+                        "fn": "createLibrary",
+                        "args": {"createLibraryDto": {"exclusionPatterns": ["**/x", "**/x"]}},
+                    },
+                    {"fn": "createLibrary", "args": {"createLibraryDto": {"name": ""}}},
+                    {"fn": "createLibrary", "args": {"createLibraryDto": {"importPaths": [""]}}},
+                    {"fn": "getLibrary", "args": {"id": "not-a-uuid"}},
+                    {"fn": "createLibrary", "args": {"createLibraryDto": {"ownerId": user["id"]}}},
+                ],
+            )
+            library = first[0]["ok"]
+            assert library["ownerId"] == me["id"] and library["importPaths"] == [temp]
+            assert bad_request(first[1]) == ["All importPaths's elements must be unique"]
+            assert bad_request(first[2]) == ["All exclusionPatterns's elements must be unique"]
+            assert bad_request(first[3]) == ["name should not be empty"]
+            assert bad_request(first[4]) == ["each value in importPaths should not be empty"]
+            assert bad_request(first[5]) == ["id must be a UUID"]
+            pathless = first[6]["ok"]  # the admin made one for a user with no external path
+
+            lib = library["id"]
+            second = await sdk_calls(
+                immich_clients,
+                url,
+                secret,
+                [
+                    {
+                        "fn": "validate",
+                        "args": {
+                            "id": lib,
+                            "validateLibraryDto": {"importPaths": ["relative/path", temp]},
+                        },
+                    },
+                    {
+                        "fn": "validate",
+                        "args": {
+                            "id": pathless["id"],
+                            "validateLibraryDto": {"importPaths": [temp]},
+                        },
+                    },
+                    {"fn": "getLibrary", "args": {"id": lib}, "key": other["secret"]},
+                    {
+                        "fn": "updateLibrary",
+                        "args": {"id": lib, "updateLibraryDto": {"name": "x"}},
+                        "key": other["secret"],
+                    },
+                    {"fn": "deleteLibrary", "args": {"id": lib}, "key": other["secret"]},
+                    {"fn": "scanLibrary", "args": {"id": lib}},
+                ],
+            )
+            (relative, good) = second[0]["ok"]["importPaths"]
+            assert relative == {
+                "importPath": "relative/path",
+                "isValid": False,
+                "message": f"Import path must be absolute, try {os.getcwd()}/relative/path",
+            }
+            assert good == {"importPath": temp, "isValid": True}
+            assert bad_request(second[1]) == "User has no external path set"
+            assert bad_request(second[2]) == "Not found or no library.read access"
+            assert bad_request(second[3]) == "Not found or no library.update access"
+            assert bad_request(second[4]) == "Not found or no library.delete access"
+
+            async def scanned() -> bool:
+                state = await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=key))
+                return bool(state["state"] == "finished")
+
+            await eventually(scanned, 30, "the SDK's scan to finish")
+            third = await sdk_calls(
+                immich_clients,
+                url,
+                secret,
+                [
+                    {"fn": "searchAssets", "args": {"metadataSearchDto": {"libraryId": lib}}},
+                    {
+                        "fn": "searchAssets",
+                        "args": {
+                            "metadataSearchDto": {"libraryId": lib, "model": "No Such Camera"}
+                        },
+                    },
+                    {
+                        "fn": "searchAssets",
+                        "args": {"metadataSearchDto": {"originalFileName": "assetb"}},
+                    },
+                    {"fn": "searchAssets", "args": {"metadataSearchDto": {"cameraModel": "X"}}},
+                    {"fn": "getAllLibraries", "args": {}},
+                ],
+            )
+        found = third[0]["ok"]["assets"]
+        # `**/directoryA` kept that folder's file out, as Immich's crawler does.
+        assert [a["originalPath"] for a in found["items"]] == [f"{temp}/directoryB/assetB.jpg"]
+        assert third[1]["ok"]["assets"]["count"] == 0
+        assert [a["originalFileName"] for a in third[2]["ok"]["assets"]["items"]] == ["assetB.jpg"]
+        assert bad_request(third[3]) == ["property cameraModel should not exist"]
+        uploads = [x for x in third[4]["ok"] if x["type"] == "UPLOAD"]
+        assert {x["name"] for x in uploads} == {"Default Library"}

@@ -168,6 +168,76 @@ class TestOffline:
         await world.scan(lib)
         assert not await world.assets(lib, isOffline=True)
 
+    async def test_a_pattern_naming_a_folder_excludes_the_files_beneath_it(
+        self, world: World
+    ) -> None:
+        """Immich's e2e: `**/directoryA` keeps directoryA's files out (its crawler does not
+        enter an ignored folder), and takes those already imported offline as `excluded`."""
+        files = make_tree(
+            world.media / "temp",
+            {
+                "directoryA/assetA.png": None,
+                "directoryA/deep/c.jpg": None,
+                "directoryB/b.jpg": None,
+            },
+        )
+        lib = await world.library(world.media / "temp", exclusionPatterns=["**/directoryA"])
+        await world.scan(lib)
+        assert set(await world.assets(lib)) == {str(files["directoryB/b.jpg"])}
+
+        other = await world.library(world.media / "temp")
+        await world.scan(other)
+        assert len(await world.assets(other)) == 3
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{other}",
+                headers=world.admin,
+                json={"exclusionPatterns": ["**/directoryA"]},
+            )
+        )
+        await world.scan(other)
+        offline = await world.assets(other, isOffline=True)
+        assert {p: a["offlineReason"] for p, a in offline.items()} == {
+            str(files["directoryA/assetA.png"]): "excluded",
+            str(files["directoryA/deep/c.jpg"]): "excluded",
+        }
+
+    async def test_an_import_path_the_pattern_names_is_still_crawled(self, world: World) -> None:
+        """The crawl starts at the import path: only folders below it are tested."""
+        files = make_tree(world.media / "directoryA", {"a.jpg": None, "directoryA/b.jpg": None})
+        lib = await world.library(world.media / "directoryA", exclusionPatterns=["**/directoryA"])
+        await world.scan(lib)
+        assert set(await world.assets(lib)) == {str(files["a.jpg"])}
+
+    async def test_offline_reason_follows_its_current_cause(self, world: World) -> None:
+        """A file deleted, then back in place but now excluded, is offline as `excluded`."""
+        files = make_tree(world.media, {"keep.jpg": None, "raw/b.tif": None})
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        data = files["raw/b.tif"].read_bytes()
+        files["raw/b.tif"].unlink()
+        await world.scan(lib)
+        path = str(files["raw/b.tif"])
+        assert (await world.assets(lib, isOffline=True))[path]["offlineReason"] == "deleted"
+        files["raw/b.tif"].write_bytes(data)
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{lib}",
+                headers=world.admin,
+                json={"exclusionPatterns": ["**/*.tif"]},
+            )
+        )
+        await world.scan(lib)
+        assert (await world.assets(lib, isOffline=True))[path]["offlineReason"] == "excluded"
+        files["raw/b.tif"].unlink()
+        await ok(
+            await world.system.client.put(
+                f"/api/libraries/{lib}", headers=world.admin, json={"exclusionPatterns": []}
+            )
+        )
+        await world.scan(lib)
+        assert (await world.assets(lib, isOffline=True))[path]["offlineReason"] == "deleted"
+
     async def test_removed_import_path_takes_assets_offline(self, world: World) -> None:
         make_tree(world.media, {"one/a.jpg": None, "two/b.jpg": None})
         lib = await world.library(world.media / "one", world.media / "two")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,49 @@ def test_a_file_swapped_after_listing_is_stat_in_the_listed_folder(tmp_path: Pat
     (root / "album" / "a.jpg").unlink()
     (root / "album" / "a.jpg").symlink_to(outside / "a.jpg")
     assert listing.stat(entry) is None  # not the outside file's size
+
+
+FOLDER_CASES = [
+    # (pattern, file below the import path, excluded as Immich's crawler excludes it)
+    ("**/directoryA", "directoryA/assetA.png", True),
+    ("**/directoryA", "directoryA/deep/c.jpg", True),
+    ("**/directoryA", "directoryB/b.jpg", False),
+    ("**/directoryA", "directoryAB/b.jpg", False),
+    ("**/DIRECTORYA", "directoryA/x.jpg", True),  # nocase, as the file patterns
+    ("**/@eaDir/**", "@eaDir/thumb.jpg", True),
+    ("**/Raw", "2024/raw/IMG_1.jpg", True),
+    ("**/*.tif", "scans/a.tif", True),
+    ("**/*.tif", "scans.tif/a.jpg", True),  # a folder named like the pattern, too
+    ("**/scans/*.jpg", "scans/a.jpg", True),
+    ("**/scans/*.jpg", "scans/deep/a.jpg", False),
+]
+
+
+@pytest.mark.parametrize("pattern, relative, excluded", FOLDER_CASES)
+def test_scanner_and_watcher_agree_on_folders_a_pattern_names(
+    tmp_path: Path, pattern: str, relative: str, excluded: bool
+) -> None:
+    from watchdog.events import FileCreatedEvent
+
+    from services.watcher.observer import ImportPathHandler
+
+    root = tmp_path / "import"
+    file = root / relative
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"x")
+    fence = _fence(tmp_path, [pattern])
+    listing = list_dir(str(file.parent), fence, str(root))
+    assert (str(file) in listing.excluded) is excluded
+    assert (str(file) in {f.path for f in listing.files}) is not excluded
+    handler = ImportPathHandler(
+        uuid.uuid4(), str(root), fence.matcher, native=True, sink=lambda t: None
+    )
+    assert (handler.touches(FileCreatedEvent(str(file))) == []) is excluded
+
+
+def test_the_import_path_itself_is_never_tested(tmp_path: Path) -> None:
+    root = tmp_path / "directoryA"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"x")
+    listing = list_dir(str(root), _fence(tmp_path, ["**/directoryA"]), str(root))
+    assert [Path(f.path).name for f in listing.files] == ["a.jpg"]

@@ -52,7 +52,7 @@ class AlbumController(Controller):
         async with ctx.engine.connect() as conn:
             return await albums.album_statistics(conn, auth)
 
-    @get("/{album_id:uuid}", operation_id="getAlbumInfo", opt=requires(Permission.ALBUM_READ))
+    @get("/{album_id:str}", operation_id="getAlbumInfo", opt=requires(Permission.ALBUM_READ))
     async def get_one(
         self,
         ctx: Context,
@@ -63,9 +63,7 @@ class AlbumController(Controller):
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=without_assets)
 
-    @patch(
-        "/{album_id:uuid}", operation_id="updateAlbumInfo", opt=requires(Permission.ALBUM_UPDATE)
-    )
+    @patch("/{album_id:str}", operation_id="updateAlbumInfo", opt=requires(Permission.ALBUM_UPDATE))
     async def update(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.UpdateAlbumDto
     ) -> s.AlbumResponseDto:
@@ -74,7 +72,7 @@ class AlbumController(Controller):
             return await albums.get_album(conn, auth, album_id, without_assets=True)
 
     @delete(
-        "/{album_id:uuid}",
+        "/{album_id:str}",
         operation_id="deleteAlbum",
         status_code=204,
         opt=requires(Permission.ALBUM_DELETE),
@@ -83,7 +81,7 @@ class AlbumController(Controller):
         await albums.delete_album(ctx, auth, album_id)
 
     @put(
-        "/{album_id:uuid}/assets",
+        "/{album_id:str}/assets",
         operation_id="addAssetsToAlbum",
         opt=requires(Permission.ALBUM_ASSET_CREATE),
     )
@@ -93,7 +91,7 @@ class AlbumController(Controller):
         return await albums.add_assets(ctx, auth, album_id, data.ids)
 
     @delete(
-        "/{album_id:uuid}/assets",
+        "/{album_id:str}/assets",
         operation_id="removeAssetFromAlbum",
         status_code=200,
         opt=requires(Permission.ALBUM_ASSET_DELETE),

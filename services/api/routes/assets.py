@@ -78,7 +78,7 @@ class AssetController(Controller):
     async def update_many(self, ctx: Context, auth: AuthUser, data: s.AssetBulkUpdateDto) -> None:
         await edits.update_assets(ctx, auth, data.ids, data)
 
-    @put("/{asset_id:uuid}", operation_id="updateAsset", opt=requires(Permission.ASSET_UPDATE))
+    @put("/{asset_id:str}", operation_id="updateAsset", opt=requires(Permission.ASSET_UPDATE))
     async def update_one(
         self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID, data: s.UpdateAssetDto
     ) -> s.AssetResponseDto:
@@ -102,7 +102,7 @@ class AssetController(Controller):
                 conn, auth, is_favorite=is_favorite, is_trashed=is_trashed, visibility=visibility
             )
 
-    @get("/{asset_id:uuid}", operation_id="getAssetInfo", opt=requires(Permission.ASSET_READ))
+    @get("/{asset_id:str}", operation_id="getAssetInfo", opt=requires(Permission.ASSET_READ))
     async def get_one(
         self, ctx: Context, auth: AuthUser, asset_id: uuid.UUID
     ) -> s.AssetResponseDto:
@@ -110,7 +110,7 @@ class AssetController(Controller):
             return assets.asset_dto(await assets.get_asset(conn, auth, asset_id))
 
     @get(
-        "/{asset_id:uuid}/original",
+        "/{asset_id:str}/original",
         operation_id="downloadAsset",
         opt=requires(Permission.ASSET_DOWNLOAD),
     )
@@ -130,7 +130,7 @@ class AssetController(Controller):
         )
 
     @get(
-        "/{asset_id:uuid}/video/playback",
+        "/{asset_id:str}/video/playback",
         operation_id="playAssetVideo",
         opt=requires(Permission.ASSET_VIEW),
     )
@@ -147,9 +147,7 @@ class AssetController(Controller):
             headers={**assets.MEDIA_HEADERS, "Content-Length": str(size)},
         )
 
-    @get(
-        "/{asset_id:uuid}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW)
-    )
+    @get("/{asset_id:str}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW))
     async def thumbnail(
         self,
         ctx: Context,

@@ -86,12 +86,12 @@ class APIKeyController(Controller):
             raise InvalidInput("Not authenticated with an API key")
         return await _key_dto(ctx, auth.api_key_id)
 
-    @get("/{key_id:uuid}", operation_id="getApiKey", opt=requires(Permission.API_KEY_READ))
+    @get("/{key_id:str}", operation_id="getApiKey", opt=requires(Permission.API_KEY_READ))
     async def get_one(self, ctx: Context, auth: AuthUser, key_id: uuid.UUID) -> s.APIKeyResponseDto:
         return await _key_dto(ctx, key_id, auth.id)
 
     @delete(
-        "/{key_id:uuid}",
+        "/{key_id:str}",
         operation_id="deleteApiKey",
         status_code=204,
         opt=requires(Permission.API_KEY_DELETE),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, post, put
+from litestar.params import QueryParameter
 from msgspec import UNSET
 
 from services.api import commands, queries
@@ -29,9 +31,19 @@ class LibraryController(Controller):
     tags = ["Libraries"]
 
     @get("/", operation_id="getAllLibraries", opt=requires(Permission.LIBRARY_READ))
-    async def list(self, ctx: Context, auth: AuthUser) -> list[s.LibraryResponseDto]:
+    async def list(
+        self,
+        ctx: Context,
+        auth: AuthUser,
+        library_type: Annotated[
+            Literal["UPLOAD", "EXTERNAL"] | None, QueryParameter(name="type")
+        ] = None,
+    ) -> list[s.LibraryResponseDto]:
+        """Immich before v1.106: `?type=UPLOAD|EXTERNAL` keeps one type."""
         async with ctx.engine.connect() as conn:
-            rows = await queries.list_libraries(conn, None if auth.is_admin else auth.id)
+            rows = await queries.list_libraries(
+                conn, None if auth.is_admin else auth.id, library_type
+            )
         return [queries.library_dto(r) for r in rows]
 
     @post(
@@ -42,15 +54,13 @@ class LibraryController(Controller):
     ) -> s.LibraryResponseDto:
         return await _library_dto(ctx, await commands.create_library(ctx, auth, data))
 
-    @get("/{library_id:uuid}", operation_id="getLibrary", opt=requires(Permission.LIBRARY_READ))
+    @get("/{library_id:str}", operation_id="getLibrary", opt=requires(Permission.LIBRARY_READ))
     async def get_one(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryResponseDto:
         return queries.library_dto(await commands.visible_library(ctx, auth, library_id))
 
-    @put(
-        "/{library_id:uuid}", operation_id="updateLibrary", opt=requires(Permission.LIBRARY_UPDATE)
-    )
+    @put("/{library_id:str}", operation_id="updateLibrary", opt=requires(Permission.LIBRARY_UPDATE))
     async def update(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, data: s.UpdateLibraryDto
     ) -> s.LibraryResponseDto:
@@ -58,7 +68,7 @@ class LibraryController(Controller):
         return await _library_dto(ctx, library_id)
 
     @delete(
-        "/{library_id:uuid}",
+        "/{library_id:str}",
         operation_id="deleteLibrary",
         status_code=204,
         opt=requires(Permission.LIBRARY_DELETE),
@@ -67,7 +77,7 @@ class LibraryController(Controller):
         await commands.delete_library(ctx, auth, library_id)
 
     @post(
-        "/{library_id:uuid}/validate",
+        "/{library_id:str}/validate",
         operation_id="validate",
         status_code=200,
         opt=requires(Permission.ALL),
@@ -88,7 +98,7 @@ class LibraryController(Controller):
         )
 
     @get(
-        "/{library_id:uuid}/statistics",
+        "/{library_id:str}/statistics",
         operation_id="getLibraryStatistics",
         opt=requires(Permission.LIBRARY_STATISTICS),
     )
@@ -100,7 +110,7 @@ class LibraryController(Controller):
             return await queries.library_statistics(conn, library_id)
 
     @post(
-        "/{library_id:uuid}/scan",
+        "/{library_id:str}/scan",
         operation_id="scanLibrary",
         status_code=204,
         opt=requires(Permission.LIBRARY_UPDATE),
@@ -121,7 +131,7 @@ class LibraryController(Controller):
         await commands.request_scan(ctx, auth, library_id, mode, path=path)
 
     @get(
-        "/{library_id:uuid}/scan",
+        "/{library_id:str}/scan",
         operation_id="getLibraryScanStatus",
         opt=requires(Permission.LIBRARY_READ),
     )
@@ -132,7 +142,7 @@ class LibraryController(Controller):
         return await scan_status(ctx, library_id)
 
     @post(
-        "/{library_id:uuid}/removeOffline",
+        "/{library_id:str}/removeOffline",
         operation_id="removeOfflineFiles",
         status_code=200,
         opt=requires(Permission.LIBRARY_UPDATE),

@@ -43,7 +43,7 @@ class UsersController(Controller):
         async with ctx.engine.connect() as conn:
             return [queries.user_dto(r) for r in await queries.list_users(conn)]
 
-    @get("/{user_id:uuid}", operation_id="getUser", opt=requires(Permission.USER_READ))
+    @get("/{user_id:str}", operation_id="getUser", opt=requires(Permission.USER_READ))
     async def get_one(self, ctx: Context, user_id: uuid.UUID) -> s.UserResponseDto:
         async with ctx.engine.connect() as conn:
             row = await queries.get_user(conn, user_id)
@@ -87,7 +87,7 @@ class UsersAdminController(Controller):
         return await _admin_dto(ctx, user_id)
 
     @get(
-        "/{user_id:uuid}",
+        "/{user_id:str}",
         operation_id="getUserAdmin",
         opt=requires(Permission.ADMIN_USER_READ, admin=True),
     )
@@ -95,7 +95,7 @@ class UsersAdminController(Controller):
         return await _admin_dto(ctx, user_id)
 
     @put(
-        "/{user_id:uuid}",
+        "/{user_id:str}",
         operation_id="updateUserAdmin",
         opt=requires(Permission.ADMIN_USER_UPDATE, admin=True),
     )
@@ -106,7 +106,7 @@ class UsersAdminController(Controller):
         return await _admin_dto(ctx, user_id)
 
     @delete(
-        "/{user_id:uuid}",
+        "/{user_id:str}",
         operation_id="deleteUserAdmin",
         status_code=200,
         opt=requires(Permission.ADMIN_USER_DELETE, admin=True),
