@@ -136,7 +136,7 @@ async def main(n: int) -> None:
             inf, "bench", await create_database(inf, "bench"), inf.root / "data"
         )
         nc = await connect(settings.nats, "bench")
-        await ensure_streams(nc.jetstream(), settings.nats)
+        await ensure_streams(nc, settings.nats)
         events = make_events(n)
         started = time.perf_counter()
         await EventBus(nc, settings.nats).publish_many(events)

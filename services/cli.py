@@ -30,7 +30,7 @@ async def replay(
     nc = await connect(settings.nats, "replay")
     engine = create_engine(database_url)
     try:
-        await ensure_streams(nc.jetstream(), settings.nats)
+        await ensure_streams(nc, settings.nats)
         last = await EventBus(nc, settings.nats).last_seq()
         await drop_schema(engine)
         await create_schema(engine)

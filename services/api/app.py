@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Request, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -28,6 +29,7 @@ from services.api.web.app import csrf_config, security_headers, template_config,
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
+from shared.health import Health, beat, database_check, nats_check, readiness_response
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,16 @@ async def well_known() -> dict[str, Any]:
     return {"api": {"endpoint": "/api"}}
 
 
+async def _health_response(health: Health, path: str) -> Response[bytes]:
+    status, body = await readiness_response(health, path)
+    return Response(body, status_code=status, media_type="application/json")
+
+
 async def open_context(settings: Settings) -> Context:
     """Connect to NATS and PostgreSQL and start following the projector's checkpoint."""
     nc = await connect(settings.nats, "api")
     engine = create_engine(settings.db.url)
-    await ensure_streams(nc.jetstream(), settings.nats)
+    await ensure_streams(nc, settings.nats)
     waiter = await follow_checkpoint(nc, settings.nats, engine)
     thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
     return Context(
@@ -80,16 +87,35 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
     """The Litestar app; with `ctx`, reuse connections the caller owns (tests)."""
     holder: dict[str, Context] = {} if ctx is None else {"ctx": ctx}
 
+    health = Health("api")
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        if ctx is not None:
-            yield
-            return
-        holder["ctx"] = await open_context(settings)
+        if ctx is None:
+            holder["ctx"] = await open_context(settings)
+        live = holder["ctx"]
+        health.add("nats", nats_check(live.nc))
+        # The table the projector creates with the schema: until it exists, a sign-up fails.
+        health.add("postgres", database_check(live.engine, "projection_checkpoint"))
+        stop = asyncio.Event()
+        beating = asyncio.create_task(beat(live.nc, settings.nats, health, stop))
         try:
             yield
         finally:
-            await close_context(holder["ctx"])
+            stop.set()
+            await beating
+            if ctx is None:
+                await close_context(live)
+
+    @get("/livez", include_in_schema=False, opt=public())
+    async def livez() -> Response[bytes]:
+        """Liveness: the process answers (shared/health.py has the contract)."""
+        return await _health_response(health, "/livez")
+
+    @get("/readyz", include_in_schema=False, opt=public())
+    async def readyz() -> Response[bytes]:
+        """Readiness: NATS and PostgreSQL answer and the read-model schema exists."""
+        return await _health_response(health, "/readyz")
 
     def provide_ctx() -> Context:
         return holder["ctx"]
@@ -98,7 +124,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         return current_user(request)
 
     app = Litestar(
-        route_handlers=[well_known, *CONTROLLERS, *web_routers()],
+        route_handlers=[well_known, livez, readyz, *CONTROLLERS, *web_routers()],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "auth": Provide(provide_auth, sync_to_thread=False),

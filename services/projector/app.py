@@ -66,6 +66,12 @@ def database_down(exc: BaseException | None) -> bool:
     return False
 
 
+def nats_down(exc: BaseException) -> bool:
+    """NATS (or a cluster electing a stream or consumer leader) did not answer: the consumer
+    is made again from the checkpoint, so nothing is skipped or applied twice."""
+    return isinstance(exc, NatsError | NatsTimeout)
+
+
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
 
@@ -106,6 +112,7 @@ class Projector:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.position = 0
+        self.bound = False  # an EVENTS consumer is open (readiness)
 
     async def run(
         self,
@@ -127,7 +134,7 @@ class Projector:
                 await self._follow(stop, until_seq)
                 return
             except Exception as e:
-                if not retry or not database_down(e):
+                if not retry or not (database_down(e) or nats_down(e)):
                     raise
                 if self.position > failed_at:
                     delay = RETRY_FIRST  # it got further since the last outage
@@ -135,7 +142,8 @@ class Projector:
                 # The database is gone for a moment (restarted, connections cut): nothing was
                 # committed, so the same events are tried again from the checkpoint.
                 log.warning(
-                    "projector: database unavailable at seq %d (%s: %s); retrying in %.0f s",
+                    "projector: %s unavailable at seq %d (%s: %s); retrying in %.0f s",
+                    "database" if database_down(e) else "NATS",
                     self.position + 1,
                     type(e).__name__,
                     e,
@@ -168,6 +176,7 @@ class Projector:
                     max_waiting=1,
                 ),
             )
+            self.bound = True
             # The next batch is fetched while this one commits.
             queue: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=2)
             pumping = asyncio.Event()
@@ -195,6 +204,7 @@ class Projector:
             finally:
                 # nats-py's fetch can swallow a cancellation, so the pump is also told to stop,
                 # and it is waited for a bounded time only: a stop or an error never hangs here.
+                self.bound = False
                 pumping.clear()
                 pump.cancel()
                 _, running = await asyncio.wait({pump}, timeout=PUMP_STOP)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 import msgspec
 from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.errors import Error as NatsError
 
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
@@ -18,10 +20,13 @@ from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
+from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.settings import Settings
 from shared.work import DIR_TASK_DECODER
 
 log = logging.getLogger(__name__)
+
+FINISH_PATIENCE = 300.0  # seconds the last task of a scan keeps trying to record its end
 
 
 @dataclass
@@ -36,20 +41,27 @@ class Holder:
         return self.scanner
 
 
-def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
+def build_app(
+    settings: Settings, *, nightly: bool = True, health: Health | None = None
+) -> FastStream:
     """The scanner process: N replicas share its durable consumers (library events, scan work,
     and asset events for moves that keep their albums)."""
     nats = settings.nats
     # log_level is the level faststream logs each message at: keep it below the default.
-    broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
+    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log)
     app = FastStream(broker, logger=log)
     holder = Holder()
+    health = health or Health("scanner")
 
     @app.on_startup
     async def _start() -> None:
         nc = await connect(nats, "scanner")
-        await ensure_streams(nc.jetstream(), nats)
+        await ensure_streams(nc, nats)
         holder.scanner = scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        health.add("nats", nats_check(nc))
+        health.add("postgres", database_check(scanner.engine))
+        health.add("consumer", consumer_check(nc, nats.name("WORK"), nats.name("scanner-dirs")))
+        holder.tasks.append(asyncio.create_task(beat(nc, nats, health, holder.stop)))
         waiter = await follow_checkpoint(nc, nats, scanner.engine)
         moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
         holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
@@ -120,10 +132,34 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await msg.nack(delay=2)
             return
         await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-        if not task.watch and await holder.s.scan_backlog(task.scan_id) == 0:
-            await holder.s.finish_scan(task.scan_id, task.library_id)
+        if not task.watch:
+            await _finish_if_done(holder, task.scan_id, task.library_id)
 
     return app
+
+
+async def _finish_if_done(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
+    """Record the scan's end if this was its last task. The task is acked already, so nobody
+    would ask again: a NATS hiccup here (a cluster electing a new stream leader) is waited
+    out rather than raised, or the scan would never finish."""
+    delay = 0.25
+    deadline = asyncio.get_running_loop().time() + FINISH_PATIENCE
+    while True:
+        try:
+            if await holder.s.scan_backlog(scan_id) == 0:
+                await holder.s.finish_scan(scan_id, library_id)
+            return
+        except (NatsError, TimeoutError) as e:
+            if holder.stop.is_set() or asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning(
+                "scan %s library %s: cannot look at its backlog yet (%s); trying again",
+                scan_id,
+                library_id,
+                type(e).__name__,
+            )
+            await asyncio.sleep(delay)  # NATS is electing or reconnecting: back off
+            delay = min(delay * 2, 5.0)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, nightly: bool = True) -> None:
