@@ -16,6 +16,7 @@ from nats.js.errors import APIError, KeyNotFoundError, NotFoundError, ServiceUna
 
 from shared.events import BaseEvent, Event, decode, encode, subject_parts
 from shared.infra import wait_for_port
+from shared.trace import event_headers
 
 if TYPE_CHECKING:
     import uuid
@@ -224,7 +225,7 @@ class EventBus:
     async def publish(self, event: BaseEvent, *, expected_last_seq: int | None = None) -> int:
         """Append one event; returns its stream sequence. Retried publishes are de-duplicated
         by Nats-Msg-Id. With expected_last_seq, raises WrongExpectedSequence on a conflict."""
-        headers = {"Nats-Msg-Id": str(event.event_id)}
+        headers = {"Nats-Msg-Id": str(event.event_id), **event_headers()}
         if expected_last_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_seq)
         try:

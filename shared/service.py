@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol
 
 from shared.health import Health, serve_health
 from shared.metrics import start_metrics
 from shared.settings import Settings, load_settings
+from shared.trace import JsonFormatter, TraceFilter, set_process_actor
 
 
 class QuietFetchTimeouts(logging.Filter):
@@ -32,13 +35,25 @@ class QuietFetchTimeouts(logging.Filter):
 
 
 def setup_logging(level: str = "INFO", service: str = "shoebox") -> None:
-    """Console logging with the service name in each line."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(QuietFetchTimeouts())
+    """Logging with the service name in each line: JSON lines (with the actor and the
+    correlation id of the request or scan in hand) when stderr is not a terminal, else text."""
+    set_process_actor(service)
+    handler = logging.StreamHandler()
+    if sys.stderr.isatty() and os.environ.get("SHOEBOX_LOG_FORMAT", "") != "json":
+        handler.setFormatter(
+            logging.Formatter(
+                f"%(asctime)s {service} %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"
+            )
+        )
+    else:
+        handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(TraceFilter())
+    handler.addFilter(QuietFetchTimeouts())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.getLogger("nats").setLevel(logging.WARNING)
     logging.getLogger("faststream").setLevel(logging.WARNING)
 

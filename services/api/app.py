@@ -10,7 +10,9 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
@@ -26,6 +28,7 @@ from services.api.routes.system_config import SystemConfigController
 from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
 from services.api.web.app import csrf_config, security_headers, template_config, web_routers
+from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
@@ -54,6 +57,32 @@ CONTROLLERS: list[type[Any]] = [
 async def well_known() -> dict[str, Any]:
     """Immich's clients look here to find the API."""
     return {"api": {"endpoint": "/api"}}
+
+
+def correlate(app: ASGIApp) -> ASGIApp:
+    """Give every request a correlation id (the X-Correlation-Id request header when it is a
+    sane one, else a new one): it is answered in X-Correlation-Id and in error bodies, and
+    rides on the request's log lines and events (shared/trace.py)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-correlation-id", b"").decode("latin-1")
+        cid = given if given.isalnum() and len(given) <= 64 else trace.new_correlation_id()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-correlation-id", cid.encode()),
+                ]
+            await send(message)
+
+        with trace.acting("anonymous", cid):
+            await app(scope, receive, send_with_id)
+
+    return middleware
 
 
 async def _health_response(health: Health, path: str) -> Response[bytes]:
@@ -134,6 +163,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         # send it. Then no parameter may hold what the read models cannot store (edge.py).
         guards=[access_guard(provide_ctx), refuse_unstorable_params],
         request_class=EdgeRequest,
+        middleware=[correlate],
         exception_handlers=EXCEPTION_HANDLERS,
         # The web app (services/api/web): pages at /, CSRF on everything outside /api, CSP.
         template_config=template_config(),

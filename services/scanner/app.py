@@ -17,6 +17,7 @@ from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
 from shared import events as ev
+from shared import trace
 from shared.bus import connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
@@ -97,7 +98,10 @@ def build_app(
             await msg.reject()
             return
         if isinstance(event, ev.LibraryScanRequested):
-            await holder.s.start_scan(event)
+            # The scan's events are the scan's doing, under the request's correlation id.
+            cid = (msg.raw_message.headers or {}).get(trace.CORRELATION_HEADER)
+            with trace.acting(f"scan {event.scan_id}", cid):
+                await holder.s.start_scan(event)
         elif isinstance(event, ev.LibraryDeletionStarted):
             await holder.s.finish_deletion(event.stream_id)
 
@@ -120,7 +124,8 @@ def build_app(
             await msg.reject()
             return
         try:
-            await holder.s.run_dir(task, keepalive=msg.in_progress)
+            with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
+                await holder.s.run_dir(task, keepalive=msg.in_progress)
         except Exception:
             # Infrastructure trouble (database, NATS): let another attempt do it.
             log.exception(

@@ -205,9 +205,7 @@ async def test_a_scan_is_exact_when_the_stream_leader_dies_and_after_it_returns(
         killed = await _scan_through_a_leader_kill(system, cluster, admin, lib, total)
         cluster.start(killed)
         await eventually(caught_up, 60, f"node n{killed} to catch up again")
-        stats = await ok(
-            await system.client.get(f"/api/libraries/{lib}/statistics", headers=admin)
-        )
+        stats = await ok(await system.client.get(f"/api/libraries/{lib}/statistics", headers=admin))
         assert stats["total"] == total
 
 
@@ -218,3 +216,18 @@ async def _js_answers(nc: nats.NATS) -> bool:
         await asyncio.sleep(0.2)  # the cluster is electing; look again
         return False
     return True
+
+
+async def test_a_service_starts_while_the_first_node_is_down(infra: Infra) -> None:
+    dead = f"nats://127.0.0.1:{free_port()}"
+    settings = NatsSettings(url=f"{dead}, {infra.nats_url}", namespace="d" + uuid.uuid4().hex[:8])
+    assert settings.servers == [dead, infra.nats_url]
+    # Before: it waited 30 s for the first URL's port and raised TimeoutError.
+    nc = await connect(settings, "test")
+    try:
+        assert nc.is_connected
+        await ensure_streams(nc, settings)  # a lone server: one replica
+        info = await nc.jetstream().stream_info(settings.name("EVENTS"))
+        assert info.config.num_replicas == 1
+    finally:
+        await nc.close()
