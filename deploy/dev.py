@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -97,10 +98,11 @@ class Supervisor:
             env["SHOEBOX_HEALTH_PORT"] = str(port)
         probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.health_urls[name] = f"http://{probe_host}:{port}"
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
+        # Its health state first: the probe thread looks at whatever is in self.procs.
         self.spawned_at[name] = time.monotonic()
         self.live_once.discard(name)
         self.failures[name] = 0
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
         log.info("started %s (pid %d)", name, self.procs[name].pid)
 
     def probe_all(self) -> None:
@@ -111,6 +113,8 @@ class Supervisor:
         self.next_probe = time.monotonic() + PROBE_EVERY
         ready = 0
         for name, proc in list(self.procs.items()):
+            if self.stopping:
+                return
             url = self.health_urls[name]
             if probe(f"{url}/livez", PROBE_TIMEOUT):
                 self.live_once.add(name)
@@ -121,7 +125,11 @@ class Supervisor:
             if name not in self.live_once and starting:
                 continue
             self.failures[name] += 1
-            if self.failures[name] >= LIVENESS_FAILURES and proc.poll() is None:
+            if (
+                self.failures[name] >= LIVENESS_FAILURES
+                and proc.poll() is None
+                and not self.stopping
+            ):
                 log.warning(
                     "%s failed %d liveness checks (%s/livez); restarting it",
                     name,
@@ -133,7 +141,18 @@ class Supervisor:
             log.info("every service is ready: %s", ", ".join(SERVICES))
         self.all_ready = ready == len(SERVICES)
 
+    def probe_forever(self) -> None:
+        """The health probes, in a thread of their own: a slow probe never delays the restart
+        of a dead process or server in watch()."""
+        while not self.stopping:
+            try:
+                self.probe_all()
+            except Exception:  # a probe that went wrong must not stop the probing
+                log.exception("health probes failed; trying again")
+            time.sleep(0.2)
+
     def watch(self) -> None:
+        threading.Thread(target=self.probe_forever, name="probes", daemon=True).start()
         while not self.stopping:
             for name, running, restart in self.servers:
                 if running() or time.monotonic() < self.server_retry.get(name, 0.0):
@@ -153,8 +172,6 @@ class Supervisor:
                 if time.monotonic() >= at and not self.stopping:
                     del self.restarts[name]
                     self.spawn(name)
-            if not self.stopping:
-                self.probe_all()
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(-1, os.WNOHANG)  # reap adopted orphans (daemonised postgres)
             time.sleep(0.2)
