@@ -477,8 +477,9 @@ def replay_command(
         str | None, typer.Option(help="Rebuild only this asset's row, from its own events")
     ] = None,
 ) -> None:
-    """Rebuild the read models from the first event (stop the services first), then compare
-    row counts with the live read models."""
+    """Rebuild the read models from event 1, then compare row counts with the live ones.
+
+    A rebuild in place drops the tables: stop the services first."""
     settings = load_settings()
     try:
         with database(settings) as live:
