@@ -52,7 +52,6 @@ app.add_typer(libraries_app, name="libraries")
 app.add_typer(users_app, name="users")
 
 console = Console(highlight=False)
-AGGREGATES = ("asset", "library", "album", "user", "server")
 
 
 @contextlib.contextmanager
