@@ -13,10 +13,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
+import psutil
 
 from bench.common import infra
 from services.cli import replay
@@ -136,13 +138,14 @@ async def main(n: int) -> None:
             inf, "bench", await create_database(inf, "bench"), inf.root / "data"
         )
         nc = await connect(settings.nats, "bench")
-        await ensure_streams(nc.jetstream(), settings.nats)
+        await ensure_streams(nc, settings.nats)
         events = make_events(n)
         started = time.perf_counter()
         await EventBus(nc, settings.nats).publish_many(events)
         publish_s = time.perf_counter() - started
-        await nc.drain()
         applied, replay_s = await replay(settings, settings.db.url, show_progress=False)
+        sizes = await store_sizes(nc, settings, inf.root)
+        await nc.drain()
         raw_url = (await create_database(inf, "raw")).replace("postgresql+asyncpg", "postgresql")
         rows, raw_s = await raw_insert(raw_url, events)
     print(
@@ -157,6 +160,37 @@ async def main(n: int) -> None:
         f"raw PostgreSQL insert:   {rows:>9,} rows in {raw_s:6.2f} s ({rows / raw_s:,.0f} rows/s)"
     )
     print(f"ratio replay/raw (time for the same {rows:,} rows): {replay_s / raw_s:.2f}x")
+    # Sizes per asset, for docs/scaling.md (each asset here = FileDiscovered + MetadataExtracted).
+    for name, value in sizes.items():
+        print(f"{name:<34} {value / 1e6:10.1f} MB = {value / rows:8.0f} bytes per asset")
+
+
+async def store_sizes(nc: Any, settings: Any, root: Path) -> dict[str, int]:
+    """The EVENTS stream's bytes, the JetStream store on disk, nats-server's RSS, and the
+    read models' assets table with and without its indexes."""
+    info = await nc.jetstream().stream_info(settings.nats.name("EVENTS"))
+    disk = sum(f.stat().st_size for f in (root / "nats").rglob("*") if f.is_file())
+    rss = 0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if "nats-server" in (proc.info["name"] or "") and str(root) in " ".join(
+            proc.info["cmdline"] or []
+        ):
+            rss = proc.memory_info().rss
+    conn = await asyncpg.connect(settings.db.url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        table = await conn.fetchval("SELECT pg_table_size('assets')")
+        indexes = await conn.fetchval("SELECT pg_indexes_size('assets')")
+        database = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+    return {
+        "EVENTS stream (JetStream bytes)": int(info.state.bytes),
+        "JetStream store on disk": disk,
+        "nats-server RSS": rss,
+        "assets table (heap + toast)": int(table),
+        "assets indexes": int(indexes),
+        "read-model database": int(database),
+    }
 
 
 if __name__ == "__main__":

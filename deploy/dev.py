@@ -16,12 +16,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine, create_schema
+from shared.health import probe
 from shared.infra import (
+    free_port,
     postmaster_pid,
     prepare_runtime_dir,
     restart_postgres,
@@ -35,6 +38,10 @@ log = logging.getLogger("shoebox.dev")
 
 SERVICES = ["projector", "api", "scanner", "metadata", "watcher"]
 PR_SET_CHILD_SUBREAPER = 36
+PROBE_EVERY = 2.0  # seconds between health probes of each service
+PROBE_TIMEOUT = 1.0
+LIVENESS_FAILURES = 3  # failed liveness probes in a row before a service is restarted
+START_GRACE = 60.0  # seconds a starting service may take to answer its first probe
 
 
 def become_subreaper() -> None:
@@ -47,7 +54,7 @@ async def bootstrap(settings: Settings) -> None:
     """Create the streams, buckets and read-model schema (idempotent)."""
     nc = await connect(settings.nats, "bootstrap")
     try:
-        await ensure_streams(nc.jetstream(), settings.nats)
+        await ensure_streams(nc, settings.nats)
     finally:
         await nc.drain()
     engine = create_engine(settings.db.url, pool=False)
@@ -70,16 +77,82 @@ class Supervisor:
         self.restarts: dict[str, float] = {}
         self.server_retry: dict[str, float] = {}
         self.stopping = False
+        # Health: each worker's own port (the api's is its HTTP port), probed every 2 s.
+        self.health_urls: dict[str, str] = {}
+        self.spawned_at: dict[str, float] = {}
+        self.live_once: set[str] = set()
+        self.failures: dict[str, int] = {}
+        self.next_probe = 0.0
+        self.all_ready = False
 
     def spawn(self, name: str) -> None:
         env = dict(self.env)
         base = env.get("SHOEBOX_METRICS_PORT")
         if base:  # one port per service: base, base+1, ... in SERVICES order
             env["SHOEBOX_METRICS_PORT"] = str(int(base) + SERVICES.index(name))
+        host = env.get("SHOEBOX_HOST", "127.0.0.1")
+        if name == "api":
+            port = int(env.get("SHOEBOX_PORT", "2283"))
+        else:  # a free port of its own, so that workers never share one
+            port = free_port()
+            env["SHOEBOX_HEALTH_PORT"] = str(port)
+        probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        self.health_urls[name] = f"http://{probe_host}:{port}"
+        # Its health state first: the probe thread looks at whatever is in self.procs.
+        self.spawned_at[name] = time.monotonic()
+        self.live_once.discard(name)
+        self.failures[name] = 0
         self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
         log.info("started %s (pid %d)", name, self.procs[name].pid)
 
+    def probe_all(self) -> None:
+        """Restart a service whose liveness failed LIVENESS_FAILURES times in a row (after it
+        once answered, or after START_GRACE), and say once when every service is ready."""
+        if time.monotonic() < self.next_probe:
+            return
+        self.next_probe = time.monotonic() + PROBE_EVERY
+        ready = 0
+        for name, proc in list(self.procs.items()):
+            if self.stopping:
+                return
+            url = self.health_urls[name]
+            if probe(f"{url}/livez", PROBE_TIMEOUT):
+                self.live_once.add(name)
+                self.failures[name] = 0
+                ready += probe(f"{url}/readyz", PROBE_TIMEOUT)
+                continue
+            starting = time.monotonic() - self.spawned_at[name] < START_GRACE
+            if name not in self.live_once and starting:
+                continue
+            self.failures[name] += 1
+            if (
+                self.failures[name] >= LIVENESS_FAILURES
+                and proc.poll() is None
+                and not self.stopping
+            ):
+                log.warning(
+                    "%s failed %d liveness checks (%s/livez); restarting it",
+                    name,
+                    self.failures[name],
+                    url,
+                )
+                proc.kill()  # watch() sees it exit and starts it again
+        if ready == len(SERVICES) and not self.all_ready:
+            log.info("every service is ready: %s", ", ".join(SERVICES))
+        self.all_ready = ready == len(SERVICES)
+
+    def probe_forever(self) -> None:
+        """The health probes, in a thread of their own: a slow probe never delays the restart
+        of a dead process or server in watch()."""
+        while not self.stopping:
+            try:
+                self.probe_all()
+            except Exception:  # a probe that went wrong must not stop the probing
+                log.exception("health probes failed; trying again")
+            time.sleep(0.2)
+
     def watch(self) -> None:
+        threading.Thread(target=self.probe_forever, name="probes", daemon=True).start()
         while not self.stopping:
             for name, running, restart in self.servers:
                 if running() or time.monotonic() < self.server_retry.get(name, 0.0):

@@ -65,6 +65,42 @@ def start_nats(store_dir: Path, port: int, **popen: Any) -> subprocess.Popen[byt
     return proc
 
 
+def start_nats_node(
+    store_dir: Path, port: int, name: str, cluster_port: int, routes: list[int], **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start one node of a local JetStream cluster (loopback routes to the others' cluster
+    ports); returns once it accepts clients (the cluster elects its leaders afterwards)."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+    proc = subprocess.Popen(
+        [
+            nats_server_binary(),
+            "-js",
+            "-sd",
+            str(store_dir),
+            "-p",
+            str(port),
+            "-a",
+            "127.0.0.1",
+            "--server_name",
+            name,
+            "--cluster_name",
+            "shoebox",
+            "--cluster",
+            f"nats://127.0.0.1:{cluster_port}",
+            "--routes",
+            route_urls,
+        ],
+        **popen,
+    )
+    try:
+        wait_for_port("127.0.0.1", port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
+
+
 def clear_stale_postmaster(datadir: Path) -> None:
     """After a crash, a zombie postmaster's pid file and socket lock block the next start."""
     pidfile = datadir / "postmaster.pid"

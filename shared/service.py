@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Protocol
 
 import anyio
 
+from shared.health import Health, serve_health
 from shared.metrics import start_metrics
 from shared.settings import Settings, load_settings
+from shared.trace import JsonFormatter, TraceFilter, set_process_actor
 
 
 def _closed_queue(exc: BaseException | None) -> bool:
@@ -45,28 +49,72 @@ class QuietFetchTimeouts(logging.Filter):
 
 
 def setup_logging(level: str = "INFO", service: str = "shoebox") -> None:
-    """Console logging with the service name in each line."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(QuietFetchTimeouts())
+    """Logging with the service name in each line: JSON lines (with the actor and the
+    correlation id of the request or scan in hand) when stderr is not a terminal, else text."""
+    set_process_actor(service)
+    handler = logging.StreamHandler()
+    if sys.stderr.isatty() and os.environ.get("SHOEBOX_LOG_FORMAT", "") != "json":
+        handler.setFormatter(
+            logging.Formatter(
+                f"%(asctime)s {service} %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"
+            )
+        )
+    else:
+        handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(TraceFilter())
+    handler.addFilter(QuietFetchTimeouts())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.getLogger("nats").setLevel(logging.WARNING)
     logging.getLogger("faststream").setLevel(logging.WARNING)
 
 
-def run_faststream(name: str, build: Callable[[Settings], Any]) -> None:
-    """Run a faststream service (`build(settings)` returns the FastStream app) until a signal."""
+class FastStreamBuild(Protocol):
+    def __call__(self, settings: Settings, *, health: Health | None = None) -> Any: ...
+
+
+class ServiceBody(Protocol):
+    def __call__(
+        self, settings: Settings, stop: asyncio.Event, *, health: Health | None = None
+    ) -> Awaitable[None]: ...
+
+
+@contextlib.asynccontextmanager
+async def health_server(settings: Settings, health: Health) -> AsyncIterator[None]:
+    """Serve /livez and /readyz on SHOEBOX_HEALTH_PORT (0 = none) while the body runs."""
+    server = (
+        await serve_health(health, settings.host, settings.health_port)
+        if settings.health_port
+        else None
+    )
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
+def run_faststream(name: str, build: FastStreamBuild) -> None:
+    """Run a faststream service (`build(settings, health=...)` returns the FastStream app)
+    until a signal, with its health endpoints."""
     settings = load_settings()
     setup_logging(settings.log_level, name)
     start_metrics(name)
+
+    async def _main() -> None:
+        health = Health(name)
+        async with health_server(settings, health):
+            await build(settings, health=health).run()
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(build(settings).run())
+        asyncio.run(_main())
 
 
-def run_service(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
-    """Run `body(settings, stop)` until SIGINT/SIGTERM sets `stop`."""
+def run_service(name: str, body: ServiceBody) -> None:
+    """Run `body(settings, stop, health=...)` until SIGINT/SIGTERM sets `stop`."""
     settings = load_settings()
     setup_logging(settings.log_level, name)
     start_metrics(name)
@@ -76,7 +124,9 @@ def run_service(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[N
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await body(settings, stop)
+        health = Health(name)
+        async with health_server(settings, health):
+            await body(settings, stop, health=health)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

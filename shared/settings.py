@@ -18,6 +18,14 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
     namespace: str = ""
     embedded: bool = True
     port: int = 4222
+    # Replicas of every stream, KV bucket and object store Shoebox creates; 0 = from the size
+    # of the cluster the server reports (3 on a cluster of 3 or more, else 1). At most 5.
+    replicas: int = 0
+
+    @property
+    def servers(self) -> list[str]:
+        """The NATS URLs, one per cluster node (SHOEBOX_NATS_URL is comma-separated)."""
+        return [u.strip() for u in self.url.split(",") if u.strip()]
 
     def subject(self, *parts: str) -> str:
         """A subject under this namespace: subject("events", "user", id)."""
@@ -78,6 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The web app's map tiles, as Leaflet's URL template ({z}/{x}/{y}); empty = no tiles, the
     # photos on a plain background (nothing outside this server is reachable by default).
     map_tile_url: str = ""
+    # Where a worker (projector, scanner, metadata, watcher) serves GET /livez and /readyz;
+    # 0 = none. The api serves them on its own port.
+    health_port: int = 8081
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
@@ -126,11 +137,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "metadata_ack_wait": float(env.get("SHOEBOX_METADATA_ACK_WAIT", "30")),
         "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
         "map_tile_url": env.get("SHOEBOX_MAP_TILE_URL", ""),
+        "health_port": int(env.get("SHOEBOX_HEALTH_PORT", "8081")),
         "nats": {
             "url": nats_url or f"nats://127.0.0.1:{nats_port}",
             "namespace": env.get("SHOEBOX_NAMESPACE", ""),
             "embedded": not nats_url,
             "port": nats_port,
+            "replicas": min(5, max(0, int(env.get("SHOEBOX_NATS_REPLICAS", "0")))),
         },
         "db": {"url": db_url, "embedded": not db_url},
         "scan": {

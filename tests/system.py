@@ -78,6 +78,9 @@ def system_settings(infra: Infra, namespace: str, db_url: str, data_dir: Path) -
             # Test files are written just before they are read: record failures at once
             # (tests of the settle time set their own).
             "SHOEBOX_METADATA_SETTLE": "0",
+            # Services run in the test's event loop serve no health port (tests that probe
+            # one run the service as a process with a free port).
+            "SHOEBOX_HEALTH_PORT": "0",
         }
     )
 
@@ -91,6 +94,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "SHOEBOX_DATA": settings.data_dir,
         "SHOEBOX_LOG_LEVEL": "WARNING",
         "SHOEBOX_METADATA_SETTLE": str(settings.metadata_settle),
+        "SHOEBOX_HEALTH_PORT": "0",
     }
 
 

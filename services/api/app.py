@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Request, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
@@ -28,9 +31,11 @@ from services.api.routes.system_config import SystemConfigController
 from services.api.routes.timeline import MapController, TimelineController
 from services.api.routes.users import UsersAdminController, UsersController
 from services.api.web.app import csrf_config, security_headers, template_config, web_routers
+from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
+from shared.health import Health, beat, database_check, nats_check, readiness_response
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,11 +64,42 @@ async def well_known() -> dict[str, Any]:
     return {"api": {"endpoint": "/api"}}
 
 
+def correlate(app: ASGIApp) -> ASGIApp:
+    """Give every request a correlation id (the X-Correlation-Id request header when it is a
+    sane one, else a new one): it is answered in X-Correlation-Id and in error bodies, and
+    rides on the request's log lines and events (shared/trace.py)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-correlation-id", b"").decode("latin-1")
+        cid = given if given.isalnum() and len(given) <= 64 else trace.new_correlation_id()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-correlation-id", cid.encode()),
+                ]
+            await send(message)
+
+        with trace.acting("anonymous", cid):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+async def _health_response(health: Health, path: str) -> Response[bytes]:
+    status, body = await readiness_response(health, path)
+    return Response(body, status_code=status, media_type="application/json")
+
+
 async def open_context(settings: Settings) -> Context:
     """Connect to NATS and PostgreSQL and start following the projector's checkpoint."""
     nc = await connect(settings.nats, "api")
     engine = create_engine(settings.db.url)
-    await ensure_streams(nc.jetstream(), settings.nats)
+    await ensure_streams(nc, settings.nats)
     waiter = await follow_checkpoint(nc, settings.nats, engine)
     thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
     return Context(
@@ -89,24 +125,50 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         return holder["ctx"]
 
     # Immich's live updates at /api/socket.io (services/api/live.py, decision 0019).
-    live = LiveUpdates(provide_ctx)
+    live_updates = LiveUpdates(provide_ctx)
+    health = Health("api")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if ctx is None:
             holder["ctx"] = await open_context(settings)
+        live = holder["ctx"]
+        health.add("nats", nats_check(live.nc))
+        # The table the projector creates with the schema: until it exists, a sign-up fails.
+        health.add("postgres", database_check(live.engine, "projection_checkpoint"))
+        stop = asyncio.Event()
+        beating = asyncio.create_task(beat(live.nc, settings.nats, health, stop))
         try:
             yield
         finally:
-            await live.close()
+            stop.set()
+            await beating
+            await live_updates.close()
             if ctx is None:
-                await close_context(holder["ctx"])
+                await close_context(live)
+
+    @get("/livez", include_in_schema=False, opt=public())
+    async def livez() -> Response[bytes]:
+        """Liveness: the process answers (shared/health.py has the contract)."""
+        return await _health_response(health, "/livez")
+
+    @get("/readyz", include_in_schema=False, opt=public())
+    async def readyz() -> Response[bytes]:
+        """Readiness: NATS and PostgreSQL answer and the read-model schema exists."""
+        return await _health_response(health, "/readyz")
 
     def provide_auth(request: Request[Any, Any, Any]) -> AuthUser:
         return current_user(request)
 
     app = Litestar(
-        route_handlers=[well_known, live.route(), *CONTROLLERS, *web_routers()],
+        route_handlers=[
+            well_known,
+            livez,
+            readyz,
+            live_updates.route(),
+            *CONTROLLERS,
+            *web_routers(),
+        ],
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "auth": Provide(provide_auth, sync_to_thread=False),
@@ -116,6 +178,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         # send it. Then no parameter may hold what the read models cannot store (edge.py).
         guards=[access_guard(provide_ctx), refuse_unstorable_params],
         request_class=EdgeRequest,
+        middleware=[correlate],
         exception_handlers=EXCEPTION_HANDLERS,
         # The web app (services/api/web): pages at /, CSRF on everything outside /api, CSP.
         template_config=template_config(),

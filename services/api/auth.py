@@ -25,6 +25,7 @@ from litestar.types import Guard
 from sqlalchemy import text
 
 from services.api.context import Context
+from shared import trace
 from shared.errors import Forbidden, Unauthorized
 
 _HASHER = PasswordHasher()
@@ -236,6 +237,8 @@ def access_guard(get_ctx: Callable[[], Context]) -> Guard:
         user = await authenticate(connection, get_ctx())
         user.authorize(access)
         connection.state[CALLER] = user
+        # What this request publishes is this user's doing (shared/trace.py).
+        trace.actor.set(f"user {user.id}")
 
     return guard
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from services.api import validation
 from shared import errors
+from shared.trace import correlation_id, new_correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ def error_body(status: int, message: str | list[str]) -> dict[str, Any]:
         "message": message,
         "error": HTTPStatus(status).phrase,
         "statusCode": status,
-        "correlationId": uuid.uuid4().hex[:8],
+        # The request's id (also its X-Correlation-Id header and on its log lines and events).
+        "correlationId": correlation_id.get() or new_correlation_id(),
     }
 
 

@@ -17,6 +17,7 @@ from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.db import create_engine
+from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage, unavailable
 from shared.settings import Settings
 
@@ -51,23 +52,36 @@ def worker_count() -> int:
     return max(1, int(os.environ.get("SHOEBOX_METADATA_WORKERS", "0")) or (os.cpu_count() or 1))
 
 
-def build_app(settings: Settings, workers: int | None = None) -> FastStream:
+def build_app(
+    settings: Settings, workers: int | None = None, *, health: Health | None = None
+) -> FastStream:
     nats = settings.nats
-    broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
+    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log)
     app = FastStream(broker, logger=log)
     n = workers or worker_count()
     state: dict[str, MetadataWorker] = {}
     outage = Outage(log, "metadata")
+    health = health or Health("metadata")
+    stop = asyncio.Event()
+    beats: list[asyncio.Task[None]] = []
 
     @app.on_startup
     async def _start() -> None:
         nc = await connect(nats, "metadata")
-        await ensure_streams(nc.jetstream(), nats)
+        await ensure_streams(nc, nats)
         engine = create_engine(settings.db.url, pool=False)
         state["w"] = MetadataWorker(nc, settings, WorkerPool(n, preload=WORKER_PRELOAD), engine)
+        health.add("nats", nats_check(nc))
+        health.add("postgres", database_check(engine))
+        health.add("consumer", consumer_check(nc, nats.name("EVENTS"), nats.name("metadata")))
+        beats.append(asyncio.create_task(beat(nc, nats, health, stop)))
 
     @app.on_shutdown
     async def _stop_workers() -> None:
+        stop.set()
+        for task in beats:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         # Before the broker waits for its handlers: a handler whose file is being read gets
         # PoolClosed at once and gives the message back, rather than stop waiting on the read.
         if "w" in state:

@@ -25,7 +25,7 @@ from services.projector.projections import plan
 from shared import events as ev
 from shared import metrics
 from shared.checkpoint import checkpoint_subject
-from shared.outage import Outage, database_down
+from shared.outage import Outage, database_down, unavailable
 from shared.schema import PROJECTION_VERSION
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class Projector:
         self.on_batch = on_batch
         self.position = 0
         self.outage = Outage(log, "projector")
+        self.bound = False  # an EVENTS consumer is open (readiness)
 
     async def run(
         self,
@@ -135,14 +136,15 @@ class Projector:
                 await self._follow(stop, until_seq)
                 return
             except Exception as e:
-                if not retry or not database_down(e):
+                what = unavailable(e)
+                if not retry or what is None:
                     raise
                 if self.position > failed_at:
                     delay = RETRY_FIRST  # it got further since the last outage
                 failed_at = self.position
                 # The database is gone for a moment (restarted, connections cut): nothing was
                 # committed, so the same events are tried again from the checkpoint.
-                self.outage.failed("PostgreSQL", e, f"the batch from seq {self.position + 1}")
+                self.outage.failed(what, e, f"the batch from seq {self.position + 1}")
                 log.debug("projector: retrying seq %d in %.1f s", self.position + 1, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -173,6 +175,7 @@ class Projector:
                     max_waiting=1,
                 ),
             )
+            self.bound = True
             # The next batch is fetched while this one commits.
             queue: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=2)
             pumping = asyncio.Event()
@@ -200,6 +203,7 @@ class Projector:
             finally:
                 # nats-py's fetch can swallow a cancellation, so the pump is also told to stop,
                 # and it is waited for a bounded time only: a stop or an error never hangs here.
+                self.bound = False
                 pumping.clear()
                 pump.cancel()
                 _, running = await asyncio.wait({pump}, timeout=PUMP_STOP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 import msgspec
@@ -17,14 +18,18 @@ from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
 from shared import events as ev
+from shared import trace
 from shared.bus import connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
+from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage, unavailable
 from shared.settings import Settings
 from shared.work import DIR_TASK_DECODER
 
 log = logging.getLogger(__name__)
+
+FINISH_PATIENCE = 300.0  # seconds the last task of a scan keeps trying to record its end
 
 
 @dataclass
@@ -40,20 +45,27 @@ class Holder:
         return self.scanner
 
 
-def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
+def build_app(
+    settings: Settings, *, nightly: bool = True, health: Health | None = None
+) -> FastStream:
     """The scanner process: N replicas share its durable consumers (library events, scan work,
     and asset events for moves that keep their albums)."""
     nats = settings.nats
     # log_level is the level faststream logs each message at: keep it below the default.
-    broker = NatsBroker(nats.url, log_level=logging.DEBUG, logger=log)
+    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log)
     app = FastStream(broker, logger=log)
     holder = Holder()
+    health = health or Health("scanner")
 
     @app.on_startup
     async def _start() -> None:
         nc = await connect(nats, "scanner")
-        await ensure_streams(nc.jetstream(), nats)
+        await ensure_streams(nc, nats)
         holder.scanner = scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        health.add("nats", nats_check(nc))
+        health.add("postgres", database_check(scanner.engine))
+        health.add("consumer", consumer_check(nc, nats.name("WORK"), nats.name("scanner-dirs")))
+        holder.tasks.append(asyncio.create_task(beat(nc, nats, health, holder.stop)))
         waiter = await follow_checkpoint(nc, nats, scanner.engine)
         moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
         holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
@@ -96,7 +108,10 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             await msg.reject()
             return
         if isinstance(event, ev.LibraryScanRequested):
-            await holder.s.start_scan(event)
+            # The scan's events are the scan's doing, under the request's correlation id.
+            cid = (msg.raw_message.headers or {}).get(trace.CORRELATION_HEADER)
+            with trace.acting(f"scan {event.scan_id}", cid):
+                await holder.s.start_scan(event)
         elif isinstance(event, ev.LibraryDeletionStarted):
             await holder.s.finish_deletion(event.stream_id)
 
@@ -120,10 +135,9 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
             return
         doing = f"scan {task.scan_id} library {task.library_id}: folder {task.path}"
         try:
-            await holder.s.run_dir(task, keepalive=msg.in_progress)
+            with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
+                await holder.s.run_dir(task, keepalive=msg.in_progress)
             await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-            if not task.watch and await holder.s.scan_backlog(task.scan_id) == 0:
-                await holder.s.finish_scan(task.scan_id, task.library_id)
         except Exception as e:
             # Infrastructure trouble (database, NATS): another attempt does it. An outage is
             # logged once; anything else is a fault, with its traceback.
@@ -136,8 +150,29 @@ def build_app(settings: Settings, *, nightly: bool = True) -> FastStream:
                 await msg.nack(delay=2)
             return
         holder.outage.recovered()
+        if not task.watch:
+            await _finish_if_done(holder, task.scan_id, task.library_id)
 
     return app
+
+
+async def _finish_if_done(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
+    """Record the scan's end if this was its last task. The task is acked already, so nobody
+    would ask again: a NATS hiccup here (a cluster electing a new stream leader) is waited
+    out rather than raised, or the scan would never finish."""
+    delay = 0.25
+    deadline = asyncio.get_running_loop().time() + FINISH_PATIENCE
+    while True:
+        try:
+            if await holder.s.scan_backlog(scan_id) == 0:
+                await holder.s.finish_scan(scan_id, library_id)
+            return
+        except (NatsError, TimeoutError) as e:
+            if holder.stop.is_set() or asyncio.get_running_loop().time() > deadline:
+                raise
+            holder.outage.failed("NATS", e, f"the end of scan {scan_id} library {library_id}")
+            await asyncio.sleep(delay)  # NATS is electing or reconnecting: back off
+            delay = min(delay * 2, 5.0)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, nightly: bool = True) -> None:

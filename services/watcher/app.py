@@ -44,6 +44,7 @@ from shared.db import create_engine
 from shared.errors import InvalidInput, NotReady
 from shared.fence import Fence
 from shared.globs import ExclusionMatcher
+from shared.health import Health, beat, database_check, flag_check, nats_check
 from shared.paths import is_inside, validate_import_path, within
 from shared.work import WORK_ENCODER, dir_task_msg_id, scan_work_subject, watch_task
 
@@ -234,6 +235,7 @@ class Watcher:
         self._wake = asyncio.Event()
         self._waiter: CheckpointWaiter | None = None
         self.bus = EventBus(nc, settings.nats)
+        self.subscribed = False  # its event subscriptions are open (readiness)
 
     def _apply(self, config: sysconfig.LibraryWatchConfig) -> None:
         """Take library.watch as it is now (polling or inotify, interval, settle window)."""
@@ -266,6 +268,7 @@ class Watcher:
             )
             for aggregate in ("server", "user", "library")
         ]
+        self.subscribed = True
         next_reload = loop.time()
         next_renew = loop.time() + self.renew_every
         log.info("watch: replica %s started", self.replica_id)
@@ -285,6 +288,7 @@ class Watcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick)
         finally:
+            self.subscribed = False
             for sub in subscriptions:
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
@@ -633,7 +637,7 @@ async def build_watcher(
     """The composition root: connect NATS and PostgreSQL and make the (not yet running)
     watcher. `quiet` overrides the settle window (1 s for inotify, one polling interval)."""
     nc = await connect(settings.nats, "watcher")
-    await ensure_streams(nc.jetstream(), settings.nats)
+    await ensure_streams(nc, settings.nats)
     return Watcher(
         nc,
         create_engine(settings.db.url),
@@ -651,12 +655,20 @@ async def serve(
     quiet: float | None = None,
     reload_every: float = RELOAD_EVERY,
     renew_every: float = RENEW_EVERY,
+    health: Health | None = None,
 ) -> None:
     """Run the watcher in the current event loop until `stop` is set (tests, embedding)."""
+    health = health or Health("watcher")
     watcher = await build_watcher(
         settings, quiet=quiet, reload_every=reload_every, renew_every=renew_every
     )
+    health.add("nats", nats_check(watcher.nc))
+    health.add("postgres", database_check(watcher.engine))
+    health.add("consumer", flag_check(lambda: watcher.subscribed, "not following events yet"))
+    beating = asyncio.create_task(beat(watcher.nc, settings.nats, health, stop))
     try:
         await watcher.run(stop)
     finally:
+        stop.set()
+        await beating
         await watcher.close()

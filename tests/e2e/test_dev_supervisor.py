@@ -88,3 +88,65 @@ async def test_a_killed_postgresql_comes_back_and_a_stop_ends_everything() -> No
         for proc in _ours(data):
             proc.kill()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _service(dev: subprocess.Popen[bytes], name: str) -> psutil.Process | None:
+    """The supervisor's child running `services.<name>`, if any."""
+    for child in psutil.Process(dev.pid).children():
+        try:
+            if f"services.{name}" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+async def test_the_supervisor_says_when_all_is_ready_and_restarts_a_service_that_hangs(
+    tmp_path: Path,
+) -> None:
+    data = Path(tempfile.mkdtemp(prefix="sbdev-", dir="/tmp"))
+    log = tmp_path / "dev.log"
+    env = {
+        **os.environ,
+        "SHOEBOX_DATA": str(data),
+        "SHOEBOX_PORT": str(free_port()),
+        "SHOEBOX_NATS_PORT": str(free_port()),
+        "SHOEBOX_LOG_LEVEL": "INFO",
+        "SHOEBOX_METADATA_WORKERS": "1",
+    }
+    env.pop("SHOEBOX_NATS_URL", None)
+    env.pop("SHOEBOX_DATABASE_URL", None)
+    with log.open("wb") as out:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "deploy.dev"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stderr=out,
+            stdout=out,
+        )
+    try:
+
+        async def said(text: str) -> bool:
+            return text in log.read_text(errors="replace")
+
+        await eventually(lambda: said("every service is ready"), 120, "the ready line")
+        hung = _service(dev, "scanner")
+        assert hung is not None
+        hung.suspend()  # alive to waitpid, but its event loop answers nothing
+
+        async def replaced() -> bool:
+            now = _service(dev, "scanner")
+            return now is not None and now.pid != hung.pid
+
+        await eventually(replaced, 60, "the supervisor to replace the hung scanner")
+        assert await said("scanner failed 3 liveness checks")
+        assert not psutil.pid_exists(hung.pid) or hung.status() == psutil.STATUS_ZOMBIE
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(60)
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+        for proc in _ours(data):
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
