@@ -374,19 +374,34 @@ async def fresh_run(lab: Lab, tmp_path: Path, metadata_replicas: int = 1) -> Asy
                     p.kill()
 
 
+def _record(line: str) -> tuple[str, str]:
+    """(level, message) of a log line: JSON (the services' format off a terminal) or text."""
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            return str(record.get("level", "")), str(record.get("message", ""))
+    head, _, message = line.partition(": ")
+    level = next((w for w in head.split() if w in ("DEBUG", "INFO", "WARNING", "ERROR")), "")
+    return level, message
+
+
 def quiet(run: Run, what: str, *, projector: bool = False) -> None:
     """The logs name the outage once per service, with its cause, and hold no traceback."""
     for log in sorted(run.logs.glob("*.log")):
         text = log.read_text(errors="replace")
         assert "Traceback" not in text, f"{log.name}:\n{text[-5000:]}"
-        warnings = [line for line in text.splitlines() if f"{what} unavailable (" in line]
-        assert all(" WARNING " in line for line in warnings), warnings
+        records = [_record(line) for line in text.splitlines()]
+        warnings = [(level, msg) for level, msg in records if f"{what} unavailable (" in msg]
+        assert all(level == "WARNING" for level, _ in warnings), warnings
         # One line per part of the service that met the outage (the scanner's folder tasks
         # and its moves consumer each say so).
-        parts = collections.Counter(line.split(": ", 1)[1].split(":")[0] for line in warnings)
+        parts = collections.Counter(msg.split(":")[0] for _, msg in warnings)
         assert all(n == 1 for n in parts.values()), f"{log.name} repeated the outage: {warnings}"
     if projector:
-        assert f"projector: {what} unavailable (" in run.log("projector")
+        assert any(
+            msg.startswith(f"projector: {what} unavailable (")
+            for _, msg in map(_record, run.log("projector").splitlines())
+        )
 
 
 def bound(lab: Lab, outage: float) -> float:
