@@ -27,7 +27,7 @@ from services.api.routes.users import UsersAdminController, UsersController
 from services.api.web.app import csrf_config, security_headers, template_config, web_routers
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
-from shared.db import create_engine
+from shared.db import create_engine, wait_for_schema
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
             return
         holder["ctx"] = await open_context(settings)
         try:
+            # Serve only once the projector has created the schema (a first start may race it).
+            await wait_for_schema(holder["ctx"].engine)
             yield
         finally:
             await close_context(holder["ctx"])
