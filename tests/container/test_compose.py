@@ -213,6 +213,8 @@ def test_compose_stack_scans_read_only_photos_and_keeps_them_across_restarts(
     assert inspect["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     probe = "import importlib.util as u; print([m for m in ('pytest','mypy','ruff','pgserver') if u.find_spec(m)])"  # noqa: E501
     assert stack.engine.docker("run", "--rm", IMAGE, "python", "-c", probe).strip() == "[]"
+    # The operator's command line is in the image.
+    assert "replay" in stack.compose("exec", "-T", "api", "shoebox", "--help")
 
     # Watching is on: a photo copied in later becomes an asset without a scan.
     shutil.copy(SAMPLES / "jpg" / LATE_PHOTO, stack.photos / LATE_PHOTO)
