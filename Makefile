@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 
-.PHONY: install browser run test test-fast bench bench-1m replay lint vendor docs clean help
+.PHONY: install browser container run test test-fast bench bench-1m replay lint vendor docs clean help
 
 help:
 	@echo "make run     start NATS, PostgreSQL and every Shoebox service (web app on http://127.0.0.1:2283/)"
@@ -42,11 +42,26 @@ browser:
 	  fi; \
 	fi
 
-test: install browser
+# The container test (tests/container) starts its own dockerd and builds local stand-ins for
+# the base images with debootstrap; as root, install Debian's docker.io and debootstrap once
+# when missing (otherwise it is skipped with a message saying what to install).
+container:
+	@if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's docker.io and debootstrap for the container test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends docker.io debootstrap >/dev/null) \
+	      || echo "apt-get install docker.io debootstrap failed: the container test will be skipped"; \
+	  else \
+	    echo "dockerd or debootstrap is missing: the container test will be skipped (as root: apt-get install docker.io debootstrap)"; \
+	  fi; \
+	fi
+
+test: install browser container
 	$(PY) -m pytest -q -ra; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow and not e2e"
+	$(PY) -m pytest -q -m "not slow and not e2e and not container"
 
 bench: install
 	$(PY) bench/replay.py

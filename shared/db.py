@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from shared.schema import metadata
+
+log = logging.getLogger(__name__)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -33,6 +39,47 @@ async def create_schema(engine: AsyncEngine) -> None:
         # Several services may start at once: one creates, the others wait and find it done.
         await conn.execute(text("SELECT pg_advisory_xact_lock(5150)"))
         await conn.run_sync(metadata.create_all)
+
+
+async def schema_ready(engine: AsyncEngine) -> bool:
+    """Whether every read-model table exists (the projector creates them in one transaction)."""
+    names = [table.name for table in metadata.sorted_tables]
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_catalog.pg_tables"
+                " WHERE schemaname = current_schema() AND tablename = ANY(:names)"
+            ),
+            {"names": names},
+        )
+    return bool(found == len(names))
+
+
+async def wait_for_schema(engine: AsyncEngine, timeout: float = 300.0, poll: float = 0.5) -> None:
+    """Wait until PostgreSQL answers and the projector has created the read-model schema.
+
+    On a first start the API may come up before the projector (or before PostgreSQL): serving
+    then would answer a sign-up with 500 (`relation "server_state" does not exist`). Raises
+    TimeoutError after `timeout` seconds, so the process exits and its supervisor restarts it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    said = ""
+    while True:
+        try:
+            if await schema_ready(engine):
+                if said:
+                    log.info("read-model schema found; serving")
+                return
+            why = "waiting for the projector to create the read-model schema"
+        except (OSError, DBAPIError) as exc:
+            why = f"waiting for PostgreSQL ({type(exc).__name__}: {exc})"
+        if why != said:
+            log.warning("%s", why)
+            said = why
+        if loop.time() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s {why}")
+        await asyncio.sleep(poll)  # a poll interval: the schema appears in another process
 
 
 async def drop_schema(engine: AsyncEngine) -> None:

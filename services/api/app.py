@@ -34,7 +34,7 @@ from services.api.web.app import csrf_config, security_headers, template_config,
 from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
-from shared.db import create_engine
+from shared.db import create_engine, wait_for_schema
 from shared.health import Health, beat, database_check, nats_check, readiness_response
 from shared.settings import Settings
 
@@ -139,6 +139,10 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         stop = asyncio.Event()
         beating = asyncio.create_task(beat(live.nc, settings.nats, health, stop))
         try:
+            # Serve only once the projector has created the schema (a first start may race it);
+            # a caller that brings its own connections (tests) has made the schema already.
+            if ctx is None:
+                await wait_for_schema(live.engine)
             yield
         finally:
             stop.set()
