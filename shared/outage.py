@@ -40,6 +40,7 @@ _NATS_DOWN: tuple[type[BaseException], ...] = (
     nats_errors.OutboundBufferLimitError,
     nats_errors.UnexpectedEOF,
     js_errors.ServiceUnavailableError,
+    js_errors.NoStreamResponseError,  # a stream electing its leader
 )
 
 

