@@ -137,23 +137,34 @@ def build_app(
         try:
             with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
                 await holder.s.run_dir(task, keepalive=msg.in_progress)
-            await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
         except Exception as e:
             # Infrastructure trouble (database, NATS): another attempt does it. An outage is
             # logged once; anything else is a fault, with its traceback.
-            what = unavailable(e)
-            if what is None:
-                log.exception("%s failed; will retry", doing)
-            else:
-                holder.outage.failed(what, e, doing)
+            _failed(holder, e, doing)
             with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
                 await msg.nack(delay=2)
             return
-        holder.outage.recovered()
+        try:
+            await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
+        except Exception as e:
+            # The ack may have reached the stream all the same (its answer was lost while a
+            # leader was elected): look at the backlog below either way. If it did not, the
+            # task comes back, adds nothing (counted once) and ends the scan then.
+            _failed(holder, e, f"the ack of {doing}")
+        else:
+            holder.outage.recovered()
         if not task.watch:
             await _finish_if_done(holder, task.scan_id, task.library_id)
 
     return app
+
+
+def _failed(holder: Holder, exc: BaseException, doing: str) -> None:
+    what = unavailable(exc)
+    if what is None:
+        log.exception("%s failed; will retry", doing)
+    else:
+        holder.outage.failed(what, exc, doing)
 
 
 async def _finish_if_done(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
