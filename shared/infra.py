@@ -50,13 +50,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_nats(store_dir: Path, port: int, **popen: Any) -> subprocess.Popen[bytes]:
-    """Start nats-server with JetStream storing under store_dir; returns once it accepts."""
+def start_nats(store_dir: Path, port: int, *extra: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start nats-server with JetStream storing under store_dir (and `extra` arguments);
+    returns once it accepts."""
     store_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [nats_server_binary(), "-js", "-sd", str(store_dir), "-p", str(port), "-a", "127.0.0.1"],
+        [nats_server_binary(), "-js", "-sd", str(store_dir), "-p", str(port), "-a", "127.0.0.1",
+         *extra],
         **popen,
-    )
+    )  # fmt: skip
     try:
         wait_for_port("127.0.0.1", port)
     except TimeoutError:
@@ -70,35 +72,20 @@ def start_nats_node(
 ) -> subprocess.Popen[bytes]:
     """Start one node of a local JetStream cluster (loopback routes to the others' cluster
     ports); returns once it accepts clients (the cluster elects its leaders afterwards)."""
-    store_dir.mkdir(parents=True, exist_ok=True)
     route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
-    proc = subprocess.Popen(
-        [
-            nats_server_binary(),
-            "-js",
-            "-sd",
-            str(store_dir),
-            "-p",
-            str(port),
-            "-a",
-            "127.0.0.1",
-            "--server_name",
-            name,
-            "--cluster_name",
-            "shoebox",
-            "--cluster",
-            f"nats://127.0.0.1:{cluster_port}",
-            "--routes",
-            route_urls,
-        ],
+    return start_nats(
+        store_dir,
+        port,
+        "--server_name",
+        name,
+        "--cluster_name",
+        "shoebox",
+        "--cluster",
+        f"nats://127.0.0.1:{cluster_port}",
+        "--routes",
+        route_urls,
         **popen,
     )
-    try:
-        wait_for_port("127.0.0.1", port)
-    except TimeoutError:
-        proc.kill()
-        raise
-    return proc
 
 
 def clear_stale_postmaster(datadir: Path) -> None:

@@ -57,8 +57,7 @@ RETRY_SECONDS = 5.0
 # (album, old asset, new asset) for offline/online pairs of one library with one checksum, where
 # either side is among :ids and the album holds the old asset but not the new one. Two branches,
 # so each side is found through its primary key and (library_id, checksum).
-_MOVED = text(
-    """
+_PAIRS = """
     WITH pairs AS (
         SELECT o.id AS old_id, n.id AS new_id
         FROM assets n JOIN assets o ON o.library_id = n.library_id AND o.checksum = n.checksum
@@ -68,6 +67,11 @@ _MOVED = text(
         FROM assets o JOIN assets n ON n.library_id = o.library_id AND n.checksum = o.checksum
         WHERE o.id = ANY(:ids) AND o.is_offline AND NOT n.is_offline
     )
+"""
+
+_MOVED = text(
+    _PAIRS
+    + """
     SELECT aa.album_id, p.old_id, p.new_id
     FROM pairs p JOIN album_assets aa ON aa.asset_id = p.old_id
     WHERE NOT EXISTS (
@@ -82,16 +86,8 @@ _MOVED = text(
 # move) set the old asset's details and nobody has set the new one's: once carried, the new
 # asset is `edited`, so a detail is carried once and never over a later edit.
 _MOVED_DETAILS = text(
-    """
-    WITH pairs AS (
-        SELECT o.id AS old_id, n.id AS new_id
-        FROM assets n JOIN assets o ON o.library_id = n.library_id AND o.checksum = n.checksum
-        WHERE n.id = ANY(:ids) AND NOT n.is_offline AND o.is_offline
-        UNION
-        SELECT o.id, n.id
-        FROM assets o JOIN assets n ON n.library_id = o.library_id AND n.checksum = o.checksum
-        WHERE o.id = ANY(:ids) AND o.is_offline AND NOT n.is_offline
-    )
+    _PAIRS
+    + """
     SELECT DISTINCT ON (n.id) o.id AS old_id, n.id AS new_id, o.is_favorite, o.visibility,
            o.user_description, o.rating
     FROM pairs p JOIN assets o ON o.id = p.old_id JOIN assets n ON n.id = p.new_id
