@@ -8,16 +8,22 @@ revision, so concurrent replicas never lose a count.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
+from shared.work import scan_work_subject
+
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
     from shared.settings import NatsSettings
+
+
+log = logging.getLogger(__name__)
 
 
 class ScanProgress(msgspec.Struct, kw_only=True):
@@ -30,6 +36,9 @@ class ScanProgress(msgspec.Struct, kw_only=True):
     files_seen: int = 0
     finished: bool = False
     unavailable: list[str] = []
+    # False from a scan's start until every root folder is queued: until then an empty WORK
+    # subject means "not queued yet", not "done". Records written before it existed read True.
+    roots_queued: bool = True
 
 
 _ENC = msgspec.json.Encoder()
@@ -57,6 +66,7 @@ async def update_progress(
     files_seen: int = 0,
     unavailable: list[str] | None = None,
     init: ScanProgress | None = None,
+    roots_queued: bool | None = None,
 ) -> ScanProgress:
     """Add to the counters atomically; returns the state after this update."""
     kv = await js.key_value(settings.name("scans"))
@@ -72,6 +82,8 @@ async def update_progress(
         current.files_seen += files_seen
         if unavailable:
             current.unavailable = [*current.unavailable, *unavailable]
+        if roots_queued is not None:
+            current.roots_queued = roots_queued
         try:
             if revision:
                 await kv.update(key, _ENC.encode(current), last=revision)
@@ -81,6 +93,17 @@ async def update_progress(
         except (KeyWrongLastSequenceError, APIError) as e:
             if not _is_cas_conflict(e):
                 raise
+
+
+async def roots_queued(js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID) -> bool:
+    """Whether the scan's start has queued all its root folders, read from the bucket's stream
+    leader (a direct get may be answered by a replica that is behind)."""
+    bucket = settings.name("scans")
+    try:
+        msg = await js.get_last_msg(f"KV_{bucket}", f"$KV.{bucket}.{scan_id}")
+    except NotFoundError:
+        return False
+    return _DEC.decode(msg.data or b"{}").roots_queued
 
 
 def _is_cas_conflict(e: Exception) -> bool:
@@ -152,6 +175,44 @@ async def exact_totals(
         await asyncio.sleep(0.25)  # back off while the bucket's leader settles
         total = await _sum_tasks(js, settings, scan_id)
     return total
+
+
+# Below this many messages left on a scan's WORK subject, each is looked at (see `outstanding`).
+LOOK_AT_MOST = 64
+
+
+async def outstanding(js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID) -> int:
+    """Folder tasks of a scan not yet done: queued, in flight, or done but not yet acknowledged.
+
+    A task that is done has its key in `scan-tasks` (count_once, after its subfolders are
+    queued) before it is acknowledged. The WORK subject's message count alone can stay above
+    zero for good: an acknowledgement whose answer was lost while a stream leader was elected,
+    or an acked message a new leader still holds. When few messages are left, each is looked
+    at, and one whose task is counted is done."""
+    stream, subject = settings.name("WORK"), scan_work_subject(settings, scan_id)
+    info = await js.stream_info(stream, subjects_filter=subject)
+    left = int((info.state.subjects or {}).get(subject, 0))
+    if left == 0 or left > LOOK_AT_MOST:
+        return left
+    tasks = f"KV_{settings.name('scan-tasks')}"
+    prefix = f"$KV.{settings.name('scan-tasks')}."
+    not_done, seq, looked = 0, 1, 0
+    for _ in range(left):
+        try:
+            msg = await js.get_msg(stream, seq, subject=subject, next=True)
+        except NotFoundError:
+            break  # acknowledged meanwhile
+        seq, looked = (msg.seq or seq) + 1, looked + 1
+        task = (msg.headers or {}).get("Nats-Msg-Id")
+        try:
+            if task is None:
+                raise NotFoundError
+            await js.get_last_msg(tasks, prefix + _task_key(scan_id, task))
+        except NotFoundError:
+            not_done += 1
+    if looked > not_done:
+        log.info("scan %s: %d done tasks still on the WORK stream", scan_id, looked - not_done)
+    return not_done
 
 
 async def _sum_tasks(js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID) -> TaskDone:

@@ -12,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from services.api import validation
 from shared import errors
+from shared.outage import Outage, unavailable
 from shared.trace import correlation_id, new_correlation_id
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,17 @@ def unicode_error_handler(_: Request[Any, Any, Any], exc: UnicodeError) -> Respo
     return Response(error_body(400, "Request body is not valid UTF-8"), status_code=400)
 
 
-def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+# NATS electing a stream leader or PostgreSQL restarting: said once, not a traceback a request.
+_outage = Outage(log, "api")
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    what = unavailable(exc)
+    if what is not None:
+        # Nothing is wrong with the request: the caller may simply ask again.
+        _outage.failed(what, exc, f"{request.method} {request.url.path}")
+        message = f"{what} is unavailable for the moment; try again"
+        return Response(error_body(503, message), status_code=503, headers={"Retry-After": "1"})
     log.exception("unhandled error: %s", exc)
     return Response(error_body(500, "Internal server error"), status_code=500)
 

@@ -41,7 +41,9 @@ from shared.scanprogress import (
     TaskDone,
     count_once,
     exact_totals,
+    outstanding,
     read_progress,
+    roots_queued,
     update_progress,
 )
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
@@ -296,11 +298,14 @@ class Scanner:
             e.scan_id,
             pending=len(tasks),
             unavailable=unavailable,
-            init=ScanProgress(library_id=str(library_id), mode=e.mode.value),
+            init=ScanProgress(library_id=str(library_id), mode=e.mode.value, roots_queued=False),
         )
         for task in tasks:
             await self._queue(task)
-        if not tasks:
+        # Until now a task that emptied the subject was not the last: the scan's end is this
+        # start's to see if every task is done already.
+        await update_progress(self.js, self.settings.nats, e.scan_id, roots_queued=True)
+        if await self.scan_backlog(e.scan_id) == 0:
             await self.finish_scan(e.scan_id, library_id)
 
     async def _start_path_scan(self, e: ev.LibraryScanRequested, lib: LibraryState) -> None:
@@ -762,10 +767,11 @@ class Scanner:
     # --- finishing ------------------------------------------------------------------------
 
     async def scan_backlog(self, scan_id: uuid.UUID) -> int:
-        """Directory tasks of a scan still queued or in flight (acked ones leave the stream)."""
-        subject = scan_work_subject(self.settings.nats, scan_id)
-        info = await self.js.stream_info(self.settings.nats.name("WORK"), subjects_filter=subject)
-        return int((info.state.subjects or {}).get(subject, 0))
+        """Directory tasks of a scan not yet done (queued, in flight, or done and not yet
+        acknowledged); 1 while its start is still queueing root folders."""
+        if not await roots_queued(self.js, self.settings.nats, scan_id):
+            return 1
+        return await outstanding(self.js, self.settings.nats, scan_id)
 
     async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
         """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""

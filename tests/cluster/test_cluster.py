@@ -116,13 +116,17 @@ async def _scan_through_a_leader_kill(
 
     async def finished() -> bool:
         nonlocal status
-        try:
-            status = await ok(await system.client.get(url, headers=admin))
-        except AssertionError:
-            return False  # a read during the election may answer 503
+        r = await system.client.get(url, headers=admin)
+        if r.status_code == 503:  # a read during the election: NATS unavailable, try again
+            assert r.json()["message"] == "NATS is unavailable for the moment; try again"
+            return False
+        status = await ok(r)
         return bool(status["scanId"] != before and status["state"] == "finished")
 
-    await eventually(finished, 180, "the scan to finish after the leader was killed")
+    try:
+        await eventually(finished, 180, "the scan to finish after the leader was killed")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; {await _work_state(system, status)}") from None
     assert status["filesSeen"] == expected, status
 
     async def projected() -> bool:
@@ -131,6 +135,22 @@ async def _scan_through_a_leader_kill(
 
     await eventually(projected, 60, f"{expected} assets in the read models")
     return killed
+
+
+async def _work_state(system: System, status: dict[str, Any]) -> str:
+    """What the WORK stream and its consumer hold for a scan that did not finish."""
+    js = system.ctx.nc.jetstream()
+    nats_settings = system.settings.nats
+    subject = nats_settings.subject("work", "scan", str(status.get("scanId")))
+    info = await js.stream_info(nats_settings.name("WORK"), subjects_filter=subject)
+    consumer = await js.consumer_info(
+        nats_settings.name("WORK"), nats_settings.name("scanner-dirs")
+    )
+    return (
+        f"status {status}; WORK subject {info.state.subjects}; consumer pending "
+        f"{consumer.num_pending}, ack pending {consumer.num_ack_pending}, redelivered "
+        f"{consumer.num_redelivered}"
+    )
 
 
 async def test_streams_buckets_and_the_object_store_have_three_replicas(

@@ -514,12 +514,20 @@ async def test_postgresql_backends_terminated_for_seconds(lab: Lab, tmp_path: Pa
 
 
 async def test_postgresql_stopped_for_30_s(lab: Lab, tmp_path: Path) -> None:
-    async def stop_30() -> None:
-        await lab.stop_postgres()
-        await asyncio.sleep(OUTAGE)  # the outage itself, not a wait for an outcome
-        await lab.start_postgres()
-
     async with fresh_run(lab, tmp_path) as run:
+
+        async def stop_30() -> None:
+            await lab.stop_postgres()
+            began = time.monotonic()
+            # The API says the database is away (503, try again), not an internal error.
+            r = await run.system.client.get(f"/api/libraries/{run.library}", headers=run.admin)
+            assert r.status_code == 503, r.text
+            assert r.json()["message"] == "PostgreSQL is unavailable for the moment; try again"
+            assert r.headers["retry-after"] == "1"
+            # The outage itself, not a wait for an outcome.
+            await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - began)))
+            await lab.start_postgres()
+
         outage, took = await _fault_run(
             lab,
             run,

@@ -1,0 +1,59 @@
+"""When a scan is done: its start has queued every root, and each task left on its WORK
+subject is one whose work is not yet counted (an acknowledgement lost during a leader election
+leaves a done task on the stream for good)."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.scanprogress import (
+    ScanProgress,
+    count_once,
+    outstanding,
+    roots_queued,
+    update_progress,
+)
+from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
+from tests.system import System
+
+
+async def test_a_done_task_left_on_the_stream_is_not_outstanding(system: System) -> None:
+    js, nats = system.ctx.nc.jetstream(), system.settings.nats
+    scan, library = uuid.uuid4(), uuid.uuid4()
+    tasks = [
+        DirTask(scan_id=scan, library_id=library, path=f"/photos/{n}", import_path="/photos")
+        for n in range(3)
+    ]
+    for task in tasks:
+        await js.publish(
+            scan_work_subject(nats, scan),
+            WORK_ENCODER.encode(task),
+            stream=nats.name("WORK"),
+            headers={"Nats-Msg-Id": dir_task_msg_id(task)},
+        )
+    assert await outstanding(js, nats, scan) == 3
+    # Two are done (counted) but never acknowledged: only the third is outstanding.
+    for task in tasks[:2]:
+        assert await count_once(js, nats, scan, dir_task_msg_id(task), dirs_done=1)
+    info = await js.stream_info(nats.name("WORK"), subjects_filter=scan_work_subject(nats, scan))
+    assert info.state.subjects == {scan_work_subject(nats, scan): 3}
+    assert await outstanding(js, nats, scan) == 1
+    await count_once(js, nats, scan, dir_task_msg_id(tasks[2]), dirs_done=1)
+    assert await outstanding(js, nats, scan) == 0
+    assert await outstanding(js, nats, uuid.uuid4()) == 0
+
+
+async def test_a_scan_is_not_done_while_its_start_is_queueing(system: System) -> None:
+    js, nats = system.ctx.nc.jetstream(), system.settings.nats
+    scan = uuid.uuid4()
+    await update_progress(js, nats, scan, pending=2, init=ScanProgress(roots_queued=False))
+    assert not await roots_queued(js, nats, scan)
+    await update_progress(js, nats, scan, dirs_done=1)
+    assert not await roots_queued(js, nats, scan)
+    await update_progress(js, nats, scan, roots_queued=True)
+    assert await roots_queued(js, nats, scan)
+    # A scan started by a scanner from before the flag: its record reads as queued.
+    old = uuid.uuid4()
+    kv = await js.key_value(nats.name("scans"))
+    await kv.put(str(old), b'{"library_id": "x", "pending": 1}')
+    assert await roots_queued(js, nats, old)
