@@ -211,7 +211,7 @@ async def outstanding(js: JetStreamContext, settings: NatsSettings, scan_id: uui
         except NotFoundError:
             not_done += 1
     if looked > not_done:
-        log.info("scan %s: %d done tasks still on the WORK stream", scan_id, looked - not_done)
+        log.debug("scan %s: %d done tasks still on the WORK stream", scan_id, looked - not_done)
     return not_done
 
 

@@ -190,12 +190,6 @@ async def test_streams_buckets_and_the_object_store_have_three_replicas(
         await nc.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known liveness defect (issue 17 stays open): in about one run of two the scan never "
-    "finishes after the EVENTS leader is killed mid-scan (folder tasks meet "
-    "NoStreamResponseError during the election); when it finishes, its counts are exact",
-)
 async def test_a_scan_is_exact_when_the_stream_leader_dies_and_after_it_returns(
     cluster: Cluster, infra: Infra, tmp_path: Path
 ) -> None:
