@@ -87,7 +87,7 @@ lint: install
 vendor:
 	$(PYTHON) deploy/vendor.py
 
-# docs/events.md is made from shared/events.py (a test checks it is current); new event types
+# docs/events.md is made from shared/events/ (a test checks it is current); new event types
 # also get their golden file (tests/golden/events).
 docs: install
 	$(PY) -m shared.eventdoc > docs/events.md

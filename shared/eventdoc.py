@@ -1,4 +1,4 @@
-"""docs/events.md, made from shared/events.py: `python -m shared.eventdoc > docs/events.md`
+"""docs/events.md, made from shared/events/: `python -m shared.eventdoc > docs/events.md`
 (`make docs`). A test checks the file is current."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def render() -> str:
     lines = [
         "# Events",
         "",
-        "Generated from `shared/events.py` by `make docs`; do not edit by hand.",
+        "Generated from `shared/events/` by `make docs`; do not edit by hand.",
         "",
         "Every event is a JSON object on the `EVENTS` stream, on the subject",
         "`events.<aggregate>.<stream_id>`, named by its `event` field and carrying the envelope:",
@@ -63,8 +63,8 @@ def render() -> str:
     lines += [
         "",
         "A field is added with a default; a rename or retype is a new version (`v`) with an",
-        "upcaster in `shared/events.py` (decision 0023). Golden files of every version are in",
-        "`tests/golden/events/`.",
+        "upcaster in `shared/events/__init__.py` (decision 0023). Golden files of every version",
+        "are in `tests/golden/events/`.",
     ]
     for aggregate in ev.Aggregate:
         kinds = [t for t in ev.EVENT_TYPES if t.aggregate is aggregate]
