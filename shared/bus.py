@@ -5,24 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import msgspec
 import nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError, ServiceUnavailableError
 
-from shared.events import BaseEvent, Event, decode, encode, subject_parts
+from shared.events import AssetRemoved, BaseEvent, Event, decode, encode, subject_parts
 from shared.infra import wait_for_port
 from shared.outage import Outage, nats_down
 from shared.settings import DUPLICATE_WINDOW
 from shared.trace import event_headers
 
 if TYPE_CHECKING:
-    import uuid
-
     from nats.aio.client import Client
     from nats.js import JetStreamContext
 
@@ -249,6 +249,30 @@ class EventBus:
                 raise WrongExpectedSequence(str(e.description)) from e
             raise
         return int(ack.seq)
+
+    async def publish_new(self, event: BaseEvent) -> int | None:
+        """Record the first event of an aggregate (expected sequence 0); None when the aggregate
+        exists already (a replica's duplicate, an upload already there) — unless it was
+        removed: see `revive`."""
+        try:
+            return await self.publish(event, expected_last_seq=0)
+        except WrongExpectedSequence:
+            return await self.revive(event)
+
+    async def revive(self, event: BaseEvent) -> int | None:
+        """`event` was refused because its aggregate exists. When the aggregate's newest event
+        is AssetRemoved, the removed asset starts a new life under the same id (a file found
+        again, an upload made again): the event is recorded after the removal. None otherwise,
+        or when someone else revived it at the same instant (theirs is the asset)."""
+        seq, last = await self.last_event(event.aggregate.value, event.stream_id)
+        if not isinstance(last, AssetRemoved):
+            return None
+        try:
+            return await self.publish(
+                msgspec.structs.replace(event, event_id=uuid.uuid4()), expected_last_seq=seq
+            )
+        except WrongExpectedSequence:
+            return None
 
     async def publish_many(
         self, events: Iterable[BaseEvent | tuple[BaseEvent, int | None]]

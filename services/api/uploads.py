@@ -141,19 +141,8 @@ def _place(temp: Path, final: Path) -> bool:
 
 async def publish_upload(ctx: Context, event: ev.AssetUploaded) -> int | None:
     """Record a new asset; None when it exists already. An asset removed earlier starts a new
-    life on its own subject (as a rediscovered external file does in the scanner)."""
-    try:
-        return await ctx.bus.publish(event, expected_last_seq=0)
-    except WrongExpectedSequence:
-        seq, last = await ctx.bus.last_event("asset", event.stream_id)
-        if not isinstance(last, ev.AssetRemoved):
-            return None
-        try:
-            return await ctx.bus.publish(
-                msgspec.structs.replace(event, event_id=uuid.uuid4()), expected_last_seq=seq
-            )
-        except WrongExpectedSequence:
-            return None  # someone revived it at the same instant: theirs is the asset
+    life on its own subject (`EventBus.revive`, as a rediscovered external file does)."""
+    return await ctx.bus.publish_new(event)
 
 
 async def bounded(

@@ -515,11 +515,9 @@ class Scanner:
             return
         _, conflicts = await self.bus.publish_many(planned)
         for event in conflicts:
-            if not isinstance(event, ev.FileDiscovered):
-                continue  # someone changed the asset since we looked; the next scan sees it
-            seq, last = await self.bus.last_event("asset", event.stream_id)
-            if isinstance(last, ev.AssetRemoved):
-                await self.bus.publish_many([(event, seq)])
+            # Anything else: someone changed the asset since we looked; the next scan sees it.
+            if isinstance(event, ev.FileDiscovered):
+                await self.bus.revive(event)
 
     # --- one directory --------------------------------------------------------------------
 

@@ -298,6 +298,12 @@ class TestOffline:
         assert r.json() == {"removed": 1, "kept": 0, "keptReasons": {}}
         assert list(await world.assets(lib)) == [str(files["b.jpg"])]
         assert files["b.jpg"].exists()
+        # The file put back is found again: the removed asset starts a new life.
+        make_tree(world.media, {"a.jpg": None})
+        await world.scan(lib)
+        again = await world.assets(lib)
+        assert sorted(again) == sorted(str(f) for f in files.values())
+        assert again[str(files["a.jpg"])]["isOffline"] is False
 
     async def test_moved_file_is_a_new_asset_and_old_path_goes_offline(self, world: World) -> None:
         files = make_tree(world.media, {"a/p.jpg": None})
