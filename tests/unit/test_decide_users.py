@@ -133,62 +133,50 @@ class TestCreateUser:
         assert isinstance(refusal, Refusal) and "normalised" in refusal.detail
 
 
-class TestUpdateUser:
-    STATE = users.UserState(NEW, 7)
+ADA_STATE = users.UserState(NEW, 7)
 
+
+def _update(
+    dto: s.UserAdminUpdateDto | s.UserUpdateMeDto,
+    user: users.UserState | None = ADA_STATE,
+    *,
+    email_owner: uuid.UUID | None = None,
+    by_admin: bool = False,
+) -> Write | Refusal | None:
+    return users.update_user(
+        user, dto, email_owner=email_owner, by_admin=by_admin, hash_password=_hash
+    )
+
+
+class TestUpdateUser:
     def test_an_edit_expects_the_user_as_last_read(self) -> None:
-        write = users.update_user(
-            self.STATE,
-            s.UserUpdateMeDto(name="Ada L."),
-            email_owner=None,
-            by_admin=False,
-            hash_password=_hash,
-        )
+        write = _update(s.UserUpdateMeDto(name="Ada L."))
         assert isinstance(write, Write) and write.expected == 7
         (updated,) = write.events
         assert isinstance(updated, ev.UserUpdated) and updated.name == "Ada L."
 
     def test_only_an_admin_sets_an_external_path(self) -> None:
         dto = s.UserAdminUpdateDto(external_path="/srv/photos")
-        assert users.update_user(
-            self.STATE, dto, email_owner=None, by_admin=False, hash_password=_hash
-        ) == Refusal(Forbidden, "Only an admin can set a user's external path")
-        write = users.update_user(
-            self.STATE, dto, email_owner=None, by_admin=True, hash_password=_hash
-        )
+        assert _update(dto) == Refusal(Forbidden, "Only an admin can set a user's external path")
+        write = _update(dto, by_admin=True)
         assert isinstance(write, Write)
         assert [type(e) for e in write.events] == [ev.ExternalPathSet]
 
+    def test_only_an_admin_makes_an_admin(self) -> None:
+        refusal = _update(s.UserAdminUpdateDto(is_admin=True))
+        assert refusal == Refusal(Forbidden, "Only an admin can change is_admin")
+
     def test_another_users_email_is_a_conflict(self) -> None:
-        refusal = users.update_user(
-            self.STATE,
-            s.UserUpdateMeDto(email="b@example.com"),
-            email_owner=EARLIER,
-            by_admin=False,
-            hash_password=_hash,
-        )
+        refusal = _update(s.UserUpdateMeDto(email="b@example.com"), email_owner=EARLIER)
         assert isinstance(refusal, Refusal) and refusal.status == 409
+        assert isinstance(_update(s.UserUpdateMeDto(email="b@example.com"), email_owner=NEW), Write)
 
     def test_nothing_to_change_writes_nothing(self) -> None:
-        assert (
-            users.update_user(
-                self.STATE,
-                s.UserUpdateMeDto(),
-                email_owner=None,
-                by_admin=False,
-                hash_password=_hash,
-            )
-            is None
-        )
+        assert _update(s.UserUpdateMeDto()) is None
 
     def test_an_unknown_user_is_refused(self) -> None:
-        assert users.update_user(
-            None,
-            s.UserUpdateMeDto(name="x"),
-            email_owner=None,
-            by_admin=True,
-            hash_password=_hash,
-        ) == Refusal(InvalidInput, "User not found")
+        refusal = _update(s.UserUpdateMeDto(name="x"), None, by_admin=True)
+        assert refusal == Refusal(InvalidInput, "User not found")
 
 
 def test_an_admin_cannot_delete_themself() -> None:
