@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UnsetType
 from sqlalchemy import text
 
 from services.api.albums import get_album_row
@@ -38,15 +39,21 @@ async def _addable(conn: AsyncConnection, auth: AuthUser, ids: list[uuid.UUID]) 
 
 
 async def _album(
-    conn: AsyncConnection, auth: AuthUser, album_id: uuid.UUID, permission: str
+    conn: AsyncConnection,
+    auth: AuthUser,
+    album_id: uuid.UUID,
+    permission: str,
+    asking: list[uuid.UUID] | None = None,
 ) -> decide.AlbumState:
-    """The caller's album with its members (Immich's 400 for anyone else's)."""
+    """The caller's album (Immich's 400 for anyone else's) with its members among `asking`
+    (None: all of them)."""
     row: Any = await get_album_row(conn, auth, album_id, permission)
-    members = (
-        await conn.execute(
-            text("SELECT asset_id FROM album_assets WHERE album_id = :id"), {"id": album_id}
-        )
-    ).all()
+    sql = "SELECT asset_id FROM album_assets WHERE album_id = :id"
+    params: dict[str, Any] = {"id": album_id}
+    if asking is not None:
+        sql += " AND asset_id = ANY(:ids)"
+        params["ids"] = asking
+    members = (await conn.execute(text(sql), params)).all() if asking != [] else []
     return decide.AlbumState(
         row.id,
         row.owner_id,
@@ -72,14 +79,16 @@ async def update_album(
 ) -> None:
     """Name, description and thumbnail."""
     async with ctx.engine.connect() as conn:
-        album = await _album(conn, auth, album_id, "album.update")
+        thumb = dto.album_thumbnail_asset_id
+        asking = [] if isinstance(thumb, UnsetType) else [thumb]
+        album = await _album(conn, auth, album_id, "album.update", asking)
     await carry_out(ctx, decide.update_album(album, dto))
 
 
 async def delete_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
     """Delete the caller's album (its assets stay)."""
     async with ctx.engine.connect() as conn:
-        album = await _album(conn, auth, album_id, "album.delete")
+        album = await _album(conn, auth, album_id, "album.delete", [])
     await carry_out(ctx, decide.delete_album(album))
 
 

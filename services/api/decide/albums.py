@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AlbumState:
-    """An album as its read-model row holds it, with its members when the command needs them."""
+    """An album as its read-model row holds it, with those of its members the command asks
+    about (all of them for adding and removing, the new thumbnail for an edit)."""
 
     id: uuid.UUID
     owner_id: uuid.UUID
