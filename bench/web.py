@@ -46,7 +46,7 @@ from PIL import Image
 
 from bench.api import library_events
 from bench.common import infra
-from services.api.web.pages import MONTH_CHUNK
+from services.api.web.photo_pages import MONTH_CHUNK
 from services.projector.app import Projector
 from shared import events as ev
 from shared.bus import EventBus

@@ -90,9 +90,10 @@ class Supervisor:
         base = env.get("SHOEBOX_METRICS_PORT")
         if base:  # one port per service: base, base+1, ... in SERVICES order
             env["SHOEBOX_METRICS_PORT"] = str(int(base) + SERVICES.index(name))
-        host = env.get("SHOEBOX_HOST", "127.0.0.1")
+        settings = load_settings(env)
+        host = settings.host
         if name == "api":
-            port = int(env.get("SHOEBOX_PORT", "2283"))
+            port = settings.port
         else:  # a free port of its own, so that workers never share one
             port = free_port()
             env["SHOEBOX_HEALTH_PORT"] = str(port)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
+
+_NATS_PORT = 4222
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Where NATS is, and the names Shoebox uses inside it."""
 
-    url: str = "nats://127.0.0.1:4222"
+    url: str = f"nats://127.0.0.1:{_NATS_PORT}"
     # A prefix for every stream, subject, consumer and bucket name, so that several isolated
     # Shoebox systems (tests, staging) can share one NATS server. Empty in production.
     namespace: str = ""
     embedded: bool = True
-    port: int = 4222
+    port: int = _NATS_PORT
     # Replicas of every stream, KV bucket and object store Shoebox creates; 0 = from the size
     # of the cluster the server reports (3 on a cluster of 3 or more, else 1). At most 5.
     replicas: int = 0
@@ -110,6 +113,55 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _replicas(value: str) -> int:
+    return min(5, max(0, int(value)))
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
+    "SHOEBOX_DATA": (("data_dir",), str),
+    "SHOEBOX_HOST": (("host",), str),
+    "SHOEBOX_PORT": (("port",), int),
+    "SHOEBOX_UPLOAD_LOCATION": (("upload_location",), str),
+    "SHOEBOX_LOG_LEVEL": (("log_level",), _upper),
+    "SHOEBOX_RYW_TIMEOUT": (("read_your_writes_timeout",), float),
+    "SHOEBOX_METADATA_SETTLE": (("metadata_settle",), float),
+    "SHOEBOX_MAX_JSON_SIZE": (("max_json_size",), int),
+    "SHOEBOX_MAX_UPLOAD_SIZE": (("max_upload_size",), int),
+    "SHOEBOX_METADATA_TIMEOUT": (("metadata_timeout",), float),
+    "SHOEBOX_METADATA_ACK_WAIT": (("metadata_ack_wait",), float),
+    "SHOEBOX_METADATA_MAX_FILE_SIZE": (("metadata_max_file_size",), int),
+    "SHOEBOX_MAP_TILE_URL": (("map_tile_url",), str),
+    "SHOEBOX_HEALTH_PORT": (("health_port",), int),
+    "SHOEBOX_NATS_URL": (("nats", "url"), str),
+    "SHOEBOX_NATS_PORT": (("nats", "port"), int),
+    "SHOEBOX_NAMESPACE": (("nats", "namespace"), str),
+    "SHOEBOX_NATS_REPLICAS": (("nats", "replicas"), _replicas),
+    "SHOEBOX_DATABASE_URL": (("db", "url"), str),
+    "SHOEBOX_LIBRARY_SCAN_ENABLED": (("scan", "enabled"), _flag),
+    "SHOEBOX_LIBRARY_SCAN_CRON": (("scan", "cron_expression"), str),
+    "SHOEBOX_LIBRARY_WATCH_ENABLED": (("scan", "watch_enabled"), _flag),
+    "SHOEBOX_LIBRARY_WATCH_USE_POLLING": (("scan", "watch_use_polling"), _flag),
+    "SHOEBOX_LIBRARY_WATCH_INTERVAL": (("scan", "watch_interval_ms"), int),
+    "SHOEBOX_SCAN_ACK_WAIT": (("scan", "work_ack_wait"), float),
+}
+"""Every SHOEBOX_* variable of Settings: the field it sets and how its text is read. A
+variable that is not set leaves the field at its default, written once, on the Struct above."""
+
+DEFAULTS = Settings()
+
+
+def default_of(variable: str) -> object:
+    """The value a SHOEBOX_* variable of ENV has when it is not set."""
+    value: object = DEFAULTS
+    for part in ENV[variable][0]:
+        value = getattr(value, part)
+    return value
+
+
 # Seconds JetStream remembers a Nats-Msg-Id: a fact published again within them is dropped.
 DUPLICATE_WINDOW = 120.0
 # A redelivery must come (and its fact be republished) well inside that window, nats-server
@@ -118,43 +170,21 @@ MAX_ACK_WAIT = DUPLICATE_WINDOW / 2
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from SHOEBOX_* environment variables (see README for the list)."""
+    """Build Settings from SHOEBOX_* environment variables (ENV; README lists them)."""
     env = os.environ if env is None else env
-    nats_url = env.get("SHOEBOX_NATS_URL", "")
-    db_url = env.get("SHOEBOX_DATABASE_URL", "")
-    nats_port = int(env.get("SHOEBOX_NATS_PORT", "4222"))
-    raw = {
-        "data_dir": env.get("SHOEBOX_DATA", "./data"),
-        "host": env.get("SHOEBOX_HOST", "127.0.0.1"),
-        "port": int(env.get("SHOEBOX_PORT", "2283")),
-        "upload_location": env.get("SHOEBOX_UPLOAD_LOCATION", ""),
-        "log_level": env.get("SHOEBOX_LOG_LEVEL", "INFO").upper(),
-        "read_your_writes_timeout": float(env.get("SHOEBOX_RYW_TIMEOUT", "10")),
-        "metadata_settle": float(env.get("SHOEBOX_METADATA_SETTLE", "30")),
-        "max_json_size": int(env.get("SHOEBOX_MAX_JSON_SIZE", str(1 << 20))),
-        "max_upload_size": int(env.get("SHOEBOX_MAX_UPLOAD_SIZE", str(50_000 << 20))),
-        "metadata_timeout": float(env.get("SHOEBOX_METADATA_TIMEOUT", "300")),
-        "metadata_ack_wait": float(env.get("SHOEBOX_METADATA_ACK_WAIT", "30")),
-        "metadata_max_file_size": int(env.get("SHOEBOX_METADATA_MAX_FILE_SIZE", str(64 << 30))),
-        "map_tile_url": env.get("SHOEBOX_MAP_TILE_URL", ""),
-        "health_port": int(env.get("SHOEBOX_HEALTH_PORT", "8081")),
-        "nats": {
-            "url": nats_url or f"nats://127.0.0.1:{nats_port}",
-            "namespace": env.get("SHOEBOX_NAMESPACE", ""),
-            "embedded": not nats_url,
-            "port": nats_port,
-            "replicas": min(5, max(0, int(env.get("SHOEBOX_NATS_REPLICAS", "0")))),
-        },
-        "db": {"url": db_url, "embedded": not db_url},
-        "scan": {
-            "enabled": _flag(env.get("SHOEBOX_LIBRARY_SCAN_ENABLED", "true")),
-            "cron_expression": env.get("SHOEBOX_LIBRARY_SCAN_CRON", "0 0 * * *"),
-            "watch_enabled": _flag(env.get("SHOEBOX_LIBRARY_WATCH_ENABLED", "false")),
-            "watch_use_polling": _flag(env.get("SHOEBOX_LIBRARY_WATCH_USE_POLLING", "false")),
-            "watch_interval_ms": int(env.get("SHOEBOX_LIBRARY_WATCH_INTERVAL", "10000")),
-            "work_ack_wait": float(env.get("SHOEBOX_SCAN_ACK_WAIT", "30")),
-        },
-    }
+    raw: dict[str, Any] = msgspec.to_builtins(DEFAULTS)
+    for variable, (path, parse) in ENV.items():
+        if variable in env:
+            *parents, leaf = path
+            target = raw
+            for part in parents:
+                target = target[part]
+            target[leaf] = parse(env[variable])
+    # Without a NATS or PostgreSQL URL the services start their own (embedded) servers.
+    raw["nats"]["embedded"] = not env.get("SHOEBOX_NATS_URL")
+    if raw["nats"]["embedded"]:
+        raw["nats"]["url"] = f"nats://127.0.0.1:{raw['nats']['port']}"
+    raw["db"]["embedded"] = not raw["db"]["url"]
     settings = msgspec.convert(raw, Settings)
     if not 1 <= settings.metadata_ack_wait <= MAX_ACK_WAIT:
         raise ValueError(

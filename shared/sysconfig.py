@@ -10,25 +10,28 @@ import msgspec
 from croniter import croniter
 from sqlalchemy import text
 
+from shared.settings import ScanSettings
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from shared.settings import ScanSettings
+_SCAN = ScanSettings()
+"""The defaults, written once in shared/settings.py (the SHOEBOX_LIBRARY_* variables)."""
 
 
 class LibraryScanConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Immich's `library.scan`: the nightly job."""
 
-    enabled: bool = True
-    cron_expression: str = "0 0 * * *"
+    enabled: bool = _SCAN.enabled
+    cron_expression: str = _SCAN.cron_expression
 
 
 class LibraryWatchConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Immich's `library.watch` (with `usePolling` and `interval` of its earlier releases)."""
 
-    enabled: bool = False
-    use_polling: bool = False
-    interval: int = 10000
+    enabled: bool = _SCAN.watch_enabled
+    use_polling: bool = _SCAN.watch_use_polling
+    interval: int = _SCAN.watch_interval_ms
     """Polling interval, ms."""
 
 

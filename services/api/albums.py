@@ -1,4 +1,4 @@
-"""Albums: read-model queries behind AlbumResponseDto, and the commands that record album events.
+"""Albums: the read-model queries behind AlbumResponseDto (commands: commands/albums.py).
 
 An album is its own aggregate (`events.album.<id>`); every change expects the album's
 `last_seq`. Only the owner sees and changes an album (Shoebox does not share albums yet). Any
@@ -14,22 +14,20 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 from sqlalchemy import text
 
 from services.api import schemas as s
 from services.api.assets import ASSET_SELECT, NOT_DELETING, asset_dto
-from services.api.commands import publish_chain
+from services.api.decide import accepted
+from services.api.decide import albums as decide
 from services.api.schemas import iso
-from shared import events as ev
-from shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from services.api.auth import AuthUser
-    from services.api.context import Context
 
 _MEMBERS = (
     "FROM album_assets aa JOIN assets a ON a.id = aa.asset_id "
@@ -115,8 +113,8 @@ async def get_album_row(
     """The album if the caller owns it; Immich's 400 `Not found or no <permission> access`
     (the route has checked the API key's permission)."""
     row = (await conn.execute(text(ALBUM_SELECT + " WHERE al.id = :id"), {"id": album_id})).first()
-    if row is None or row.owner_id != auth.id:
-        raise InvalidInput(f"Not found or no {permission} access")
+    accepted(decide.owned(auth, None if row is None else row.owner_id, permission))
+    assert row is not None
     return row
 
 
@@ -145,165 +143,3 @@ async def album_statistics(conn: AsyncConnection, auth: AuthUser) -> s.AlbumStat
         await conn.execute(text("SELECT count(*) FROM albums WHERE owner_id = :o"), {"o": auth.id})
     ).scalar() or 0
     return s.AlbumStatisticsResponseDto(owned=owned, shared=0, not_shared=owned)
-
-
-# --- commands -------------------------------------------------------------------------------
-
-
-async def _addable(conn: AsyncConnection, auth: AuthUser, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these assets the caller may put in an album: their own, in a live library."""
-    if not ids:
-        return set()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT a.id FROM assets a WHERE a.id = ANY(:ids) AND a.owner_id = :o "
-                f"AND {NOT_DELETING}"
-            ),
-            {"ids": ids, "o": auth.id},
-        )
-    ).all()
-    return {r.id for r in rows}
-
-
-async def create_album(ctx: Context, auth: AuthUser, dto: s.CreateAlbumDto) -> uuid.UUID:
-    """A new album; asset ids the caller may not use are left out, as Immich does."""
-    if dto.album_users:
-        raise InvalidInput("Shoebox does not share albums: albumUsers must be empty")
-    wanted = list(dict.fromkeys(dto.asset_ids))
-    async with ctx.engine.connect() as conn:
-        allowed = await _addable(conn, auth, wanted)
-    album_id = uuid.uuid4()
-    events: list[ev.BaseEvent] = [
-        ev.AlbumCreated(
-            stream_id=album_id,
-            owner_id=auth.id,
-            name=dto.album_name,
-            description=dto.description or "",
-        )
-    ]
-    members = [a for a in wanted if a in allowed]
-    if members:
-        events.append(ev.AssetsAddedToAlbum(stream_id=album_id, asset_ids=members))
-    await ctx.settle(await publish_chain(ctx, events, expected=0))
-    return album_id
-
-
-async def update_album(
-    ctx: Context, auth: AuthUser, album_id: uuid.UUID, dto: s.UpdateAlbumDto
-) -> None:
-    """Name, description and thumbnail; `order` and `isActivityEnabled` are accepted and kept
-    at their only values (desc, enabled) since no event records them."""
-    async with ctx.engine.connect() as conn:
-        row = await get_album_row(conn, auth, album_id, "album.update")
-        thumb = None
-        if not isinstance(dto.album_thumbnail_asset_id, UnsetType):
-            thumb = dto.album_thumbnail_asset_id
-            member = (
-                await conn.execute(
-                    text("SELECT 1 FROM album_assets WHERE album_id = :al AND asset_id = :a"),
-                    {"al": album_id, "a": thumb},
-                )
-            ).first()
-            if member is None:
-                raise InvalidInput("Invalid album thumbnail: the asset is not in the album")
-    name = (
-        None
-        if isinstance(dto.album_name, UnsetType) or dto.album_name == row.name
-        else (dto.album_name)
-    )
-    description = None
-    if not isinstance(dto.description, UnsetType):
-        wanted = dto.description or ""
-        description = wanted if wanted != row.description else None
-    if thumb == row.thumbnail_asset_id:
-        thumb = None
-    if name is None and description is None and thumb is None:
-        return
-    await ctx.settle(
-        await publish_chain(
-            ctx,
-            [
-                ev.AlbumUpdated(
-                    stream_id=album_id, name=name, description=description, thumbnail_asset_id=thumb
-                )
-            ],
-            expected=row.last_seq,
-        )
-    )
-
-
-async def delete_album(ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
-    async with ctx.engine.connect() as conn:
-        row = await get_album_row(conn, auth, album_id, "album.delete")
-    await ctx.settle(
-        await publish_chain(ctx, [ev.AlbumDeleted(stream_id=album_id)], expected=row.last_seq)
-    )
-
-
-async def _members(conn: AsyncConnection, album_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = (
-        await conn.execute(
-            text("SELECT asset_id FROM album_assets WHERE album_id = :id"), {"id": album_id}
-        )
-    ).all()
-    return {r.asset_id for r in rows}
-
-
-async def add_assets(
-    ctx: Context, auth: AuthUser, album_id: uuid.UUID, ids: list[uuid.UUID]
-) -> list[s.BulkIdResponseDto]:
-    """Immich's per-id answer: success, or duplicate (already in) / no_permission."""
-    async with ctx.engine.connect() as conn:
-        row = await get_album_row(conn, auth, album_id, "albumAsset.create")
-        present = await _members(conn, album_id)
-        allowed = await _addable(conn, auth, list(set(ids)))
-    results: list[s.BulkIdResponseDto] = []
-    added: list[uuid.UUID] = []
-    for asset_id in ids:
-        if asset_id in present:
-            results.append(s.BulkIdResponseDto(id=str(asset_id), success=False, error="duplicate"))
-        elif asset_id not in allowed:
-            results.append(
-                s.BulkIdResponseDto(id=str(asset_id), success=False, error="no_permission")
-            )
-        else:
-            present.add(asset_id)
-            added.append(asset_id)
-            results.append(s.BulkIdResponseDto(id=str(asset_id), success=True))
-    if added:
-        await ctx.settle(
-            await publish_chain(
-                ctx,
-                [ev.AssetsAddedToAlbum(stream_id=album_id, asset_ids=added)],
-                expected=row.last_seq,
-            )
-        )
-    return results
-
-
-async def remove_assets(
-    ctx: Context, auth: AuthUser, album_id: uuid.UUID, ids: list[uuid.UUID]
-) -> list[s.BulkIdResponseDto]:
-    """Immich's per-id answer: success, or not_found (not in the album)."""
-    async with ctx.engine.connect() as conn:
-        row = await get_album_row(conn, auth, album_id, "albumAsset.delete")
-        present = await _members(conn, album_id)
-    results: list[s.BulkIdResponseDto] = []
-    removed: list[uuid.UUID] = []
-    for asset_id in ids:
-        if asset_id in present:
-            present.discard(asset_id)
-            removed.append(asset_id)
-            results.append(s.BulkIdResponseDto(id=str(asset_id), success=True))
-        else:
-            results.append(s.BulkIdResponseDto(id=str(asset_id), success=False, error="not_found"))
-    if removed:
-        await ctx.settle(
-            await publish_chain(
-                ctx,
-                [ev.AssetsRemovedFromAlbum(stream_id=album_id, asset_ids=removed)],
-                expected=row.last_seq,
-            )
-        )
-    return results

@@ -18,8 +18,10 @@ from sqlalchemy import text
 
 from services.api import schemas as s
 from services.api.assets import NOT_DELETING
-from services.api.uploads import EXTERNAL_DELETE_REFUSED, remove_for_good
-from shared import events as ev
+from services.api.commands.publish import carry_out_each
+from services.api.decide import accepted
+from services.api.decide import assets as decide
+from services.api.uploads import remove_for_good
 from shared.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -54,20 +56,13 @@ _ROWS = text(
 async def _owned(
     ctx: Context, auth: AuthUser, ids: list[uuid.UUID], permission: str
 ) -> list[Row[Any]]:
-    """The caller's assets of `ids`, in order; any other id refuses the whole request with
-    Immich's `Not found or no <permission> access` (admins included, as in Immich)."""
+    """The caller's assets of `ids`, in order (decide.owned refuses any other)."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return []
     async with ctx.engine.connect() as conn:
         rows = {r.id: r for r in (await conn.execute(_ROWS, {"ids": wanted})).all()}
-    out = []
-    for asset_id in wanted:
-        row = rows.get(asset_id)
-        if row is None or row.owner_id != auth.id:
-            raise InvalidInput(f"Not found or no {permission} access")
-        out.append(row)
-    return out
+    return accepted(decide.owned(auth, wanted, rows, permission))
 
 
 def wanted_change(dto: s.UpdateAssetDto) -> dict[str, Any]:
@@ -122,17 +117,11 @@ async def update_assets(
     """Record what changes for each asset (nothing for one that already is so)."""
     change = wanted_change(dto)
     rows = await _owned(ctx, auth, ids, "asset.update")
-    events = []
-    for row in rows:
-        current = _current(row)
-        fields = {k: v for k, v in change.items() if current[k] != v}
-        if fields:
-            events.append(ev.AssetUpdated(stream_id=row.id, **fields))
-    if not events:
+    writes = decide.update_assets(change, {row.id: _current(row) for row in rows})
+    if not writes:
         return
-    last, _ = await ctx.bus.publish_many(events)
-    await ctx.settle(last)
-    log.info("edit: user %s changed %d asset(s): %s", auth.id, len(events), sorted(change))
+    await carry_out_each(ctx, writes)
+    log.info("edit: user %s changed %d asset(s): %s", auth.id, len(writes), sorted(change))
 
 
 async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID], force: bool) -> int:
@@ -140,18 +129,13 @@ async def delete_assets(ctx: Context, auth: AuthUser, ids: list[uuid.UUID], forc
     good (their files deleted). All or nothing: an unknown or foreign id, or an external
     asset, refuses the whole request."""
     rows = await _owned(ctx, auth, ids, "asset.delete")
-    if any(r.library_type == "EXTERNAL" for r in rows):
-        raise InvalidInput(EXTERNAL_DELETE_REFUSED)
     if force:
+        accepted(decide.deletable(rows))
         return await remove_for_good(ctx, auth, rows, reason="deleted")
-    fresh = [r for r in rows if r.deleted_at is None]
-    if fresh:
-        last, _ = await ctx.bus.publish_many(
-            ev.AssetTrashed(stream_id=r.id, library_id=r.library_id) for r in fresh
-        )
-        await ctx.settle(last)
-    log.info("trash: user %s moved %d upload asset(s) to the trash", auth.id, len(fresh))
-    return len(fresh)
+    writes = accepted(decide.trash(rows))
+    await carry_out_each(ctx, writes)
+    log.info("trash: user %s moved %d upload asset(s) to the trash", auth.id, len(writes))
+    return len(writes)
 
 
 _TRASHED = text(
@@ -168,14 +152,10 @@ async def _trashed(ctx: Context, auth: AuthUser) -> list[Row[Any]]:
 
 
 async def _restore(ctx: Context, auth: AuthUser, rows: list[Row[Any]]) -> int:
-    trashed = [r for r in rows if r.deleted_at is not None]
-    if trashed:
-        last, _ = await ctx.bus.publish_many(
-            ev.AssetRestored(stream_id=r.id, library_id=r.library_id) for r in trashed
-        )
-        await ctx.settle(last)
-    log.info("trash: user %s restored %d asset(s)", auth.id, len(trashed))
-    return len(trashed)
+    writes = decide.restore(rows)
+    await carry_out_each(ctx, writes)
+    log.info("trash: user %s restored %d asset(s)", auth.id, len(writes))
+    return len(writes)
 
 
 async def restore_trash(ctx: Context, auth: AuthUser) -> int:

@@ -34,7 +34,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from sqlalchemy import text
 
 from services.api import schemas as s
-from services.api.assets import original_file
+from services.api.decide import assets as decide
+from services.api.media import original_file
 from services.api.multipart import MultipartUpload, multipart_boundary
 from shared import events as ev
 from shared.bus import WrongExpectedSequence
@@ -188,11 +189,12 @@ async def upload_asset(
         if expected_sha1 is None:
             raise InvalidInput("x-immich-checksum must be a hex or base64 SHA-1")
         known = (await find_upload(ctx, library_id, [expected_sha1])).get(expected_sha1)
-        if known is not None:
+        outcome = decide.upload(library_id, expected_sha1, known)
+        if isinstance(outcome, decide.Duplicate):
             # Immich answers before storing anything; the body is read (not kept) so the
             # connection stays usable.
             await _drain(chunks)
-            return known, False
+            return outcome.asset_id, False
     upload_root = ctx.settings.upload_path
     incoming = upload_root / INCOMING
     await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
@@ -286,11 +288,6 @@ async def remove_upload_files(upload_root: Path, path: str) -> None:
 
 # --- deleting uploads -----------------------------------------------------------------------
 
-EXTERNAL_DELETE_REFUSED = (
-    "Shoebox never deletes files of external libraries: remove or exclude the file on disk "
-    "(the asset goes offline), then remove offline assets from the library"
-)
-
 
 async def _remove(ctx: Context, event: ev.AssetRemoved, expected: int) -> int | None:
     """Publish a removal; on a concurrent change (metadata landing, say) retry on the newest
@@ -353,19 +350,5 @@ async def bulk_upload_check(
                     {"ids": list(known.values())},
                 )
             }
-    results = []
-    for item, hex_sha1 in zip(dto.assets, checksums, strict=True):
-        asset_id = known.get(hex_sha1)
-        if asset_id is None:
-            results.append(s.AssetBulkUploadCheckResult(id=item.id, action="accept"))
-        else:
-            results.append(
-                s.AssetBulkUploadCheckResult(
-                    id=item.id,
-                    action="reject",
-                    reason="duplicate",
-                    asset_id=str(asset_id),
-                    is_trashed=asset_id in trashed,
-                )
-            )
-    return s.AssetBulkUploadCheckResponseDto(results=results)
+    items = [(item.id, sha1) for item, sha1 in zip(dto.assets, checksums, strict=True)]
+    return decide.bulk_upload_check(items, known, trashed)

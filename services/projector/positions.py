@@ -1,7 +1,7 @@
 """Every event on an aggregate's subject moves that aggregate's read-model position.
 
 The API guards each write with JetStream's expected-last-subject-sequence against the row's
-`last_seq` (services/api/commands.py), so a row must hold the sequence of the newest event on
+`last_seq` (services/api/commands/), so a row must hold the sequence of the newest event on
 its subject, whatever that event is: one a projection forgot, one it cannot apply, one this
 version cannot even decode. Rather than each projection copying the position by hand, the
 projector sets it here, from the subject each message was stored under, in the transaction

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from services.api.assets import thumb_version
+from services.api.media import thumb_version
 from services.metadata.handlers import thumbnail_keys
 from shared import events as ev
 from shared.metadata import AssetMetadata

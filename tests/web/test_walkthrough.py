@@ -14,8 +14,8 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.async_api import expect
 
-from services.api.web import pages
-from services.api.web.pages import PROGRESS_QUIET
+from services.api.web import photo_pages
+from services.api.web.common import PROGRESS_QUIET
 from shared.scanprogress import update_progress
 from tests.helpers import ADMIN, assets_read, login, ok
 from tests.system import run_scanner
@@ -388,8 +388,8 @@ async def test_walkthrough_from_first_run_to_the_trip_in_the_timeline(
     found = await assets_read(web.system, headers, archive_id, 3)
     # Only the newest photo comes with the page now, the rest as it scrolls into view, two
     # photos a fragment (as a month of thousands comes in parts).
-    monkeypatch.setattr(pages, "FIRST_SCREEN_TILES", 1)
-    monkeypatch.setattr(pages, "MONTH_CHUNK", 2)
+    monkeypatch.setattr(photo_pages, "FIRST_SCREEN_TILES", 1)
+    monkeypatch.setattr(photo_pages, "MONTH_CHUNK", 2)
     web.requests.clear()
     await alice.get_by_role("navigation").get_by_role("link", name="Photos").click()
     await expect(alice.locator(".month-title")).to_contain_text(

@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import QueryParameter
 
-from services.api import albums
+from services.api import albums, commands
 from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
@@ -41,7 +41,7 @@ class AlbumController(Controller):
     async def create(
         self, ctx: Context, auth: AuthUser, data: s.CreateAlbumDto
     ) -> s.AlbumResponseDto:
-        album_id = await albums.create_album(ctx, auth, data)
+        album_id = await commands.create_album(ctx, auth, data)
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id)
 
@@ -67,7 +67,7 @@ class AlbumController(Controller):
     async def update(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.UpdateAlbumDto
     ) -> s.AlbumResponseDto:
-        await albums.update_album(ctx, auth, album_id, data)
+        await commands.update_album(ctx, auth, album_id, data)
         async with ctx.engine.connect() as conn:
             return await albums.get_album(conn, auth, album_id, without_assets=True)
 
@@ -78,7 +78,7 @@ class AlbumController(Controller):
         opt=requires(Permission.ALBUM_DELETE),
     )
     async def delete_one(self, ctx: Context, auth: AuthUser, album_id: uuid.UUID) -> None:
-        await albums.delete_album(ctx, auth, album_id)
+        await commands.delete_album(ctx, auth, album_id)
 
     @put(
         "/{album_id:str}/assets",
@@ -88,7 +88,7 @@ class AlbumController(Controller):
     async def add_assets(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
     ) -> list[s.BulkIdResponseDto]:
-        return await albums.add_assets(ctx, auth, album_id, data.ids)
+        return await commands.add_assets(ctx, auth, album_id, data.ids)
 
     @delete(
         "/{album_id:str}/assets",
@@ -99,4 +99,4 @@ class AlbumController(Controller):
     async def remove_assets(
         self, ctx: Context, auth: AuthUser, album_id: uuid.UUID, data: s.BulkIdsDto
     ) -> list[s.BulkIdResponseDto]:
-        return await albums.remove_assets(ctx, auth, album_id, data.ids)
+        return await commands.remove_assets(ctx, auth, album_id, data.ids)

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from services.api import assets, edits, uploads
+from services.api import assets, edits, media, uploads
 from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
@@ -118,14 +118,14 @@ class AssetController(Controller):
         """The original file, streamed."""
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
-            chunks, size = await assets.open_original(conn, ctx.settings, row)
+            chunks, size = await media.open_original(conn, ctx.settings, row)
         return Stream(
             chunks,
             media_type=row.mime_type or mime_type(row.original_path),
             headers={
-                **assets.MEDIA_HEADERS,
+                **media.MEDIA_HEADERS,
                 "Content-Length": str(size),
-                "Content-Disposition": assets.content_disposition("inline", row.original_file_name),
+                "Content-Disposition": media.content_disposition("inline", row.original_file_name),
             },
         )
 
@@ -140,11 +140,11 @@ class AssetController(Controller):
             row = await assets.get_asset(conn, auth, asset_id)
             if row.type != "VIDEO":
                 raise InvalidInput("Asset is not a video")
-            chunks, size = await assets.open_original(conn, ctx.settings, row)
+            chunks, size = await media.open_original(conn, ctx.settings, row)
         return Stream(
             chunks,
             media_type=row.mime_type or mime_type(row.original_path),
-            headers={**assets.MEDIA_HEADERS, "Content-Length": str(size)},
+            headers={**media.MEDIA_HEADERS, "Content-Length": str(size)},
         )
 
     @get("/{asset_id:str}/thumbnail", operation_id="viewAsset", opt=requires(Permission.ASSET_VIEW))
@@ -164,12 +164,12 @@ class AssetController(Controller):
         async with ctx.engine.connect() as conn:
             row = await assets.get_asset(conn, auth, asset_id)
         key = row.thumbnail_key if size == "thumbnail" else row.preview_key
-        version = assets.thumb_version(s.iso(row.updated_at))
+        version = media.thumb_version(s.iso(row.updated_at))
         etag = f'"{version}-{"t" if size == "thumbnail" else "p"}"'
-        cache = assets.IMMUTABLE_HEADERS if c == version else assets.MEDIA_HEADERS
+        cache = media.IMMUTABLE_HEADERS if c == version else media.MEDIA_HEADERS
         if key is not None and etag in request.headers.get("if-none-match", ""):
             return Response(b"", status_code=304, headers={**cache, "ETag": etag})
-        chunks, length = await assets.open_thumbnail(ctx.thumbs, key)
+        chunks, length = await media.open_thumbnail(ctx.thumbs, key)
         assert key is not None
         return Stream(
             chunks,

@@ -1,40 +1,23 @@
-"""Pure decisions of the API's commands: typed state in, events (or a refusal) out.
-
-No awaits, no NATS, no PostgreSQL: each rule is tested with plain values
-(tests/unit/test_rules.py). The handlers in commands.py load the state, call the rule, publish
-what it returns with the expected sequences it names, and wait for the read models.
-"""
+"""Decisions on the server aggregate: the admin's sign-up and the system configuration."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
+from services.api.decide import Refusal, Write, refuse
+from services.api.decide.libraries import upload_library
 from shared import events as ev
+from shared import sysconfig
 from shared.errors import InvalidInput
-from shared.ids import upload_library_id
-
-__all__ = [
-    "UPLOAD_LIBRARY_NAME",
-    "AdminSignUp",
-    "SignUpState",
-    "decide_admin_sign_up",
-    "upload_library",
-]
 
 
-UPLOAD_LIBRARY_NAME = "Default Library"
-"""What Immich v1.9x named the upload library every user got (renaming it is allowed)."""
-
-
-def upload_library(user_id: uuid.UUID) -> ev.LibraryCreated:
-    """Every user has one upload library, made with the user (published with expected 0)."""
-    return ev.LibraryCreated(
-        stream_id=upload_library_id(user_id),
-        owner_id=user_id,
-        name=UPLOAD_LIBRARY_NAME,
-        type="UPLOAD",
-    )
+def update_system_config(config: sysconfig.LibraryConfig) -> Write | Refusal:
+    """The server's library configuration, if every value is usable (unguarded: the last
+    admin's save wins, as in Immich)."""
+    if errors := sysconfig.problems(config):
+        return refuse(InvalidInput, "; ".join(errors))
+    return Write((ev.SystemConfigUpdated(stream_id=ev.SERVER_ID, library=config),), None)
 
 
 @dataclass(frozen=True)
@@ -51,17 +34,17 @@ class SignUpState:
 
 @dataclass(frozen=True)
 class AdminSignUp:
-    """The events an admin sign-up publishes, each step with its expected subject sequence (0:
-    the aggregate must be new). Steps already done by an earlier, half-finished attempt are
-    left out, so a second attempt completes the first instead of refusing it."""
+    """The events an admin sign-up publishes, each a new aggregate (expected 0). Steps already
+    done by an earlier, half-finished attempt are left out, so a second attempt completes the
+    first instead of refusing it."""
 
     admin_id: uuid.UUID
     steps: list[ev.BaseEvent]
 
 
-def decide_admin_sign_up(
+def admin_sign_up(
     state: SignUpState, *, email: str, name: str, password_hash: str, new_id: uuid.UUID
-) -> AdminSignUp:
+) -> AdminSignUp | Refusal:
     """Only the first user becomes the admin.
 
     Sign-up writes three aggregates (the server, the admin's user, their upload library), which
@@ -72,7 +55,7 @@ def decide_admin_sign_up(
     0, so two racing attempts create each aggregate once.
     """
     if state.admin_exists and state.upload_library_exists:
-        raise InvalidInput("The server already has an admin")
+        return refuse(InvalidInput, "The server already has an admin")
     admin_id = state.admin_id or new_id
     steps: list[ev.BaseEvent] = []
     if state.admin_id is None:
