@@ -34,6 +34,9 @@ class Aggregate(enum.StrEnum):
     """A library's scan bookkeeping (`events.scans.<library id>`): scan requests and results,
     the folder index, problems met. Not facts about the library itself, so they never move the
     library's position and a library edit never conflicts with a scan (decision 0022)."""
+    DEAD_LETTER = "deadletter"
+    """A message a consumer gave up on (`events.deadletter.<id>`, decision 0024): recorded
+    once, never guarded."""
 
 
 class ScanMode(enum.StrEnum):
@@ -448,6 +451,25 @@ class AlbumDeleted(BaseEvent, frozen=True, kw_only=True, tag=True):
     aggregate = Aggregate.ALBUM
 
 
+# --- dead letters -----------------------------------------------------------------------------
+
+
+class DeliveryFailed(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A consumer gave up on a message: it could not be decoded, or it failed for a reason of its
+    own on its last allowed delivery (never an outage). Its id comes from the consumer and the
+    message's stream sequence, so replicas that race record it once (decision 0024)."""
+
+    aggregate = Aggregate.DEAD_LETTER
+    consumer: str
+    stream: str
+    subject: str
+    stream_seq: int
+    deliveries: int
+    error: str
+    payload: str = ""
+    """The message's first bytes as text (undecodable bytes replaced)."""
+
+
 Event = (
     ServerInitialized
     | SystemConfigUpdated
@@ -487,6 +509,7 @@ Event = (
     | AssetsAddedToAlbum
     | AssetsRemovedFromAlbum
     | AlbumDeleted
+    | DeliveryFailed
 )
 
 EVENT_TYPES: tuple[type[BaseEvent], ...] = Event.__args__

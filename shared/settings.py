@@ -56,6 +56,21 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     work_ack_wait: float = 30.0
 
 
+class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds of every durable consumer (shared/consumer.py, decision 0024)."""
+
+    # Deliveries after which a message that fails for a reason of its own is recorded as a
+    # dead letter instead of tried again (SHOEBOX_CONSUMER_MAX_DELIVER). Outages never count.
+    max_deliver: int = 5
+    # Seconds before the next try after the 1st, 2nd, ... failure; the last one repeats
+    # (SHOEBOX_CONSUMER_BACKOFF, comma-separated).
+    backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0)
+
+    def delay(self, deliveries: int) -> float:
+        """Seconds before the try after failed delivery number `deliveries` (1-based)."""
+        return self.backoff[min(max(deliveries, 1), len(self.backoff)) - 1]
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a service needs to know about its world."""
 
@@ -92,6 +107,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
 
     @property
     def data_path(self) -> Path:
@@ -108,6 +124,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _seconds(value: str) -> list[float]:
+    return [float(v) for v in value.split(",") if v.strip()]
 
 
 # Seconds JetStream remembers a Nats-Msg-Id: a fact published again within them is dropped.
@@ -154,8 +174,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "watch_interval_ms": int(env.get("SHOEBOX_LIBRARY_WATCH_INTERVAL", "10000")),
             "work_ack_wait": float(env.get("SHOEBOX_SCAN_ACK_WAIT", "30")),
         },
+        # Only what is set: the defaults are ConsumerSettings' own.
+        "consumer": {
+            key: convert(env[name])
+            for key, name, convert in (
+                ("max_deliver", "SHOEBOX_CONSUMER_MAX_DELIVER", int),
+                ("backoff", "SHOEBOX_CONSUMER_BACKOFF", _seconds),
+            )
+            if env.get(name)
+        },
     }
     settings = msgspec.convert(raw, Settings)
+    if settings.consumer.max_deliver < 1 or not settings.consumer.backoff:
+        raise ValueError(
+            "SHOEBOX_CONSUMER_MAX_DELIVER must be at least 1 and SHOEBOX_CONSUMER_BACKOFF "
+            "name at least one delay"
+        )
     if not 1 <= settings.metadata_ack_wait <= MAX_ACK_WAIT:
         raise ValueError(
             f"SHOEBOX_METADATA_ACK_WAIT must be between 1 and {MAX_ACK_WAIT:.0f} seconds "
