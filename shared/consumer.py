@@ -30,7 +30,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 from faststream import AckPolicy
@@ -43,6 +43,7 @@ from shared.outage import unavailable
 
 if TYPE_CHECKING:
     from faststream.nats import NatsBroker
+    from nats.aio.msg import Msg
 
     from shared.bus import EventBus
     from shared.outage import Outage
@@ -99,21 +100,21 @@ class Delivery:
         await self.msg.in_progress()
 
 
-def dead_letter(spec: Consumer[Any], d: Delivery, error: str) -> ev.DeliveryFailed:
-    """The record of a message `spec` gives up on at delivery `d`."""
-    key = uuid.uuid5(_NAMESPACE, f"{spec.durable}:{spec.stream}:{d.stream_seq}")
+def dead_letter(durable: str, stream: str, msg: Msg, error: str) -> ev.DeliveryFailed:
+    """The record of a message the consumer `durable` (on `stream`) gives up on."""
+    meta = msg.metadata
+    seq = int(meta.sequence.stream)
+    key = uuid.uuid5(_NAMESPACE, f"{durable}:{stream}:{seq}")
     return ev.DeliveryFailed(
         stream_id=key,
         event_id=key,
-        consumer=spec.durable,
-        stream=spec.stream,
-        subject=d.subject,
-        stream_seq=d.stream_seq,
-        deliveries=d.deliveries,
+        consumer=durable,
+        stream=stream,
+        subject=msg.subject,
+        stream_seq=seq,
+        deliveries=int(meta.num_delivered or 1),
         error=error[: PAYLOAD_EXCERPT * 2],
-        payload=bytes(d.msg.body[: PAYLOAD_EXCERPT * 4]).decode("utf-8", "replace")[
-            :PAYLOAD_EXCERPT
-        ],
+        payload=msg.data[: PAYLOAD_EXCERPT * 4].decode("utf-8", "replace")[:PAYLOAD_EXCERPT],
     )
 
 
@@ -143,7 +144,7 @@ def subscribe(
     service = outage.service
 
     async def record(d: Delivery, value: T | None, error: str) -> None:
-        letter = dead_letter(spec, d, error)
+        letter = dead_letter(spec.durable, spec.stream, d.msg.raw_message, error)
         try:
             await bus().publish(letter)
         except Exception as e:  # not recorded: not acked either, it comes back

@@ -67,7 +67,7 @@ def build_app(
         health.add("consumer", consumer_check(nc, nats.name("WORK"), nats.name("scanner-dirs")))
         holder.tasks.append(asyncio.create_task(beat(nc, nats, health, holder.stop)))
         waiter = await follow_checkpoint(nc, nats, scanner.engine)
-        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
+        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats, settings.consumer)
         holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
         if nightly:
             holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))

@@ -139,26 +139,30 @@ async def test_an_undecodable_asset_event_is_recorded_at_once_not_retried(
         _bounded(system)
         admin = await sign_up_admin(system)
         await system.start("metadata", run_metadata)
+        await system.start("scanner", run_scanner)  # its moves consumer follows asset events
         nats = system.settings.nats
         js = system.ctx.nc.jetstream()
-        asset = uuid.uuid4()
+        body = '{"event": "FileDiscovered", "stream_id": 42'
         await js.publish(
-            nats.subject("events", "asset", str(asset)),
-            b'{"event": "FileDiscovered", "stream_id": 42',
+            nats.subject("events", "asset", str(uuid.uuid4())),
+            body.encode(),
             stream=nats.name("EVENTS"),
         )
-        letters = await _until_dead(system, admin, 1)
-        [letter] = [x for x in letters if x["consumer"] == "metadata"]
-        assert letter["deliveries"] == 1 and letter["error"].startswith("undecodable"), letter
-        assert letter["payload"] == '{"event": "FileDiscovered", "stream_id": 42', letter
-        info = await js.consumer_info(nats.name("EVENTS"), nats.name("metadata"))
-        assert (info.num_ack_pending, info.num_redelivered) == (0, 0), info
-        # The projector passed it over as well; `status` counts both.
+        letters = {x["consumer"]: x for x in await _until_dead(system, admin, 2)}
+        assert set(letters) == {"metadata", "scanner-moves"}, letters
+        for letter in letters.values():
+            assert letter["deliveries"] == 1, letter
+            assert letter["error"].startswith("undecodable"), letter
+            assert letter["payload"] == body, letter
+        for durable in letters:
+            info = await js.consumer_info(nats.name("EVENTS"), nats.name(durable))
+            assert (info.num_ack_pending, info.num_redelivered) == (0, 0), (durable, info)
+        # The projector passed it over as well; `status` counts both kinds.
         code, out, err = await shoebox(system, "status", "--json")
         assert code == 0, err
-        assert json.loads(out)["failures"] == {"dead_letters": 1, "passed_over": 1}, out
+        assert json.loads(out)["failures"] == {"dead_letters": 2, "passed_over": 1}, out
         code, out, err = await shoebox(system, "status")
-        assert code == 0 and "dead letters: 1" in out and "passed over: 1" in out, out
+        assert code == 0 and "dead letters: 2" in out and "passed over: 1" in out, out
 
 
 async def test_dead_letters_are_for_admins_only(world: World) -> None:
