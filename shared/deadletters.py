@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["DeadLetter", "failure_counts", "list_dead_letters"]
 
 
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
-    """One message a consumer gave up on (a `dead_letters` row)."""
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One message a consumer gave up on (a `dead_letters` row), camelCase on the wire as the
+    API's DTOs."""
 
     id: uuid.UUID
     consumer: str

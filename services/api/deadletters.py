@@ -8,30 +8,14 @@ on its last allowed delivery (decision 0024); the newest first.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from services.api.auth import Permission, requires
 from services.api.context import Context
-from services.api.schemas import Dto
-from shared.deadletters import list_dead_letters
-
-
-class DeadLetterResponseDto(Dto):
-    id: uuid.UUID
-    consumer: str
-    stream: str
-    subject: str
-    stream_seq: int
-    deliveries: int
-    error: str
-    payload: str
-    failed_at: datetime
+from shared.deadletters import DeadLetter, list_dead_letters
 
 
 class DeadLetterController(Controller):
@@ -44,7 +28,6 @@ class DeadLetterController(Controller):
         ctx: Context,
         consumer: str | None = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    ) -> list[DeadLetterResponseDto]:
+    ) -> list[DeadLetter]:
         """Messages a consumer gave up on, the newest first (at most `limit`)."""
-        letters = await list_dead_letters(ctx.engine, consumer=consumer, limit=limit)
-        return [DeadLetterResponseDto(**msgspec.structs.asdict(d)) for d in letters]
+        return await list_dead_letters(ctx.engine, consumer=consumer, limit=limit)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import text
 
 from services.projector.positions import aggregate_of
+from services.projector.projections.base import storable
 from shared import events as ev
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def failure_ops(failure: Failure) -> list[tuple[TextClause, dict[str, Any]]]:
                 "stream_id": stream_id,
                 "occurred_at": occurred,
                 # PostgreSQL's messages never hold a NUL, but what failed may have: keep it out.
-                "error": failure.error.replace("\x00", "\\u0000"),
+                "error": storable(failure.error),
             },
         )
     ]

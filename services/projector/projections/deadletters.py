@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.projector.projections.base import Increment, Op, Projection
+from services.projector.projections.base import Increment, Op, Projection, storable
 from shared import events as ev
 
 __all__ = ["PROJECTIONS"]
-
-# PostgreSQL's text holds no NUL, and a dead message's excerpt or error may.
-_NUL = "\x00"
 
 _DEAD_LETTER = text(
     "INSERT INTO dead_letters "
@@ -28,11 +25,11 @@ def apply_delivery_failed(e: ev.DeliveryFailed, seq: int) -> list[Op | Increment
                 "id": e.stream_id,
                 "consumer": e.consumer,
                 "stream": e.stream,
-                "subject": e.subject.replace(_NUL, "\\u0000"),
+                "subject": storable(e.subject),
                 "stream_seq": e.stream_seq,
                 "deliveries": e.deliveries,
-                "error": e.error.replace(_NUL, "\\u0000"),
-                "payload": e.payload.replace(_NUL, "\\u0000"),
+                "error": storable(e.error),
+                "payload": storable(e.payload),
                 "at": e.occurred_at,
             },
         )
