@@ -193,7 +193,7 @@ def subscribe(
             return
         except Exception as e:
             if unavailable(e) is not None:
-                await _retry_outage(outage, d, e, f"{d.subject}")
+                await _retry_outage(outage, d, e, d.subject)
             elif d.last_try:
                 await record(d, value, f"{type(e).__name__}: {e}")
             else:
