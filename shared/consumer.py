@@ -94,6 +94,7 @@ class Delivery:
         self.deliveries = int(meta.num_delivered or 1)
         self.stream_seq = int(meta.sequence.stream)
         self.last_try = self.deliveries >= max_deliver
+        self.dead: ev.DeliveryFailed | None = None  # its record, once given up on
 
     async def in_progress(self) -> None:
         """Tell NATS the message is still being worked on (ack_wait starts again)."""
@@ -160,6 +161,7 @@ def subscribe(
             error,
         )
         metrics.DEAD_LETTERS.labels(spec.durable).inc()
+        d.dead = letter
         await _settle(d, value)
 
     async def _settle(d: Delivery, value: T | None) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import text
 
 from services.projector.positions import aggregate_of
-from services.projector.projections.base import storable
 from shared import events as ev
+from shared.schema import storable
 
 if TYPE_CHECKING:
     from sqlalchemy import TextClause

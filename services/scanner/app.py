@@ -24,6 +24,7 @@ from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage
 from shared.scanprogress import read_progress
+from shared.schema import storable
 from shared.settings import Settings
 from shared.work import DIR_TASK_DECODER, DirTask
 
@@ -136,6 +137,17 @@ def build_app(
             if scan_id is not None and library_id:
                 await _finish_if_done(holder, scan_id, uuid.UUID(library_id))
         elif not task.watch:
+            if d.dead is not None:  # the scan's problems say which folder it could not list
+                await holder.s.bus.publish(
+                    ev.ScanProblemFound(
+                        stream_id=task.library_id,
+                        event_id=uuid.uuid5(d.dead.event_id, "problem"),
+                        scan_id=task.scan_id,
+                        path=storable(task.path),
+                        message=f"could not be scanned (dead letter {d.dead.event_id}): "
+                        + d.dead.error.splitlines()[0],
+                    )
+                )
             await _finish_if_done(holder, task.scan_id, task.library_id)
 
     subscribe(

@@ -108,6 +108,11 @@ async def test_a_folder_task_that_always_fails_is_recorded_and_its_scan_still_fi
     assert letter["consumer"] == "scanner-dirs" and letter["stream"] == "WORK", letter
     assert letter["subject"].endswith(f"work.scan.{scan_id}"), letter
     if poison == "failing":
+        # The scan's problems name the folder it could not list.
+        assert state["failed"] == 1, state
+        [problem] = state["problems"]
+        assert problem["path"] == root + "/bad\\u0000name", problem
+        assert letter["id"] in problem["problem"], problem
         assert letter["deliveries"] == MAX_DELIVER, letter
         assert "invalid byte sequence" in letter["error"], letter
         assert "bad\\u0000name" in letter["payload"], letter

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
 
-__all__ = ["SCAN_ADD", "Increment", "Op", "Projection", "scan_inc", "storable"]
+__all__ = ["SCAN_ADD", "Increment", "Op", "Projection", "scan_inc"]
 
 Op = tuple[TextClause, dict[str, Any]]
 
@@ -31,8 +31,3 @@ SCAN_ADD = {
 def scan_inc(name: str, scan_id: Any) -> list[Op | Increment]:
     """The counter to add one to, when the event belongs to a scan."""
     return [Increment(name, scan_id)] if scan_id is not None else []
-
-
-def storable(value: str) -> str:
-    """Text PostgreSQL can store: it holds no NUL, and what failed may carry one."""
-    return value.replace("\x00", "\\u0000")

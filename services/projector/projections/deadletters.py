@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.projector.projections.base import Increment, Op, Projection, storable
+from services.projector.projections.base import Increment, Op, Projection
 from shared import events as ev
+from shared.schema import storable
 
 __all__ = ["PROJECTIONS"]
 
