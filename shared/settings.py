@@ -126,8 +126,8 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _seconds(value: str) -> list[float]:
-    return [float(v) for v in value.split(",") if v.strip()]
+def _seconds(value: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in value.split(",") if v.strip())
 
 
 # Seconds JetStream remembers a Nats-Msg-Id: a fact published again within them is dropped.
