@@ -21,6 +21,10 @@ ABOUT = {
     ),
     ev.Aggregate.ASSET: "One file of a library, or one upload: its life, its metadata.",
     ev.Aggregate.ALBUM: "An album and its membership.",
+    ev.Aggregate.DEAD_LETTER: (
+        "A message a consumer gave up on, one per consumer and stream sequence: shown to admins "
+        "(`GET /api/admin/dead-letters`, `shoebox dead-letters`), never guarded (decision 0024)."
+    ),
 }
 
 

@@ -13,6 +13,11 @@ EVENTS_PROJECTED = Counter("shoebox_projector_events_total", "Events applied to 
 EVENTS_PASSED_OVER = Counter(
     "shoebox_projector_passed_over_total", "Events recorded in projection_failures"
 )
+DEAD_LETTERS = Counter(
+    "shoebox_consumer_dead_letters_total",
+    "Messages a durable consumer gave up on and recorded as dead letters",
+    ["consumer"],
+)
 CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the read models")
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")

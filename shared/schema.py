@@ -243,6 +243,22 @@ projection_failures = Table(
     Column("error", Text, nullable=False),
 )
 
+# Messages a durable consumer gave up on (DeliveryFailed, decision 0024): one row per consumer
+# and stream sequence, from the event alone.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("consumer", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("stream_seq", BigInteger, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("failed_at", TZ, nullable=False, index=True),
+)
+
 projection_checkpoint = Table(
     "projection_checkpoint",
     metadata,
@@ -250,6 +266,12 @@ projection_checkpoint = Table(
     Column("seq", BigInteger, nullable=False),
     Column("version", Integer, nullable=False),
 )
+
+
+def storable(value: str) -> str:
+    """Text PostgreSQL can store: it holds no NUL, and what failed may carry one."""
+    return value.replace("\x00", "\\u0000")
+
 
 # Tables in an order safe for comparison and truncation.
 READ_MODEL_TABLES = [t.name for t in metadata.sorted_tables]

@@ -59,6 +59,21 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     work_ack_wait: float = 30.0
 
 
+class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds of every durable consumer (shared/consumer.py, decision 0024)."""
+
+    # Deliveries after which a message that fails for a reason of its own is recorded as a
+    # dead letter instead of tried again (SHOEBOX_CONSUMER_MAX_DELIVER). Outages never count.
+    max_deliver: int = 5
+    # Seconds before the next try after the 1st, 2nd, ... failure; the last one repeats
+    # (SHOEBOX_CONSUMER_BACKOFF, comma-separated).
+    backoff: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0)
+
+    def delay(self, deliveries: int) -> float:
+        """Seconds before the try after failed delivery number `deliveries` (1-based)."""
+        return self.backoff[min(max(deliveries, 1), len(self.backoff)) - 1]
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a service needs to know about its world."""
 
@@ -95,6 +110,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats: NatsSettings = NatsSettings()
     db: DbSettings = DbSettings()
     scan: ScanSettings = ScanSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
 
     @property
     def data_path(self) -> Path:
@@ -119,6 +135,10 @@ def _replicas(value: str) -> int:
 
 def _upper(value: str) -> str:
     return value.upper()
+
+
+def _seconds(value: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in value.split(",") if v.strip())
 
 
 ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
@@ -147,6 +167,8 @@ ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "SHOEBOX_LIBRARY_WATCH_USE_POLLING": (("scan", "watch_use_polling"), _flag),
     "SHOEBOX_LIBRARY_WATCH_INTERVAL": (("scan", "watch_interval_ms"), int),
     "SHOEBOX_SCAN_ACK_WAIT": (("scan", "work_ack_wait"), float),
+    "SHOEBOX_CONSUMER_MAX_DELIVER": (("consumer", "max_deliver"), int),
+    "SHOEBOX_CONSUMER_BACKOFF": (("consumer", "backoff"), _seconds),
 }
 """Every SHOEBOX_* variable of Settings: the field it sets and how its text is read. A
 variable that is not set leaves the field at its default, written once, on the Struct above."""
@@ -186,6 +208,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raw["nats"]["url"] = f"nats://127.0.0.1:{raw['nats']['port']}"
     raw["db"]["embedded"] = not raw["db"]["url"]
     settings = msgspec.convert(raw, Settings)
+    if settings.consumer.max_deliver < 1 or not settings.consumer.backoff:
+        raise ValueError(
+            "SHOEBOX_CONSUMER_MAX_DELIVER must be at least 1 and SHOEBOX_CONSUMER_BACKOFF "
+            "name at least one delay"
+        )
     if not 1 <= settings.metadata_ack_wait <= MAX_ACK_WAIT:
         raise ValueError(
             f"SHOEBOX_METADATA_ACK_WAIT must be between 1 and {MAX_ACK_WAIT:.0f} seconds "

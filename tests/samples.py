@@ -112,4 +112,14 @@ SAMPLES: dict[type[ev.BaseEvent], Callable[[Refs], ev.BaseEvent]] = {
     ev.LibraryDeletionStarted: lambda r: ev.LibraryDeletionStarted(stream_id=r.library),
     ev.LibraryDeleted: lambda r: ev.LibraryDeleted(stream_id=r.library),
     ev.UserDeleted: lambda r: ev.UserDeleted(stream_id=r.user),
+    ev.DeliveryFailed: lambda r: ev.DeliveryFailed(
+        stream_id=uuid.uuid5(r.asset, "dead"),
+        consumer="metadata",
+        stream="EVENTS",
+        subject=f"events.asset.{r.asset}",
+        stream_seq=7,
+        deliveries=1,
+        error="undecodable: JSON is malformed",
+        payload="{not json",
+    ),
 }

@@ -17,6 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth import AuthUser, access_guard, current_user, public
 from services.api.context import Context
+from services.api.deadletters import DeadLetterController
 from services.api.edge import EdgeRequest, refuse_unstorable_params
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.live import LiveUpdates
@@ -55,6 +56,7 @@ CONTROLLERS: list[type[Any]] = [
     MapController,
     SystemConfigController,
     JobController,
+    DeadLetterController,
 ]
 
 

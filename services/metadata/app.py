@@ -7,18 +7,17 @@ import contextlib
 import logging
 import os
 
-import msgspec
-from faststream import AckPolicy, FastStream
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
-from nats.errors import Error as NatsError
+from faststream import FastStream
+from faststream.nats import NatsBroker
 
 from services.metadata.handlers import MetadataWorker, NotSettled
 from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
+from shared.consumer import Consumer, Delivery, Retry, subscribe
 from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
-from shared.outage import Outage, unavailable
+from shared.outage import Outage
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,21 +29,6 @@ MAX_DELIVERIES = 40
 
 # What a worker imports before it takes a file (Pillow, pillow-heif, exifread, PyAV).
 WORKER_PRELOAD = ("services.metadata.handlers",)
-
-
-def _delivered(msg: NatsMessage) -> int:
-    return int(msg.raw_message.metadata.num_delivered or 1)
-
-
-async def _in_progress(msg: NatsMessage, ack_wait: float) -> None:
-    """Tell NATS the message is still being worked on, every third of ack_wait, until cancelled
-    (however long the file takes, at most its time bound)."""
-    while True:
-        await asyncio.sleep(ack_wait / 3)
-        try:
-            await msg.in_progress()
-        except (NatsError, TimeoutError) as e:  # reconnecting: the next one may get through
-            log.warning("metadata: cannot report %s in progress: %s", msg.raw_message.subject, e)
 
 
 def worker_count() -> int:
@@ -93,46 +77,34 @@ def build_app(
             await state["w"].nc.drain()
             await state["w"].engine.dispose()
 
-    @broker.subscriber(
-        nats.subject("events", "asset", ">"),
-        stream=JStream(name=nats.name("EVENTS"), declare=False),
-        durable=nats.name("metadata"),
-        pull_sub=PullSub(batch_size=max(2, n * 2), timeout=1.0),
-        config=ConsumerConfig(ack_wait=settings.metadata_ack_wait, max_ack_pending=max(64, n * 16)),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_workers=n * 2,
-    )
-    async def on_asset_event(msg: NatsMessage) -> None:
+    async def on_asset_event(event: ev.Event, d: Delivery) -> None:
         try:
-            event = ev.decode(msg.body)
-        except msgspec.ValidationError:
-            log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
-            await msg.reject()
-            return
-        keepalive = asyncio.create_task(_in_progress(msg, settings.metadata_ack_wait))
-        try:
-            await state["w"].handle(event, last_try=_delivered(msg) >= MAX_DELIVERIES)
+            await state["w"].handle(event, last_try=d.deliveries >= MAX_DELIVERIES)
         except NotSettled as e:
-            log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
-            await msg.nack(delay=e.delay)
-        except PoolClosed:
-            log.info("metadata: stopping; %s given back", msg.raw_message.subject)
-            await msg.nack()
-        except Exception as e:
-            # NATS or PostgreSQL away for a moment: logged once, the file is read again later.
-            # Anything else is a fault: faststream logs it with its traceback and nacks it.
-            what = unavailable(e)
-            if what is None:
-                raise
-            outage.failed(what, e, f"asset event {msg.raw_message.subject}")
-            with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
-                await msg.nack(delay=2)
-        else:
-            outage.recovered()
-        finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keepalive
+            raise Retry(f"still changing; {e}", e.delay) from e
+        except PoolClosed as e:
+            raise Retry("stopping; given back") from e
+
+    subscribe(
+        broker,
+        settings,
+        Consumer(
+            durable="metadata",
+            stream="EVENTS",
+            subject=nats.subject("events", "asset", ">"),
+            decode=ev.decode,
+            # Kept alive with in-progress acks while a file is read (however long it takes, at
+            # most its time bound), so a dead replica's files come back within ack_wait.
+            ack_wait=settings.metadata_ack_wait,
+            max_ack_pending=max(64, n * 16),
+            batch_size=max(2, n * 2),
+            max_workers=n * 2,
+            keepalive=True,
+        ),
+        on_asset_event,
+        bus=lambda: state["w"].bus,
+        outage=outage,
+    )
 
     return app
 

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from services.projector.positions import aggregate_of
 from shared import events as ev
+from shared.schema import storable
 
 if TYPE_CHECKING:
     from sqlalchemy import TextClause
@@ -69,7 +70,7 @@ def failure_ops(failure: Failure) -> list[tuple[TextClause, dict[str, Any]]]:
                 "stream_id": stream_id,
                 "occurred_at": occurred,
                 # PostgreSQL's messages never hold a NUL, but what failed may have: keep it out.
-                "error": failure.error.replace("\x00", "\\u0000"),
+                "error": storable(failure.error),
             },
         )
     ]

@@ -8,10 +8,8 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-import msgspec
-from faststream import AckPolicy, FastStream
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
-from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
+from faststream import FastStream
+from faststream.nats import NatsBroker
 from nats.errors import Error as NatsError
 
 from services.scanner.handlers import Scanner
@@ -19,13 +17,16 @@ from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
 from shared import events as ev
 from shared import trace
-from shared.bus import connect, ensure_streams
+from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
+from shared.consumer import Consumer, Delivery, subscribe
 from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
-from shared.outage import Outage, unavailable
+from shared.outage import Outage
+from shared.scanprogress import read_progress
+from shared.schema import storable
 from shared.settings import Settings
-from shared.work import DIR_TASK_DECODER
+from shared.work import DIR_TASK_DECODER, DirTask
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def build_app(
         health.add("consumer", consumer_check(nc, nats.name("WORK"), nats.name("scanner-dirs")))
         holder.tasks.append(asyncio.create_task(beat(nc, nats, health, holder.stop)))
         waiter = await follow_checkpoint(nc, nats, scanner.engine)
-        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats)
+        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats, settings.consumer)
         holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
         if nightly:
             holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))
@@ -85,86 +86,100 @@ def build_app(
             await holder.scanner.nc.drain()
             await holder.scanner.engine.dispose()
 
-    def library_events(aggregate: str, durable: str) -> PullStreamSubscriber:
-        return broker.subscriber(
-            nats.subject("events", aggregate, ">"),
-            stream=JStream(name=nats.name("EVENTS"), declare=False),
-            durable=nats.name(durable),
-            pull_sub=PullSub(batch_size=1, timeout=1.0),
-            config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=100),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+    def library_events(aggregate: str, durable: str) -> Consumer[ev.Event]:
+        return Consumer(
+            durable=durable,
+            stream="EVENTS",
+            subject=nats.subject("events", aggregate, ">"),
+            decode=ev.decode,
+            ack_wait=settings.scan.work_ack_wait,
+            max_ack_pending=100,
         )
 
-    # Scan requests are on `events.scans.<library>` (decision 0022); a stream written before
-    # that holds them on the library's subject, which is still followed for them and for
-    # deletions.
-    @library_events("scans", "scanner-scans")
-    @library_events("library", "scanner-library")
-    async def on_library_event(msg: NatsMessage) -> None:
-        try:
-            event = ev.decode(msg.body)
-        except msgspec.ValidationError:
-            log.error("scanner: undecodable library event %s; rejected", msg.raw_message.subject)
-            await msg.reject()
-            return
+    async def on_library_event(event: ev.Event, d: Delivery) -> None:
         if isinstance(event, ev.LibraryScanRequested):
             # The scan's events are the scan's doing, under the request's correlation id.
-            cid = (msg.raw_message.headers or {}).get(trace.CORRELATION_HEADER)
+            cid = (d.msg.raw_message.headers or {}).get(trace.CORRELATION_HEADER)
             with trace.acting(f"scan {event.scan_id}", cid):
                 await holder.s.start_scan(event)
         elif isinstance(event, ev.LibraryDeletionStarted):
             await holder.s.finish_deletion(event.stream_id)
 
-    @broker.subscriber(
-        nats.subject("work", "scan", ">"),
-        stream=JStream(name=nats.name("WORK"), declare=False),
-        durable=nats.name("scanner-dirs"),
-        pull_sub=PullSub(batch_size=4, timeout=1.0),
-        # A replica that dies mid-folder leaves its task unacked; after ack_wait another
-        # replica (or the restarted one) gets it. Long folders send in-progress acks.
-        config=ConsumerConfig(ack_wait=settings.scan.work_ack_wait, max_ack_pending=1000),
-        ack_policy=AckPolicy.MANUAL,
-        max_workers=4,
-    )
-    async def on_dir_task(msg: NatsMessage) -> None:
-        try:
-            task = DIR_TASK_DECODER.decode(msg.body)
-        except msgspec.ValidationError:
-            log.error("scanner: undecodable work item; rejected")
-            await msg.reject()
-            return
-        doing = f"scan {task.scan_id} library {task.library_id}: folder {task.path}"
-        try:
-            with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
-                await holder.s.run_dir(task, keepalive=msg.in_progress)
-        except Exception as e:
-            # Infrastructure trouble (database, NATS): another attempt does it. An outage is
-            # logged once; anything else is a fault, with its traceback.
-            _failed(holder, e, doing)
-            with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
-                await msg.nack(delay=2)
-            return
-        try:
-            await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-        except Exception as e:
-            # The ack may have reached the stream all the same (its answer was lost while a
-            # leader was elected): look at the backlog below either way. If it did not, the
-            # task comes back, adds nothing (counted once) and ends the scan then.
-            _failed(holder, e, f"the ack of {doing}")
-        else:
-            holder.outage.recovered()
-        if not task.watch:
+    def bus() -> EventBus:
+        return holder.s.bus
+
+    # Scan requests are on `events.scans.<library>` (decision 0022); a stream written before
+    # that holds them on the library's subject, which is still followed for them and for
+    # deletions.
+    for aggregate, durable in (("scans", "scanner-scans"), ("library", "scanner-library")):
+        subscribe(
+            broker,
+            settings,
+            library_events(aggregate, durable),
+            on_library_event,
+            bus=bus,
+            outage=holder.outage,
+        )
+
+    async def on_dir_task(task: DirTask, d: Delivery) -> None:
+        with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
+            await holder.s.run_dir(task, keepalive=d.in_progress)
+
+    async def after_dir_task(task: DirTask | None, d: Delivery) -> None:
+        # Done, or given up on as a dead letter: either way it has left the scan's backlog,
+        # which may now be empty (decision 0005). An undecodable task names its scan only in
+        # its subject; the scan's library is then read from the scan's progress.
+        if task is None:
+            scan_id = _scan_of(d.subject)
+            library_id = (
+                (await read_progress(holder.s.js, nats, scan_id)).library_id if scan_id else ""
+            )
+            if scan_id is not None and library_id:
+                await _finish_if_done(holder, scan_id, uuid.UUID(library_id))
+        elif not task.watch:
+            if d.dead is not None:  # the scan's problems say which folder it could not list
+                await holder.s.bus.publish(
+                    ev.ScanProblemFound(
+                        stream_id=task.library_id,
+                        event_id=uuid.uuid5(d.dead.event_id, "problem"),
+                        scan_id=task.scan_id,
+                        path=storable(task.path),
+                        message=f"could not be scanned (dead letter {d.dead.event_id}): "
+                        + d.dead.error.splitlines()[0],
+                    )
+                )
             await _finish_if_done(holder, task.scan_id, task.library_id)
+
+    subscribe(
+        broker,
+        settings,
+        Consumer(
+            durable="scanner-dirs",
+            stream="WORK",
+            subject=nats.subject("work", "scan", ">"),
+            decode=DIR_TASK_DECODER.decode,
+            # A replica that dies mid-folder leaves its task unacked; after ack_wait another
+            # replica (or the restarted one) gets it. Long folders send in-progress acks.
+            ack_wait=settings.scan.work_ack_wait,
+            max_ack_pending=1000,
+            batch_size=4,
+            max_workers=4,
+        ),
+        on_dir_task,
+        bus=bus,
+        outage=holder.outage,
+        settled=after_dir_task,
+    )
 
     return app
 
 
-def _failed(holder: Holder, exc: BaseException, doing: str) -> None:
-    what = unavailable(exc)
-    if what is None:
-        log.exception("%s failed; will retry", doing)
-    else:
-        holder.outage.failed(what, exc, doing)
+def _scan_of(subject: str) -> uuid.UUID | None:
+    """The scan id of a `[<namespace>.]work.scan.<scanId>` subject."""
+    try:
+        return uuid.UUID(subject.rpartition(".")[2])
+    except ValueError:
+        return None
 
 
 async def _finish_if_done(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:

@@ -15,7 +15,9 @@ the old side), MetadataExtracted and AssetOnline (pairs where it is the new side
 events waits until the projector has applied it, then asks once for the whole batch; the later
 of the two events always sees the earlier, so no move is missed. Any number of scanner replicas
 share one durable consumer; what they publish has ids derived from its content, and adding or
-removing an album member twice changes nothing.
+removing an album member twice changes nothing. A batch that fails for a reason of its own is
+handled again one message at a time, so only the message at fault is tried again, and recorded
+as a dead letter on its last allowed delivery; an undecodable one at once (decision 0024).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from sqlalchemy import text
 
 from shared import events as ev
 from shared import metrics
+from shared.consumer import dead_letter
 from shared.errors import NotReady
 from shared.outage import Outage, unavailable
+from shared.settings import ConsumerSettings
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -53,6 +57,7 @@ _NAMESPACE = uuid.UUID("0b8e6a52-3c55-4f5e-9a55-6b1a6f0c2d71")
 FETCH = 500
 ACK_WAIT = 60.0
 RETRY_SECONDS = 5.0
+DURABLE = "scanner-moves"
 
 # (album, old asset, new asset) for offline/online pairs of one library with one checksum, where
 # either side is among :ids and the album holds the old asset but not the new one. Two branches,
@@ -148,12 +153,18 @@ class AlbumMoves:
     """Follows asset events through a durable consumer and carries album membership over."""
 
     def __init__(
-        self, engine: AsyncEngine, bus: EventBus, waiter: CheckpointWaiter, nats: NatsSettings
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        waiter: CheckpointWaiter,
+        nats: NatsSettings,
+        bounds: ConsumerSettings | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.waiter = waiter
         self.nats = nats
+        self.bounds = bounds or ConsumerSettings()
         self.outage = Outage(log, "moves")
 
     async def handle(self, events: list[tuple[int, ev.BaseEvent]]) -> int:
@@ -216,7 +227,7 @@ class AlbumMoves:
         js = self.bus.nc.jetstream()
         sub = await js.pull_subscribe(
             self.nats.subject("events", "asset", ">"),
-            durable=self.nats.name("scanner-moves"),
+            durable=self.nats.name(DURABLE),
             stream=self.nats.name("EVENTS"),
             # Explicit acks: with AckPolicy.ALL one replica's ack would also settle another
             # replica's batch that is still being handled.
@@ -232,15 +243,22 @@ class AlbumMoves:
                     msgs = await sub.fetch(FETCH, timeout=1.0)
                 except TimeoutError:  # nats-py raises its own subclass, or asyncio's itself
                     continue
-                batch = [(int(m.metadata.sequence.stream), e) for m, e in self._decoded(msgs)]
+                decoded = await self._decoded(msgs)
                 try:
-                    await self.handle(batch)
+                    await self.handle([(_seq(m), e) for m, e in decoded])
                 except NotReady as e:
                     log.warning("moves: %s; the batch comes back after %g s", e, ACK_WAIT)
                     continue
-                for m in msgs:
+                except Exception as e:
+                    if unavailable(e) is not None:
+                        raise  # run() logs the outage once and starts over
+                    # One of the batch is at fault: each alone, so only it is tried again.
+                    log.exception("moves: a batch of %d failed; each alone", len(decoded))
+                    await self._one_by_one(decoded)
+                    continue
+                for m, _ in decoded:
                     await m.ack()
-                if batch:
+                if decoded:
                     self.outage.recovered()
         finally:
             # A pull subscription left subscribed holds the connection's drain forever on
@@ -248,12 +266,44 @@ class AlbumMoves:
             with contextlib.suppress(NatsError):
                 await sub.unsubscribe()
 
-    @staticmethod
-    def _decoded(msgs: list[Msg]) -> list[tuple[Msg, ev.BaseEvent]]:
+    async def _one_by_one(self, decoded: list[tuple[Msg, ev.BaseEvent]]) -> None:
+        """Handle each message alone: acked when it goes through, else tried again after the
+        back-off, and recorded as a dead letter on its last allowed delivery (decision 0024).
+        An outage or a projector behind is raised, as for the batch."""
+        for m, event in decoded:
+            try:
+                await self.handle([(_seq(m), event)])
+            except NotReady:
+                raise
+            except Exception as e:
+                if unavailable(e) is not None:
+                    raise
+                deliveries = int(m.metadata.num_delivered or 1)
+                if deliveries >= self.bounds.max_deliver:
+                    await self._dead(m, f"{type(e).__name__}: {e}")
+                else:
+                    log.exception("moves: %s failed (delivery %d)", m.subject, deliveries)
+                    await m.nak(delay=self.bounds.delay(deliveries))
+            else:
+                await m.ack()
+
+    async def _dead(self, m: Msg, error: str) -> None:
+        """Record the message as a dead letter, then let it go."""
+        letter = dead_letter(DURABLE, "EVENTS", m, error)
+        await self.bus.publish(letter)
+        log.error("moves: %s recorded as dead letter %s: %s", m.subject, letter.event_id, error)
+        metrics.DEAD_LETTERS.labels(DURABLE).inc()
+        await m.ack()
+
+    async def _decoded(self, msgs: list[Msg]) -> list[tuple[Msg, ev.BaseEvent]]:
         out: list[tuple[Msg, ev.BaseEvent]] = []
         for m in msgs:
             try:
                 out.append((m, ev.decode(m.data)))
-            except msgspec.ValidationError:
-                log.error("moves: undecodable event on %s; skipped", m.subject)
+            except msgspec.DecodeError as e:
+                await self._dead(m, f"undecodable: {e}")
         return out
+
+
+def _seq(m: Msg) -> int:
+    return int(m.metadata.sequence.stream)

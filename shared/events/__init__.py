@@ -39,6 +39,7 @@ from shared.events.base import (
     OfflineReason,
     ScanMode,
 )
+from shared.events.deadletters import DeliveryFailed
 from shared.events.libraries import (
     DirectoryGone,
     DirectoryIndexed,
@@ -91,6 +92,7 @@ __all__ = [
     "AssetsAddedToAlbum",
     "AssetsRemovedFromAlbum",
     "BaseEvent",
+    "DeliveryFailed",
     "DirectoryGone",
     "DirectoryIndexed",
     "Event",
@@ -163,6 +165,7 @@ Event = (
     | AssetsAddedToAlbum
     | AssetsRemovedFromAlbum
     | AlbumDeleted
+    | DeliveryFailed
 )
 
 EVENT_TYPES: tuple[type[BaseEvent], ...] = Event.__args__

@@ -26,6 +26,9 @@ class Aggregate(enum.StrEnum):
     """A library's scan bookkeeping (`events.scans.<library id>`): scan requests and results,
     the folder index, problems met. Not facts about the library itself, so they never move the
     library's position and a library edit never conflicts with a scan (decision 0022)."""
+    DEAD_LETTER = "deadletter"
+    """A message a consumer gave up on (`events.deadletter.<id>`, decision 0024): recorded
+    once, never guarded."""
 
 
 class ScanMode(enum.StrEnum):

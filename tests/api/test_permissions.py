@@ -79,6 +79,7 @@ ROUTES: dict[str, str | None] = {
     "getConfigDefaults": "systemConfig.read",
     "updateConfig": "systemConfig.update",
     "getQueuesLegacy": "job.read",
+    "getDeadLetters": "job.read",  # Shoebox's own (decision 0024)
 }
 
 ADMIN_ROUTES = {
@@ -92,6 +93,7 @@ ADMIN_ROUTES = {
     "getConfigDefaults",
     "updateConfig",
     "getQueuesLegacy",
+    "getDeadLetters",
 }
 
 # Deliberately open to anybody, as in Immich (no @Authenticated): operationId -> why.

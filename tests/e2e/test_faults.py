@@ -169,6 +169,10 @@ class Run:
             "SHOEBOX_LIBRARY_SCAN_ENABLED": "false",
             "SHOEBOX_SCAN_ACK_WAIT": "5",
             "SHOEBOX_METADATA_ACK_WAIT": "10",
+            # Tight bounds: an outage that counted as the message's fault would dead-letter
+            # folders and files at their second delivery (decision 0024).
+            "SHOEBOX_CONSUMER_MAX_DELIVER": "2",
+            "SHOEBOX_CONSUMER_BACKOFF": "0.5",
             **env,
         }
         with (self.logs / f"{name}.log").open("ab") as log:
@@ -274,6 +278,8 @@ class Run:
         assert stats["total"] == FILES, stats
         counts = await event_counts(self.system)
         ids = counts.pop("_ids")
+        dead = dict(counts.get("DeliveryFailed", {}))
+        assert not dead, f"an outage is no message's fault, yet {len(dead)} were given up on"
         assert ids["events"] == ids["distinct"], f"{ids['events'] - ids['distinct']} duplicates"
         discovered = counts["FileDiscovered"]
         assert len(discovered) == FILES and set(discovered.values()) == {1}

@@ -4,8 +4,8 @@ A projection never reads: it returns (statement, params) pairs, so consecutive o
 share a statement can be sent as one executemany (replay speed), and a projection can be tested
 with plain values. Every statement is an idempotent upsert or a guarded update keyed by
 deterministic ids, so applying an event twice changes nothing. One module per aggregate
-(users, libraries, assets, albums) holds its statements and projections; this one joins them
-and plans a batch.
+(users, libraries, assets, albums, dead letters) holds its statements and projections; this
+one joins them and plans a batch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import TextClause
 
-from services.projector.projections import albums, assets, libraries, users
+from services.projector.projections import albums, assets, deadletters, libraries, users
 from services.projector.projections.base import SCAN_ADD, Increment, Op, Projection
 from shared import events as ev
 
@@ -25,6 +25,7 @@ PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     **libraries.PROJECTIONS,
     **assets.PROJECTIONS,
     **albums.PROJECTIONS,
+    **deadletters.PROJECTIONS,
 }
 
 _missing = set(ev.EVENT_TYPES) - set(PROJECTIONS)
