@@ -13,12 +13,13 @@ from faststream import AckPolicy, FastStream
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
 from shared import events as ev
-from shared import trace
+from shared import metrics, trace
 from shared.bus import connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.db import create_engine
@@ -30,6 +31,10 @@ from shared.work import DIR_TASK_DECODER
 log = logging.getLogger(__name__)
 
 FINISH_PATIENCE = 300.0  # seconds the last task of a scan keeps trying to record its end
+# A folder task's double ack: nats-py waits 1 s by default, which a server busy with a
+# million-file import exceeds (decision 0028).
+ACK_TIMEOUT = 5.0
+ACK_ATTEMPTS = 3
 
 
 @dataclass
@@ -144,19 +149,31 @@ def build_app(
             with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
                 await msg.nack(delay=2)
             return
-        try:
-            await msg.raw_message.ack_sync()  # gone from the WORK stream before we count
-        except Exception as e:
-            # The ack may have reached the stream all the same (its answer was lost while a
-            # leader was elected): look at the backlog below either way. If it did not, the
-            # task comes back, adds nothing (counted once) and ends the scan then.
-            _failed(holder, e, f"the ack of {doing}")
-        else:
-            holder.outage.recovered()
+        await _ack(holder, msg, doing)  # gone from the WORK stream before we count
         if not task.watch:
             await _finish_if_done(holder, task.scan_id, task.library_id)
 
     return app
+
+
+async def _ack(holder: Holder, msg: NatsMessage, doing: str) -> None:
+    """Double-ack a folder task. A slow answer (a loaded server, a leader election) is asked
+    for again and counted, not raised: the ack may have reached the stream all the same, so
+    the backlog is looked at either way. If it did not, the task comes back, adds nothing
+    (counted once) and ends the scan then."""
+    for attempt in range(1, ACK_ATTEMPTS + 1):
+        try:
+            await msg.raw_message.ack_sync(timeout=ACK_TIMEOUT)
+        except NatsTimeoutError as e:
+            metrics.ACK_TIMEOUTS.labels("task").inc()
+            if attempt == ACK_ATTEMPTS:
+                holder.outage.failed("NATS", e, f"the ack of {doing}")
+        except Exception as e:
+            _failed(holder, e, f"the ack of {doing}")
+            return
+        else:
+            holder.outage.recovered()
+            return
 
 
 def _failed(holder: Holder, exc: BaseException, doing: str) -> None:

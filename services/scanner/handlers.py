@@ -29,6 +29,7 @@ from services.scanner.decide import (
     plan_dir,
     plan_offline,
 )
+from services.scanner.publish import publish_planned
 from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
@@ -504,17 +505,8 @@ class Scanner:
         )
 
     async def _publish(self, planned: list[Planned]) -> None:
-        """Publish decisions; a FileDiscovered refused because the asset exists is either a
-        replica's duplicate (dropped) or an asset removed earlier, which starts a new life."""
-        if not planned:
-            return
-        _, conflicts = await self.bus.publish_many(planned)
-        for event in conflicts:
-            if not isinstance(event, ev.FileDiscovered):
-                continue  # someone changed the asset since we looked; the next scan sees it
-            seq, last = await self.bus.last_event("asset", event.stream_id)
-            if isinstance(last, ev.AssetRemoved):
-                await self.bus.publish_many([(event, seq)])
+        """Publish decisions, pipelined (services/scanner/publish.py)."""
+        await publish_planned(self.bus, planned)
 
     # --- one directory --------------------------------------------------------------------
 
