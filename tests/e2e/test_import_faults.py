@@ -13,20 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.infra import free_port, postmaster_pid, restart_postgres, start_nats, start_postgres
-from tests.e2e.test_faults import Lab, Run, event_counts, quiet
-from tests.helpers import create_user, external_library, sign_up_admin
-from tests.system import Infra, eventually, open_system
+from shared.infra import free_port
+from tests.e2e.test_faults import Lab, Run, event_counts, fresh_run, open_lab, quiet
+from tests.system import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,10 +32,7 @@ FILES = BIG + SMALL * 50
 FREEZE = 7.0  # seconds nats-server is stopped (SIGSTOP): longer than an ack's 5 s timeout
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="sbi-", dir="/tmp"))
-    media = root / "media"
+def _import_library(media: Path) -> None:
     payload = b"\xff\xd8\xff\xe0" + b"\0" * 60
     for i in range(SMALL):
         folder = media / f"small-{i:02d}"
@@ -49,48 +42,21 @@ def lab() -> Iterator[Lab]:
     (media / "big").mkdir()
     for i in range(BIG):
         (media / "big" / f"IMG_{i:06d}.jpg").write_bytes(payload)
-    port = free_port()
-    proc = start_nats(root / "nats", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pg, uri = start_postgres(root / "pg", cleanup_mode="stop")
-    infra = Infra(nats_url=f"nats://127.0.0.1:{port}", pg_uri=uri, root=root)
-    the_lab = Lab(root, port, proc, pg, (root / "pg").resolve(), infra, media)
-    try:
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with open_lab(_import_library) as the_lab:
         yield the_lab
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            the_lab.nats.send_signal(signal.SIGCONT)
-        the_lab.nats.terminate()
-        the_lab.nats.wait(10)
-        if postmaster_pid(the_lab.pg_dir) is None:
-            with contextlib.suppress(Exception):
-                restart_postgres(pg, the_lab.pg_dir)
-        pg.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager
 async def import_run(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[Run, str]]:
-    """A fresh system over the lab's library: the projector and one scanner as processes;
-    yields the run and the port of the scanner's /metrics."""
-    async with open_system(lab.infra, tmp_path, projector=False) as system:
-        logs = tmp_path / "logs"
-        logs.mkdir()
-        run = Run(lab, system, {}, "", logs)
-        try:
-            run.spawn("projector", "services.projector")
-            run.admin = await sign_up_admin(system)
-            owner, _ = await create_user(system, run.admin, "owner@example.com", str(lab.media))
-            run.library = (
-                await external_library(system, run.admin, owner["id"], [str(lab.media)])
-            )["id"]
-            metrics = str(free_port())
-            run.spawn("scanner-a", "services.scanner", SHOEBOX_METRICS_PORT=metrics)
-            yield run, metrics
-        finally:
-            for proc in run.procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(10)
+    """A fresh system over the lab's library, the projector and one scanner as processes (no
+    metadata service); yields the run and the port of the scanner's /metrics."""
+    metrics = str(free_port())
+    async with fresh_run(lab, tmp_path, 0, SHOEBOX_METRICS_PORT=metrics) as run:
+        yield run, metrics
 
 
 async def stream_messages(run: Run) -> int:
@@ -149,8 +115,8 @@ async def test_a_scanner_killed_mid_folder_leaves_no_duplicate_and_loses_no_file
 ) -> None:
     async with import_run(lab, tmp_path) as (run, _):
         await scan_mid_folder(run)
-        run.procs["scanner-a"].send_signal(signal.SIGKILL)
-        run.procs["scanner-a"].wait(10)
+        run.procs["scanner"].send_signal(signal.SIGKILL)
+        run.procs["scanner"].wait(10)
         # Another replica takes the folder when its ack_wait (5 s) runs out.
         run.spawn("scanner-b", "services.scanner")
         await finished_exact(run)
