@@ -36,6 +36,7 @@ import msgspec
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from shared import events as ev
 from shared import metrics
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A double ack's wait: nats-py's default of 1 s is exceeded by a server busy with a
+# million-file import (decision 0028); asked this many times before it counts as an outage.
+ACK_TIMEOUT = 5.0
+ACK_ATTEMPTS = 3
 OUTAGE_DELAY = 2.0  # seconds before a message met by an outage is tried again
 PAYLOAD_EXCERPT = 1000  # characters of a dead message kept with its record
 _NAMESPACE = uuid.UUID("6d7c2f0e-8a8b-4c1e-9f57-2b0d8c3a9e41")
@@ -165,14 +170,24 @@ def subscribe(
         await _settle(d, value)
 
     async def _settle(d: Delivery, value: T | None) -> None:
-        try:
-            await d.msg.ack_sync()  # gone from a work-queue stream before `settled` looks
-        except Exception as e:
-            # The ack may have landed all the same (its answer lost while a leader was
-            # elected): settled runs either way; a message that does come back adds nothing.
-            _failed(outage, e, f"the ack of {d.subject}")
-        else:
-            outage.recovered()
+        # Gone from a work-queue stream before `settled` looks. A slow answer (a server busy
+        # with a million-file import, a leader election) is asked for again and counted, not
+        # raised; the ack may have landed all the same (its answer lost), so settled runs
+        # either way, and a message that does come back adds nothing (decision 0028).
+        for attempt in range(1, ACK_ATTEMPTS + 1):
+            try:
+                await d.msg.raw_message.ack_sync(timeout=ACK_TIMEOUT)
+                await d.msg.ack()  # faststream's record of it (the raw ack is done)
+            except NatsTimeoutError as e:
+                metrics.ACK_TIMEOUTS.labels("task").inc()
+                if attempt == ACK_ATTEMPTS:
+                    _failed(outage, e, f"the ack of {d.subject}")
+                continue
+            except Exception as e:
+                _failed(outage, e, f"the ack of {d.subject}")
+            else:
+                outage.recovered()
+            break
         if settled is not None:
             await settled(value, d)
 

@@ -22,6 +22,15 @@ CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the 
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")
 SCAN_PROBLEMS = Counter("shoebox_scanner_problems_total", "Problems recorded by scans")
+ACK_TIMEOUTS = Counter(
+    "shoebox_scanner_ack_timeouts_total",
+    "Acks that did not come back in time (publish: an event's, task: a folder task's double ack)",
+    ["what"],
+)
+PUBLISH_RETRIES = Counter(
+    "shoebox_scanner_publish_retries_total",
+    "Events sent in a later round because acks timed out (the repeats are de-duplicated)",
+)
 MOVES_CARRIED = Counter(
     "shoebox_scanner_moved_album_assets_total", "Album members replaced by their moved file"
 )

@@ -29,6 +29,7 @@ from services.scanner.decide import (
     plan_dir,
     plan_offline,
 )
+from services.scanner.publish import publish_planned
 from shared import events as ev
 from shared import metrics
 from shared.bus import EventBus
@@ -509,15 +510,8 @@ class Scanner:
         )
 
     async def _publish(self, planned: list[Planned]) -> None:
-        """Publish decisions; a FileDiscovered refused because the asset exists is either a
-        replica's duplicate (dropped) or an asset removed earlier, which starts a new life."""
-        if not planned:
-            return
-        _, conflicts = await self.bus.publish_many(planned)
-        for event in conflicts:
-            # Anything else: someone changed the asset since we looked; the next scan sees it.
-            if isinstance(event, ev.FileDiscovered):
-                await self.bus.revive(event)
+        """Publish decisions, pipelined (services/scanner/publish.py)."""
+        await publish_planned(self.bus, planned)
 
     # --- one directory --------------------------------------------------------------------
 

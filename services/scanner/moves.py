@@ -141,6 +141,17 @@ async def moved_memberships(
     return dict(out)
 
 
+class _Kind(msgspec.Struct):
+    event: str = ""
+
+
+# Only these can complete a move (_relevant). A first import stores a FileDiscovered and a
+# metadata fact per file: reading just the tag of each (the rest of the JSON is skipped, not
+# decoded) keeps the follower cheap while the scanner publishes (decision 0028).
+_KIND = msgspec.json.Decoder(_Kind)
+_MOVING = frozenset({"AssetOffline", "MetadataExtracted", "AssetOnline"})
+
+
 def _relevant(event: ev.BaseEvent) -> uuid.UUID | None:
     """The asset to look at for this event, if it can complete a move: one that went offline
     (the old side), or one whose content became known or came back (the new side)."""
@@ -299,6 +310,8 @@ class AlbumMoves:
         out: list[tuple[Msg, ev.BaseEvent]] = []
         for m in msgs:
             try:
+                if _KIND.decode(m.data).event not in _MOVING:
+                    continue
                 out.append((m, ev.decode(m.data)))
             except msgspec.DecodeError as e:
                 await self._dead(m, f"undecodable: {e}")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,14 +108,25 @@ class Lab:
         await asyncio.to_thread(restart_postgres, self.pg, self.pg_dir)
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="sbf-", dir="/tmp"))
-    media = root / "media"
+def _fault_library(media: Path) -> None:
     for i in range(FILES):
         folder = media / f"roll-{i % DIRS:02d}" / ("nested" if i % DIRS % 3 == 0 else "")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"img-{i:05d}.jpg").write_bytes(_jpeg(i))
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with open_lab(_fault_library) as the_lab:
+        yield the_lab
+
+
+@contextlib.contextmanager
+def open_lab(build: Callable[[Path], None]) -> Iterator[Lab]:
+    """A nats-server and a PostgreSQL of their own, over a library `build` writes."""
+    root = Path(tempfile.mkdtemp(prefix="sbf-", dir="/tmp"))
+    media = root / "media"
+    build(media)
     port = free_port()
     nats_proc = start_nats(
         root / "nats", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -126,6 +137,8 @@ def lab() -> Iterator[Lab]:
     try:
         yield the_lab
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            the_lab.nats.send_signal(signal.SIGCONT)  # a test that froze it
         the_lab.nats.terminate()
         the_lab.nats.wait(10)
         if postmaster_pid(the_lab.pg_dir) is None:  # stopped by a failed test: clean it up
@@ -352,7 +365,9 @@ async def event_counts(system: System) -> dict[str, dict[str, int]]:
 
 
 @contextlib.asynccontextmanager
-async def fresh_run(lab: Lab, tmp_path: Path, metadata_replicas: int = 1) -> AsyncIterator[Run]:
+async def fresh_run(
+    lab: Lab, tmp_path: Path, metadata_replicas: int = 1, **scanner_env: str
+) -> AsyncIterator[Run]:
     """A new system (own namespace and database) over the lab's library, services running."""
     async with open_system(lab.infra, tmp_path, projector=False) as system:
         logs = tmp_path / "logs"
@@ -365,8 +380,8 @@ async def fresh_run(lab: Lab, tmp_path: Path, metadata_replicas: int = 1) -> Asy
             run.library = (
                 await external_library(system, run.admin, owner["id"], [str(lab.media)])
             )["id"]
-            run.spawn("scanner", "services.scanner")
-            workers = str(2 // metadata_replicas)
+            run.spawn("scanner", "services.scanner", **scanner_env)
+            workers = str(2 // max(1, metadata_replicas))
             for i in range(metadata_replicas):
                 run.spawn(f"metadata-{i}", "services.metadata", SHOEBOX_METADATA_WORKERS=workers)
             yield run
