@@ -37,22 +37,27 @@ _USER_CREATED = text(
 )
 
 
+def _user_row(e: ev.UserCreated | ev.UserUpdated, seq: int) -> dict[str, object]:
+    """A user's columns from its creation or an edit (an edit's None leaves a column as is)."""
+    return {
+        "id": e.stream_id,
+        "email": e.email,
+        "name": e.name,
+        "password_hash": e.password_hash,
+        "is_admin": e.is_admin,
+        "should_change_password": e.should_change_password,
+        "storage_label": e.storage_label,
+        "quota": e.quota_size_in_bytes,
+        "at": e.occurred_at,
+        "seq": seq,
+    }
+
+
 def apply_user_created(e: ev.UserCreated, seq: int) -> list[Op | Increment]:
     return [
         (
             _USER_CREATED,
-            {
-                "id": e.stream_id,
-                "email": e.email,
-                "name": e.name,
-                "password_hash": e.password_hash,
-                "is_admin": e.is_admin,
-                "should_change_password": e.should_change_password,
-                "storage_label": e.storage_label,
-                "quota": e.quota_size_in_bytes,
-                "at": e.occurred_at,
-                "seq": seq,
-            },
+            _user_row(e, seq),
         )
     ]
 
@@ -72,18 +77,7 @@ def apply_user_updated(e: ev.UserUpdated, seq: int) -> list[Op | Increment]:
     return [
         (
             _USER_UPDATED,
-            {
-                "id": e.stream_id,
-                "email": e.email,
-                "name": e.name,
-                "password_hash": e.password_hash,
-                "is_admin": e.is_admin,
-                "should_change_password": e.should_change_password,
-                "storage_label": e.storage_label,
-                "quota": e.quota_size_in_bytes,
-                "at": e.occurred_at,
-                "seq": seq,
-            },
+            _user_row(e, seq),
         )
     ]
 
