@@ -17,6 +17,7 @@ from nats.errors import Error as NatsError
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
+from services.scanner.rules import counted
 from shared import events as ev
 from shared import trace
 from shared.bus import connect, ensure_streams
@@ -25,7 +26,7 @@ from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage, unavailable
 from shared.settings import Settings
-from shared.work import DIR_TASK_DECODER
+from shared.work import decode_task
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +129,14 @@ def build_app(
     )
     async def on_dir_task(msg: NatsMessage) -> None:
         try:
-            task = DIR_TASK_DECODER.decode(msg.body)
-        except msgspec.ValidationError:
+            task = decode_task(msg.body)
+        except msgspec.DecodeError:  # not JSON, or no task (ValidationError is one)
             log.error("scanner: undecodable work item; rejected")
             await msg.reject()
             return
         doing = f"scan {task.scan_id} library {task.library_id}: folder {task.path}"
         try:
-            with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
+            with trace.acting(f"{'scan' if counted(task) else 'watcher'} {task.scan_id}"):
                 await holder.s.run_dir(task, keepalive=msg.in_progress)
         except Exception as e:
             # Infrastructure trouble (database, NATS): another attempt does it. An outage is
@@ -153,7 +154,7 @@ def build_app(
             _failed(holder, e, f"the ack of {doing}")
         else:
             holder.outage.recovered()
-        if not task.watch:
+        if counted(task):
             await _finish_if_done(holder, task.scan_id, task.library_id)
 
     return app

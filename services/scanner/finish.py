@@ -1,0 +1,49 @@
+"""Finishing a scan: its backlog on WORK, and recording its end once."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from services.scanner.rules import final_totals
+from shared import events as ev
+from shared.scanprogress import exact_totals, read_progress
+from shared.work import scan_work_subject
+
+if TYPE_CHECKING:
+    from services.scanner.handlers import Scanner
+
+log = logging.getLogger(__name__)
+
+
+async def scan_backlog(s: Scanner, scan_id: uuid.UUID) -> int:
+    """Directory tasks of a scan still queued or in flight (acked ones leave the stream)."""
+    subject = scan_work_subject(s.settings.nats, scan_id)
+    info = await s.js.stream_info(s.settings.nats.name("WORK"), subjects_filter=subject)
+    return int((info.state.subjects or {}).get(subject, 0))
+
+
+async def finish_scan(s: Scanner, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
+    """Record the scan's end once (the event id is fixed, so replicas that race collapse)."""
+    progress = await read_progress(s.js, s.settings.nats, scan_id)
+    recorded = await exact_totals(s.js, s.settings.nats, scan_id, at_least_dirs=progress.dirs_done)
+    totals = final_totals(progress, recorded)
+    if totals is not recorded:
+        log.warning(
+            "scan %s library %s: %d folder tasks recorded, %d counted; keeping the live count",
+            scan_id,
+            library_id,
+            recorded.dirs,
+            progress.dirs_done,
+        )
+    await s.bus.publish(
+        ev.LibraryScanFinished(
+            stream_id=library_id,
+            scan_id=scan_id,
+            event_id=uuid.uuid5(scan_id, "finished"),
+            files_seen=totals.files,
+            unavailable_import_paths=progress.unavailable,
+        )
+    )
+    log.info("scan %s library %s finished: %d files seen", scan_id, library_id, totals.files)

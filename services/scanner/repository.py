@@ -1,0 +1,243 @@
+"""The scanner's reads of the read models: every query it runs, returning typed rows."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlalchemy import text
+
+from services.scanner.decide import Known
+from shared.db import like_prefix
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class LibraryRow(NamedTuple):
+    """A library as a scan needs it, with its owner's external path."""
+
+    owner_id: uuid.UUID
+    import_paths: tuple[str, ...]
+    exclusion_patterns: tuple[str, ...]
+    deleting: bool
+    external_path: str | None
+
+
+class AssetRef(NamedTuple):
+    """An asset and the sequence its aggregate is at (what an expected-sequence publish needs)."""
+
+    id: uuid.UUID
+    last_seq: int
+
+
+class ImportPathSeen(NamedTuple):
+    """Where an import path led, and on which device, at the last scan that saw it."""
+
+    device: int
+    real_path: str | None
+
+
+class IndexEntry(NamedTuple):
+    """A folder of the folder index: its mtime when listed (0: always re-list) and the hash of
+    the exclusion patterns it was listed under."""
+
+    mtime_ns: int
+    patterns_hash: str
+
+
+class RenditionKeys(NamedTuple):
+    thumbnail_key: str | None
+    preview_key: str | None
+
+
+class ScanRepository:
+    """Read-only queries over the projector's tables (only the projector writes them)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def library(self, library_id: uuid.UUID) -> LibraryRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT l.owner_id, l.import_paths, l.exclusion_patterns, l.deleting, "
+                        "u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id "
+                        "WHERE l.id = :id"
+                    ),
+                    {"id": library_id},
+                )
+            ).first()
+        if row is None:
+            return None
+        return LibraryRow(
+            row.owner_id,
+            tuple(row.import_paths),
+            tuple(row.exclusion_patterns),
+            row.deleting,
+            row.external_path,
+        )
+
+    async def import_paths_seen(self, library_id: uuid.UUID) -> dict[str, ImportPathSeen]:
+        """Each import path's device and real path at the last scan."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT path, device, real_path FROM library_import_paths WHERE library_id = :l"
+                ),
+                {"l": library_id},
+            )
+            return {r.path: ImportPathSeen(r.device, r.real_path) for r in rows}
+
+    async def online_under(self, library_id: uuid.UUID, folder: str) -> list[AssetRef]:
+        """Online assets at or below a folder (by real path)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT id, last_seq FROM assets WHERE library_id = :l "
+                    "AND NOT is_offline AND original_path LIKE :p"
+                ),
+                {"l": library_id, "p": like_prefix(folder)},
+            )
+            return [AssetRef(r.id, r.last_seq) for r in rows]
+
+    async def count_online_under(self, library_id: uuid.UUID, folder: str) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM assets WHERE library_id = :l "
+                            "AND NOT is_offline AND original_path LIKE :p"
+                        ),
+                        {"l": library_id, "p": like_prefix(folder)},
+                    )
+                ).scalar()
+                or 0
+            )
+
+    async def online_outside(self, library_id: uuid.UUID, folders: list[str]) -> list[AssetRef]:
+        """Online assets below none of `folders`."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND NOT (original_path LIKE ANY(:prefixes))"
+                ),
+                {"l": library_id, "prefixes": [like_prefix(c) for c in folders] or ["\\"]},
+            )
+            return [AssetRef(r.id, r.last_seq) for r in rows]
+
+    async def folder_index(self, library_id: uuid.UUID) -> dict[str, IndexEntry]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l"
+                ),
+                {"l": library_id},
+            )
+            return {r.path: IndexEntry(r.mtime_ns, r.patterns_hash) for r in rows}
+
+    async def index_near(self, library_id: uuid.UUID, folder: str) -> dict[str, IndexEntry]:
+        """Index entries of a folder and of its direct subfolders."""
+        base = folder.rstrip("/") + "/"
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT path, mtime_ns, patterns_hash FROM library_dirs "
+                    "WHERE library_id = :l "
+                    "AND (path = :d OR (path LIKE :p AND strpos(substr(path, :n), '/') = 0))"
+                ),
+                {"l": library_id, "d": folder, "p": like_prefix(folder), "n": len(base) + 1},
+            )
+            return {r.path: IndexEntry(r.mtime_ns, r.patterns_hash) for r in rows}
+
+    async def offline_dirs(self, library_id: uuid.UUID, reasons: list[str]) -> set[str]:
+        """Folders holding assets offline for one of `reasons`."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT dir FROM assets WHERE library_id = :l "
+                    "AND is_offline AND offline_reason = ANY(:reasons)"
+                ),
+                {"l": library_id, "reasons": reasons},
+            )
+            return {r.dir for r in rows}
+
+    async def count_online_in(self, library_id: uuid.UUID, folders: list[str]) -> int:
+        """Online assets directly in one of `folders`."""
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM assets WHERE library_id = :l "
+                            "AND NOT is_offline AND dir = ANY(:dirs)"
+                        ),
+                        {"l": library_id, "dirs": folders},
+                    )
+                ).scalar()
+                or 0
+            )
+
+    async def known(self, library_id: uuid.UUID, folder: str) -> dict[str, Known]:
+        """Every asset directly in a folder, by path."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
+                    "sidecar_mtime_ms, offline_reason FROM assets "
+                    "WHERE library_id = :l AND dir = :d"
+                ),
+                {"l": library_id, "d": folder},
+            )
+            return {
+                r.original_path: Known(
+                    r.id,
+                    r.original_path,
+                    int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
+                    r.is_offline,
+                    r.last_seq,
+                    r.sidecar_mtime_ms,
+                    r.offline_reason,
+                )
+                for r in rows
+            }
+
+    async def online_children(self, library_id: uuid.UUID, folder: str) -> set[str]:
+        """The direct subfolders of a folder that hold online assets somewhere below them."""
+        base = folder.rstrip("/") + "/"
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
+                    "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline"
+                ),
+                {"l": library_id, "p": like_prefix(folder), "n": len(base) + 1},
+            )
+            return {base + r.child for r in rows}
+
+    async def online_in_tree(self, library_id: uuid.UUID, folder: str) -> list[AssetRef]:
+        """Online assets in a folder or anywhere below it (by folder)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND (dir = :d OR dir LIKE :p)"
+                ),
+                {"l": library_id, "d": folder, "p": like_prefix(folder)},
+            )
+            return [AssetRef(r.id, r.last_seq) for r in rows]
+
+    async def rendition_keys(self, library_id: uuid.UUID) -> list[RenditionKeys]:
+        """The thumbnail and preview keys of a library's assets."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT thumbnail_key, preview_key FROM assets WHERE library_id = :l "
+                    "AND (thumbnail_key IS NOT NULL OR preview_key IS NOT NULL)"
+                ),
+                {"l": library_id},
+            )
+            return [RenditionKeys(r.thumbnail_key, r.preview_key) for r in rows]
