@@ -15,6 +15,7 @@ class TaskKind(enum.StrEnum):
     """What a folder task does besides reconciling its folder."""
 
     SCAN_TREE = "scan-tree"  # queue every subfolder too; counted in its scan
+    SCAN_SUBTREE = "scan-subtree"  # walk the folders below in the same task, up to a budget
     SCAN_PRUNED = "scan-pruned"  # a pruned *new* scan: queue only subfolders the index lacks
     SCAN_FOLDER = "scan-folder"  # this folder only (a scan of one file); counted in its scan
     WATCH_FOLDER = "watch-folder"  # this folder only, for the watcher; no scan run to count
@@ -30,6 +31,12 @@ class _Task(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
 class ScanTree(_Task, frozen=True, kw_only=True, tag=TaskKind.SCAN_TREE.value):
     """List one folder of a scan, reconcile its files, and queue its subfolders."""
+
+
+class ScanSubtree(_Task, frozen=True, kw_only=True, tag=TaskKind.SCAN_SUBTREE.value):
+    """Reconcile a folder and the folders below it in one task (decision 0026): a *modified*
+    or *force* scan, where every file is stat'ed anyway. What is left when the task's budget
+    is spent is queued as further subtree tasks, so replicas still share a big library."""
 
 
 class ScanPruned(_Task, frozen=True, kw_only=True, tag=TaskKind.SCAN_PRUNED.value):
@@ -49,7 +56,7 @@ class WatchFolder(_Task, frozen=True, kw_only=True, tag=TaskKind.WATCH_FOLDER.va
     settle_ms: int = 0
 
 
-DirTask = ScanTree | ScanPruned | ScanFolder | WatchFolder
+DirTask = ScanTree | ScanSubtree | ScanPruned | ScanFolder | WatchFolder
 
 
 def kind_of(task: DirTask) -> TaskKind:

@@ -163,7 +163,14 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
                     mode = st.st_mode
                 else:
                     real = path
-                    mode = entry.stat(follow_symlinks=False).st_mode
+                    # The kind the listing itself gave (d_type): no stat for it. A file is
+                    # stat'ed once, later, when its mtime and size are needed.
+                    if entry.is_dir(follow_symlinks=False):
+                        mode = stat.S_IFDIR
+                    elif entry.is_file(follow_symlinks=False):
+                        mode = stat.S_IFREG
+                    else:
+                        mode = entry.stat(follow_symlinks=False).st_mode
             except Escape:
                 out.problems.append(
                     (_display(path), "symlink points outside the external path; skipped")

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services.scanner import deletion, finish, folder, start
+from services.scanner import deletion, finish, folder, start, subtree
 from services.scanner.crawl import Fence
 from services.scanner.repository import ScanRepository
 from services.scanner.rules import patterns_hash
 from shared.bus import EventBus
 from shared.globs import ExclusionMatcher
+from shared.work import ScanSubtree
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -86,7 +87,10 @@ class Scanner:
     async def run_dir(
         self, task: DirTask, keepalive: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        await folder.handle_folder_task(self, task, keepalive)
+        if isinstance(task, ScanSubtree):
+            await subtree.handle_subtree_task(self, task, keepalive)
+        else:
+            await folder.handle_folder_task(self, task, keepalive)
 
     async def scan_backlog(self, scan_id: uuid.UUID) -> int:
         return await finish.scan_backlog(self, scan_id)

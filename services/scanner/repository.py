@@ -183,27 +183,61 @@ class ScanRepository:
 
     async def known(self, library_id: uuid.UUID, folder: str) -> dict[str, Known]:
         """Every asset directly in a folder, by path."""
+        return (await self.known_in(library_id, [folder])).get(folder, {})
+
+    async def known_in(
+        self, library_id: uuid.UUID, folders: list[str]
+    ) -> dict[str, dict[str, Known]]:
+        """Every asset directly in one of `folders`: by folder, then by path. One query for a
+        batch of folders (a subtree task asks once per batch, not once per folder)."""
+        out: dict[str, dict[str, Known]] = {f: {} for f in folders}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT id, original_path, file_modified_at, is_offline, last_seq, "
-                    "sidecar_mtime_ms, offline_reason FROM assets "
-                    "WHERE library_id = :l AND dir = :d"
+                    # The mtime in ms as the scanner compares it (to the nearest ms), computed
+                    # by PostgreSQL rather than through a datetime per row.
+                    "SELECT id, dir, original_path, "
+                    "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint AS ms, "
+                    "is_offline, last_seq, sidecar_mtime_ms, offline_reason FROM assets "
+                    "WHERE library_id = :l AND dir = ANY(:dirs)"
                 ),
-                {"l": library_id, "d": folder},
+                {"l": library_id, "dirs": folders},
             )
-            return {
-                r.original_path: Known(
+            for r in rows:
+                out[r.dir][r.original_path] = Known(
                     r.id,
                     r.original_path,
-                    int(r.file_modified_at.timestamp() * 1000 + 0.5) // 1,
+                    r.ms,
                     r.is_offline,
                     r.last_seq,
                     r.sidecar_mtime_ms,
                     r.offline_reason,
                 )
-                for r in rows
-            }
+        return out
+
+    async def tree_index(self, library_id: uuid.UUID, folder: str) -> dict[str, IndexEntry]:
+        """Index entries of a folder and of every folder below it."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT path, mtime_ns, patterns_hash FROM library_dirs "
+                    "WHERE library_id = :l AND (path = :d OR path LIKE :p)"
+                ),
+                {"l": library_id, "d": folder, "p": like_prefix(folder)},
+            )
+            return {r.path: IndexEntry(r.mtime_ns, r.patterns_hash) for r in rows}
+
+    async def asset_dirs(self, library_id: uuid.UUID, folder: str) -> set[str]:
+        """The folders at or below `folder` that hold online assets."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT dir FROM assets WHERE library_id = :l AND NOT is_offline "
+                    "AND (dir = :d OR dir LIKE :p)"
+                ),
+                {"l": library_id, "d": folder, "p": like_prefix(folder)},
+            )
+            return {r.dir for r in rows}
 
     async def online_children(self, library_id: uuid.UUID, folder: str) -> set[str]:
         """The direct subfolders of a folder that hold online assets somewhere below them."""

@@ -11,7 +11,7 @@ from shared import events as ev
 from shared.importpath import FENCED_OUT, PathProblem, Unusable
 from shared.paths import within
 from shared.scanprogress import ScanProgress, TaskDone
-from shared.work import DirTask, ScanPruned, ScanTree, WatchFolder
+from shared.work import DirTask, ScanPruned, ScanSubtree, ScanTree, WatchFolder
 
 if TYPE_CHECKING:
     from services.scanner.crawl import Seen
@@ -89,12 +89,20 @@ def path_scan_root(
 # --- folders to queue ---------------------------------------------------------------------
 
 
+def tree_kind(mode: ev.ScanMode) -> type[ScanTree | ScanSubtree]:
+    """How a folder and everything below it is walked: a *modified* or *force* scan stats
+    every file, so it walks whole subtrees per task (one stat and a comparison per unchanged
+    file); a *new* scan lists folders one task each, and indexes them for the next."""
+    return ScanTree if mode is ev.ScanMode.NEW else ScanSubtree
+
+
 def root_tasks(
     scan_id: uuid.UUID, library_id: uuid.UUID, mode: ev.ScanMode, roots: list[tuple[str, str]]
 ) -> list[DirTask]:
-    """A full walk: one tree task per import path."""
+    """A full walk: one tree (or subtree) task per import path."""
+    kind = tree_kind(mode)
     return [
-        ScanTree(scan_id=scan_id, library_id=library_id, path=r, import_path=p, mode=mode)
+        kind(scan_id=scan_id, library_id=library_id, path=r, import_path=p, mode=mode)
         for r, p in roots
     ]
 
@@ -189,6 +197,21 @@ def index_entry(
         patterns_hash=current_hash,
         scan_id=task.scan_id,
     )
+
+
+def children_by_parent(folders: Iterable[str], root: str) -> dict[str, set[str]]:
+    """Each folder at or below `root` that leads to one of `folders`, with the direct
+    subfolders it leads through (`/r/a/b` gives `/r: {/r/a}` and `/r/a: {/r/a/b}`)."""
+    out: dict[str, set[str]] = {}
+    for folder in folders:
+        while folder != root and within(root, folder):
+            parent = folder.rpartition("/")[0] or "/"
+            children = out.setdefault(parent, set())
+            if folder in children:
+                break  # the rest of the way up is recorded already
+            children.add(folder)
+            folder = parent
+    return out
 
 
 def vanished_children(folder: str, children: set[str], present: set[str]) -> list[str]:

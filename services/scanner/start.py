@@ -19,11 +19,12 @@ from services.scanner.rules import (
     path_scan_root,
     pruned_tasks,
     root_tasks,
+    tree_kind,
 )
 from shared import events as ev
 from shared.importpath import DRIVE_GONE, PathProblem, Unusable, scan_message
 from shared.scanprogress import ScanProgress, count_once, update_progress
-from shared.work import DirTask, ScanFolder, ScanTree
+from shared.work import DirTask, ScanFolder
 
 if TYPE_CHECKING:
     from services.scanner.crawl import Fence
@@ -109,7 +110,7 @@ async def _start_path_scan(s: Scanner, e: ev.LibraryScanRequested, lib: LibraryS
     if lib.fence is not None and root is not None:
         # A folder is scanned with everything below it; a file, through its folder alone.
         is_dir = await asyncio.to_thread(probes.is_folder, lib.fence, target)
-        kind = ScanTree if is_dir else ScanFolder
+        kind = tree_kind(e.mode) if is_dir else ScanFolder
         task = kind(
             scan_id=e.scan_id,
             library_id=e.stream_id,
