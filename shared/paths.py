@@ -196,25 +196,21 @@ def check_import_path_shape(
     still resolves the symlinks of whatever prefix of the path exists. Returns the message of
     the first failed check, or None; OVER_BUDGET once `budget` is spent.
     """
-    problem = shape_problem(path, external_path, upload_root, budget=budget)
+    problem = _shape(path, external_path, upload_root, budget)
     return None if problem is None else describe(problem)
 
 
-def shape_problem(
-    path: str,
-    external_path: str | None,
-    upload_root: str | None = None,
-    *,
-    budget: LookupBudget | None = None,
+def _shape(
+    path: str, external_path: str | None, upload_root: str | None, budget: LookupBudget | None
 ) -> PathProblem | None:
     """Why an import path is unusable whatever the disk holds (see check_import_path_shape)."""
-    problem = _shape(path, external_path, upload_root, budget)
+    problem = _shape_checks(path, external_path, upload_root, budget)
     if budget is not None and budget.spent:
         return PathProblem(reason=Unusable.OVER_BUDGET, detail=OVER_BUDGET)
     return problem
 
 
-def _shape(
+def _shape_checks(
     path: str, external_path: str | None, upload_root: str | None, budget: LookupBudget | None
 ) -> PathProblem | None:
     error = _hygiene(path, "Import path")
@@ -259,7 +255,7 @@ def import_path_problem(
     The fence comes before the checks on disk, so nothing outside the user's external path is
     probed for existence.
     """
-    problem = shape_problem(path, external_path, upload_root, budget=budget)
+    problem = _shape(path, external_path, upload_root, budget)
     if problem is not None:
         return problem
     # Ask the kernel about the path as given: the fence resolves missing components by name

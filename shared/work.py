@@ -78,25 +78,20 @@ class _LegacyDirTask(msgspec.Struct, frozen=True, kw_only=True):
     settle_ms: int = 0
 
     def upgrade(self) -> DirTask:
-        if self.watch:
-            return WatchFolder(
-                scan_id=self.scan_id,
-                library_id=self.library_id,
-                path=self.path,
-                import_path=self.import_path,
-                mode=self.mode,
-                settle_ms=self.settle_ms,
-            )
-        kind: type[ScanTree | ScanPruned | ScanFolder] = (
-            ScanFolder if not self.recursive else ScanPruned if self.skip_indexed else ScanTree
+        """The same task, with the kind its four fields meant."""
+        kind = (
+            TaskKind.WATCH_FOLDER
+            if self.watch
+            else TaskKind.SCAN_FOLDER
+            if not self.recursive
+            else TaskKind.SCAN_PRUNED
+            if self.skip_indexed
+            else TaskKind.SCAN_TREE
         )
-        return kind(
-            scan_id=self.scan_id,
-            library_id=self.library_id,
-            path=self.path,
-            import_path=self.import_path,
-            mode=self.mode,
-        )
+        # Fields a kind does not have (settle_ms outside watch tasks) are dropped.
+        raw = msgspec.structs.asdict(self) | {"kind": kind.value}
+        task: DirTask = msgspec.convert(raw, DirTask)
+        return task
 
 
 WORK_ENCODER = msgspec.json.Encoder()

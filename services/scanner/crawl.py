@@ -105,6 +105,8 @@ def _display(path: str) -> str:
 
 
 def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -184,7 +186,9 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
                 else:
                     out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
                 continue
-            if fence.excludes(real):
+            # A plain file lies in the listed folder, which no excluded root holds (its task or
+            # its parent's listing checked): only folders and links' targets are checked.
+            if (st is not None or stat.S_ISDIR(mode)) and fence.excludes(real):
                 out.problems.append((_display(path), UPLOAD_FOLDER_SKIPPED))
                 continue
             if stat.S_ISDIR(mode):
@@ -203,10 +207,10 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
             if not stat.S_ISREG(mode):
                 out.problems.append((_display(path), "not a regular file; skipped"))
                 continue
-            if folder_excluded or fence.matcher.matches(real):
+            if folder_excluded or (fence.matcher.patterns and fence.matcher.matches(real)):
                 out.excluded.add(real)
                 continue
-            if not _utf8(real):
+            if st is not None and not _utf8(real):  # a link's target; a name was checked above
                 out.problems.append((_display(path), "path is not valid UTF-8; skipped"))
                 continue
             out.files.append(Entry(real, kind, st=st))

@@ -6,15 +6,38 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
+from services.scanner.publish import queue_task
 from services.scanner.rules import final_totals
 from shared import events as ev
-from shared.scanprogress import exact_totals, read_progress
-from shared.work import scan_work_subject
+from shared import metrics
+from shared.scanprogress import count_once, exact_totals, read_progress
+from shared.work import DirTask, dir_task_msg_id, scan_work_subject
 
 if TYPE_CHECKING:
     from services.scanner.handlers import Scanner
 
 log = logging.getLogger(__name__)
+
+
+async def task_done(
+    s: Scanner, task: DirTask, subtasks: list[DirTask], *, folders: int, files: int, problems: int
+) -> None:
+    """Queue the tasks a scan task leaves to others, then count it in its scan's progress."""
+    for sub in subtasks:
+        await queue_task(s.js, s.settings.nats, sub)
+    metrics.FOLDERS_SCANNED.inc(folders)
+    metrics.FILES_SEEN.inc(files)
+    metrics.SCAN_PROBLEMS.inc(problems)
+    # Counted once per task: a task redone after a lost ack adds nothing again.
+    await count_once(
+        s.js,
+        s.settings.nats,
+        task.scan_id,
+        dir_task_msg_id(task),
+        pending=len(subtasks) - 1,
+        dirs_done=folders,
+        files_seen=files,
+    )
 
 
 async def scan_backlog(s: Scanner, scan_id: uuid.UUID) -> int:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from services.scanner import probes
 from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Listing, list_dir
 from services.scanner.decide import Planned, ScanContext, needs_stat, plan_dir, plan_offline
-from services.scanner.publish import publish_planned, queue_task
+from services.scanner.finish import task_done
+from services.scanner.publish import publish_planned
 from services.scanner.rules import (
     counted,
     index_entry,
@@ -20,10 +21,8 @@ from services.scanner.rules import (
     vanished_children,
 )
 from shared import events as ev
-from shared import metrics
 from shared.globs import MatchTooSlow
-from shared.scanprogress import count_once
-from shared.work import DirTask, dir_task_msg_id
+from shared.work import DirTask
 
 if TYPE_CHECKING:
     from services.scanner.handlers import LibraryState, Scanner
@@ -164,18 +163,4 @@ async def _after_dir(
         await s.bus.publish_many(problems)
     if not counted(task):
         return
-    for sub in subtasks:
-        await queue_task(s.js, s.settings.nats, sub)
-    metrics.FOLDERS_SCANNED.inc()
-    metrics.FILES_SEEN.inc(files)
-    metrics.SCAN_PROBLEMS.inc(len(problems))
-    # Counted once per task: a task redone after a lost ack adds nothing again.
-    await count_once(
-        s.js,
-        s.settings.nats,
-        task.scan_id,
-        dir_task_msg_id(task),
-        pending=len(subtasks) - 1,
-        dirs_done=1,
-        files_seen=files,
-    )
+    await task_done(s, task, subtasks, folders=1, files=files, problems=len(problems))

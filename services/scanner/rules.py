@@ -147,15 +147,22 @@ def subfolder_tasks(task: DirTask, subdirs: list[str], indexed: Iterable[str]) -
         subdirs = [d for d in subdirs if d not in known]
     elif not isinstance(task, ScanTree):
         return []
+    return tasks_below(task, ScanTree, subdirs)
+
+
+def tasks_below(
+    task: DirTask, kind: type[ScanTree | ScanSubtree], folders: list[str]
+) -> list[DirTask]:
+    """Tasks of `kind` for folders below a task's own, in its scan and import path."""
     return [
-        ScanTree(
+        kind(
             scan_id=task.scan_id,
             library_id=task.library_id,
-            path=sub,
+            path=folder,
             import_path=task.import_path,
             mode=task.mode,
         )
-        for sub in subdirs
+        for folder in folders
     ]
 
 

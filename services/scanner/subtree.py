@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Final
 from services.scanner import probes
 from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Listing, Seen, list_dir
 from services.scanner.decide import Known, Planned, ScanContext, plan_dir, plan_offline
-from services.scanner.publish import publish_planned, queue_task
-from services.scanner.rules import children_by_parent, index_entry, vanished_children
+from services.scanner.finish import task_done
+from services.scanner.publish import publish_planned
+from services.scanner.rules import children_by_parent, index_entry, tasks_below, vanished_children
 from shared import events as ev
-from shared import metrics
 from shared.globs import MatchTooSlow
-from shared.scanprogress import count_once
-from shared.work import ScanSubtree, dir_task_msg_id
+from shared.work import ScanSubtree
 
 if TYPE_CHECKING:
     from services.scanner.crawl import Fence
@@ -208,29 +207,7 @@ async def handle_subtree_task(
             log.warning(
                 "scan %s library %s: %s: %s", task.scan_id, task.library_id, p.path, p.message
             )
-    kind = type(task)
-    for folder in reversed(left):
-        await queue_task(
-            s.js,
-            s.settings.nats,
-            kind(
-                scan_id=task.scan_id,
-                library_id=task.library_id,
-                path=folder,
-                import_path=task.import_path,
-                mode=task.mode,
-            ),
-        )
-    metrics.FOLDERS_SCANNED.inc(run.folders)
-    metrics.FILES_SEEN.inc(run.files)
-    metrics.SCAN_PROBLEMS.inc(len(run.problems))
-    # Counted once per task: a task redone after a lost ack adds nothing again.
-    await count_once(
-        s.js,
-        s.settings.nats,
-        task.scan_id,
-        dir_task_msg_id(task),
-        pending=len(left) - 1,
-        dirs_done=run.folders,
-        files_seen=run.files,
+    subtasks = tasks_below(task, ScanSubtree, left[::-1])
+    await task_done(
+        s, task, subtasks, folders=run.folders, files=run.files, problems=len(run.problems)
     )
