@@ -205,6 +205,25 @@ class ScanRepository:
             out[folder][path] = Known(known[0], path, *known[1:])
         return out
 
+    async def fingerprints(
+        self, library_id: uuid.UUID, folders: list[str]
+    ) -> dict[str, str | None]:
+        """For each of `folders` holding assets, the fingerprint of its online assets (see
+        rules.fingerprint), or None when it also holds offline ones. One row per folder: an
+        unchanged folder is recognised without a row per file crossing the wire."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
+                "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE coalesce(string_agg("
+                "original_path || '|' || "
+                "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint || '|' || "
+                "sidecar_mtime_ms, E'\\n' ORDER BY original_path COLLATE \"C\"), '') END "
+                "FROM assets WHERE library_id = $1 AND dir = ANY($2::text[]) GROUP BY dir",
+                library_id,
+                folders,
+            )
+        return {folder: fingerprint for folder, fingerprint in rows}
+
     async def online_children(self, library_id: uuid.UUID, folder: str) -> set[str]:
         """The direct subfolders of a folder that hold online assets somewhere below them."""
         base = folder.rstrip("/") + "/"

@@ -21,7 +21,13 @@ from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Listing, Seen, list_di
 from services.scanner.decide import Known, Planned, ScanContext, plan_dir, plan_offline
 from services.scanner.finish import task_done
 from services.scanner.publish import publish_planned
-from services.scanner.rules import children_by_parent, index_entry, tasks_below, vanished_children
+from services.scanner.rules import (
+    children_by_parent,
+    fingerprint,
+    index_entry,
+    tasks_below,
+    vanished_children,
+)
 from shared import events as ev
 from shared.globs import MatchTooSlow
 from shared.work import ScanSubtree
@@ -47,6 +53,7 @@ class Walked:
     folder: str
     listing: Listing | None
     seen: list[Seen] = field(default_factory=list)
+    fingerprint: str = ""
     problem: str | None = None
     root_lost: bool = False
 
@@ -76,7 +83,7 @@ def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walk
             seen = [x for x in map(listing.stat, listing.files) if x]
         finally:
             listing.close()
-        out.append(Walked(folder, listing, seen))
+        out.append(Walked(folder, listing, seen, fingerprint(seen)))
     return out
 
 
@@ -114,10 +121,19 @@ class _Run:
         beat = time.monotonic()
         while stack and self.folders < BUDGET_FOLDERS and self.files < BUDGET_FILES:
             batch = [stack.pop() for _ in range(min(BATCH_FOLDERS, len(stack)))]
-            walked, known = await asyncio.gather(
+            walked, prints = await asyncio.gather(
                 asyncio.to_thread(_walk_batch, batch, fence, t.import_path),
-                repo.known_in(t.library_id, batch),
+                repo.fingerprints(t.library_id, batch),
             )
+            # Only folders whose files differ from what is known are looked at file by file
+            # (every folder in a *force* scan, which re-reads every file).
+            differ = [
+                w.folder
+                for w in walked
+                if w.listing is not None
+                and (t.mode is ev.ScanMode.FORCE or prints.get(w.folder, "") != w.fingerprint)
+            ]
+            known = await repo.known_in(t.library_id, differ) if differ else {}
             planned: list[Planned] = []
             folder_events: list[ev.BaseEvent] = []
             for w in walked:
@@ -133,7 +149,7 @@ class _Run:
                 if w.listing is None:
                     self.problem(w.folder, w.problem or "cannot read folder")
                     continue
-                planned += await self._reconcile(w, known[w.folder], folder_events)
+                planned += await self._reconcile(w, known.get(w.folder), folder_events)
                 stack.extend(sorted(w.listing.subdirs, reverse=True))
             await publish_planned(self.s.bus, planned)
             if folder_events:
@@ -144,7 +160,7 @@ class _Run:
         return stack
 
     async def _reconcile(
-        self, w: Walked, known: dict[str, Known], folder_events: list[ev.BaseEvent]
+        self, w: Walked, known: dict[str, Known] | None, folder_events: list[ev.BaseEvent]
     ) -> list[Planned]:
         """The events of one listed folder: its files, its vanished subfolders, its index."""
         listing, t = w.listing, self.task
@@ -153,7 +169,10 @@ class _Run:
         for path, message in listing.problems:
             self.problem(path, message)
         present = [f.path for f in listing.files]
-        planned = plan_dir(self.ctx, known, present, w.seen, listing.excluded)
+        # None: the folder's fingerprint matched, so plan_dir would decide nothing.
+        planned = (
+            [] if known is None else plan_dir(self.ctx, known, present, w.seen, listing.excluded)
+        )
         subdirs = set(listing.subdirs)
         for child in vanished_children(w.folder, self.held_below.get(w.folder, set()), subdirs):
             assets = await self.s.repo.online_in_tree(t.library_id, child)
