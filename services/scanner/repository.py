@@ -53,6 +53,11 @@ class RenditionKeys(NamedTuple):
     preview_key: str | None
 
 
+# The mtime in ms as the scanner compares it (to the nearest ms), computed by PostgreSQL rather
+# than through a datetime per row.
+_MS = "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint"
+
+
 class ScanRepository:
     """Read-only queries over the projector's tables (only the projector writes them)."""
 
@@ -66,6 +71,14 @@ class ScanRepository:
     async def _count(self, sql: str, **params: object) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(text(sql), params)).scalar() or 0)
+
+    async def _fetch(self, sql: str, *args: object) -> list[Any]:
+        """Rows straight from asyncpg (records), for the queries a rescan runs per batch:
+        SQLAlchemy's result rows cost about 15 times more."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            rows: list[Any] = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
+            return rows
 
     async def _index(self, where: str = "", **params: object) -> dict[str, IndexEntry]:
         rows = await self._rows(
@@ -184,23 +197,14 @@ class ScanRepository:
         self, library_id: uuid.UUID, folders: list[str]
     ) -> dict[str, dict[str, Known]]:
         """Every asset directly in one of `folders`: by folder, then by path. One query for a
-        batch of folders (a subtree task asks once per batch, not once per folder).
-
-        On asyncpg itself, not through SQLAlchemy's result rows: this is the query an unchanged
-        *modified* rescan runs for every file, and its rows cost about 15 times less so."""
+        batch of folders (a subtree task asks once per batch, not once per folder)."""
         out: dict[str, dict[str, Known]] = {f: {} for f in folders}
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
-                # The mtime in ms as the scanner compares it (to the nearest ms), computed by
-                # PostgreSQL rather than through a datetime per row.
-                "SELECT dir, original_path, id, "
-                "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint, "
-                "is_offline, last_seq, sidecar_mtime_ms, offline_reason FROM assets "
-                "WHERE library_id = $1 AND dir = ANY($2::text[])",
-                library_id,
-                folders,
-            )
+        rows = await self._fetch(
+            f"SELECT dir, original_path, id, {_MS}, is_offline, last_seq, sidecar_mtime_ms, "
+            "offline_reason FROM assets WHERE library_id = $1 AND dir = ANY($2::text[])",
+            library_id,
+            folders,
+        )
         for folder, path, *known in rows:
             out[folder][path] = Known(known[0], path, *known[1:])
         return out
@@ -211,17 +215,14 @@ class ScanRepository:
         """For each of `folders` holding assets, the fingerprint of its online assets (see
         rules.fingerprint), or None when it also holds offline ones. One row per folder: an
         unchanged folder is recognised without a row per file crossing the wire."""
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
-                "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE coalesce(string_agg("
-                "original_path || '|' || "
-                "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint || '|' || "
-                "sidecar_mtime_ms, E'\\n' ORDER BY original_path COLLATE \"C\"), '') END "
-                "FROM assets WHERE library_id = $1 AND dir = ANY($2::text[]) GROUP BY dir",
-                library_id,
-                folders,
-            )
+        rows = await self._fetch(
+            "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE coalesce(string_agg("
+            f"original_path || '|' || {_MS} || '|' || sidecar_mtime_ms, "
+            "E'\\n' ORDER BY original_path COLLATE \"C\"), '') END "
+            "FROM assets WHERE library_id = $1 AND dir = ANY($2::text[]) GROUP BY dir",
+            library_id,
+            folders,
+        )
         return {folder: fingerprint for folder, fingerprint in rows}
 
     async def online_children(self, library_id: uuid.UUID, folder: str) -> set[str]:
