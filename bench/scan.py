@@ -84,7 +84,7 @@ async def timed_scan(
         await asyncio.sleep(0.005)
 
 
-async def main(files: int, per_dir: int) -> None:
+async def main(files: int, per_dir: int, counts: tuple[int, ...] = (1, 2)) -> None:
     logging.basicConfig(level=logging.WARNING)
     with infra() as inf, tempfile.TemporaryDirectory(prefix="sbscan-") as tmp:
         media = Path(tmp) / "media"
@@ -93,7 +93,8 @@ async def main(files: int, per_dir: int) -> None:
         backdate(media)  # a library that has sat on disk (see MTIME_GUARD_NS)
         print(
             f"tree: {files:,} files in {files // per_dir:,} folders "
-            f"(built in {time.perf_counter() - t:.1f} s)"
+            f"(built in {time.perf_counter() - t:.1f} s); "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         walks = []
         for _ in range(3):
@@ -113,7 +114,7 @@ async def main(files: int, per_dir: int) -> None:
             admin = await sign_up_admin(system)
             user, _ = await create_user(system, admin, "bench@example.com", str(media))
             results = {}
-            for n in (1, 2):
+            for n in counts:
                 scanners = spawn(system, n)
                 try:
                     lib = (await external_library(system, admin, user["id"], [str(media)]))["id"]
@@ -146,15 +147,21 @@ async def main(files: int, per_dir: int) -> None:
                     f"{modified:5.2f} s = {modified / stat_floor:4.1f}x the walk with stat; "
                     f"peak RSS {rss:5.1f} MB"
                 )
-            print(
-                f"2 scanners vs 1, first scan: walked {results[1][0] / results[2][0]:.2f}x, "
-                f"end to end {results[1][1] / results[2][1]:.2f}x  ({os.cpu_count()} cores)"
-            )
+            if 1 in results and 2 in results:
+                print(
+                    f"2 scanners vs 1, first scan: walked {results[1][0] / results[2][0]:.2f}x, "
+                    f"end to end {results[1][1] / results[2][1]:.2f}x  ({os.cpu_count()} cores)"
+                )
+            print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--per-dir", type=int, default=100)
+    parser.add_argument(
+        "--scanners", default="1,2", help="scanner counts to run, comma-separated (1,2)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.files, args.per_dir))
+    counts = tuple(int(n) for n in args.scanners.split(","))
+    asyncio.run(main(args.files, args.per_dir, counts))

@@ -177,6 +177,28 @@ def _alternation(regexes: list[str]) -> regex.Pattern[str] | None:
     return regex.compile("|".join(f"(?:{r})" for r in regexes))
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.#@/*? -]+")
+
+
+def _needles(patterns: tuple[str, ...]) -> tuple[tuple[str, ...], ...] | None:
+    """For each pattern, the literal runs (casefolded) that every path it matches contains;
+    None when a pattern is not plain (a class, brace, extglob, escape or negation) or has no
+    such run (or a `.` or `..` segment), and every path goes to the regexes.
+
+    This is what keeps Immich's defaults (`**/@eaDir/**`, `**/._*`, ...) cheap: a path that
+    lacks `@eadir`, `._`, `#recycle` and `#snapshot` cannot match them, so the regexes (about
+    30 us a path) are skipped for almost every file. Runs of dots alone are not required."""
+    out = []
+    for pattern in patterns:
+        if not _PLAIN.fullmatch(pattern) or {".", ".."} & set(pattern.split("/")):
+            return None  # `a/../b` matches paths without `a`
+        runs = tuple(r.casefold() for r in re.split(r"[*?/]", pattern) if r.strip("."))
+        if not runs:
+            return None
+        out.append(runs)
+    return tuple(out) or None
+
+
 class ExclusionMatcher:
     """Decides whether a full path is excluded by any of a library's exclusion patterns.
 
@@ -188,7 +210,7 @@ class ExclusionMatcher:
     MatchTooSlow, and so does every later call.
     """
 
-    __slots__ = ("_exact", "_lean", "_too_slow", "patterns", "timeout")
+    __slots__ = ("_exact", "_lean", "_needles", "_too_slow", "patterns", "timeout")
 
     def __init__(
         self, patterns: list[str] | tuple[str, ...], timeout: float = MATCH_TIMEOUT
@@ -207,6 +229,7 @@ class ExclusionMatcher:
                 negated.append(regexes)
             else:
                 positive.extend(regexes)
+        self._needles = _needles(self.patterns)
         self._exact = _RegexSet(positive, negated)
         self._lean = _RegexSet(
             [_lean(r) for r in positive], [[_lean(r) for r in n] for n in negated]
@@ -218,6 +241,10 @@ class ExclusionMatcher:
         Raises MatchTooSlow when this match, or an earlier one, ran past the time bound."""
         if self._too_slow is not None:
             raise MatchTooSlow(self._too_slow)
+        if self._needles is not None:
+            folded = path.casefold()
+            if not any(all(n in folded for n in runs) for runs in self._needles):
+                return False
         exact = "//" in path or (("/." in path or path[:1] == ".") and _DOT_SEGMENT.search(path))
         regexes = self._exact if exact else self._lean
         try:

@@ -7,6 +7,7 @@ import stat
 from typing import Final
 
 from shared.errors import PathOutsideAllowedRoot
+from shared.importpath import PathProblem, Unusable, describe
 
 Signature = tuple[int, int]
 """A file's (size in bytes, mtime in ns): what changes when anyone writes to it."""
@@ -195,28 +196,36 @@ def check_import_path_shape(
     still resolves the symlinks of whatever prefix of the path exists. Returns the message of
     the first failed check, or None; OVER_BUDGET once `budget` is spent.
     """
-    error = _shape(path, external_path, upload_root, budget)
-    if budget is not None and budget.spent:
-        return OVER_BUDGET
-    return error
+    problem = _shape(path, external_path, upload_root, budget)
+    return None if problem is None else describe(problem)
 
 
 def _shape(
     path: str, external_path: str | None, upload_root: str | None, budget: LookupBudget | None
-) -> str | None:
+) -> PathProblem | None:
+    """Why an import path is unusable whatever the disk holds (see check_import_path_shape)."""
+    problem = _shape_checks(path, external_path, upload_root, budget)
+    if budget is not None and budget.spent:
+        return PathProblem(reason=Unusable.OVER_BUDGET, detail=OVER_BUDGET)
+    return problem
+
+
+def _shape_checks(
+    path: str, external_path: str | None, upload_root: str | None, budget: LookupBudget | None
+) -> PathProblem | None:
     error = _hygiene(path, "Import path")
     if error is not None:
-        return error
+        return PathProblem(reason=Unusable.INVALID, detail=error)
     if upload_root is not None and is_inside(upload_root, path, budget):
-        return "Cannot use media upload folder for external libraries"
+        return PathProblem(reason=Unusable.UPLOAD_FOLDER)
     if not os.path.isabs(path):
-        return f"Import path must be absolute, try {os.path.abspath(path)}"
-    if external_path is None:
-        return (
-            "No external path is set for this user; "
-            "an admin must set one before external libraries can be used"
+        return PathProblem(
+            reason=Unusable.INVALID,
+            detail=f"Import path must be absolute, try {os.path.abspath(path)}",
         )
-    outside = f"Import path is outside the user's external path {external_path}"
+    if external_path is None:
+        return PathProblem(reason=Unusable.NO_EXTERNAL_PATH)
+    outside = PathProblem(reason=Unusable.OUTSIDE_EXTERNAL_PATH, external_path=external_path)
     try:
         fence = _real(external_path, budget)
     except _Unresolvable:
@@ -227,10 +236,42 @@ def _shape(
         # Say "cannot be resolved" only when resolution gave up inside the fence, so that the
         # message tells nothing about the file system outside it.
         if within(fence, exc.partial):
-            return f"Import path cannot be resolved: {exc}"
+            return PathProblem(reason=Unusable.UNRESOLVABLE, detail=str(exc))
         return outside
     if not within(fence, real):
         return outside
+    return None
+
+
+def import_path_problem(
+    path: str,
+    external_path: str | None,
+    upload_root: str | None = None,
+    *,
+    budget: LookupBudget | None = None,
+) -> PathProblem | None:
+    """Why an import path cannot be used now, or None when it is usable.
+
+    The fence comes before the checks on disk, so nothing outside the user's external path is
+    probed for existence.
+    """
+    problem = _shape(path, external_path, upload_root, budget)
+    if problem is not None:
+        return problem
+    # Ask the kernel about the path as given: the fence resolves missing components by name
+    # (`/ext/missing/..` is `/ext` to it, as to realpath); the kernel refuses them.
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return PathProblem(reason=Unusable.DANGLING_SYMLINK)
+        return PathProblem(reason=Unusable.MISSING)
+    except OSError as exc:
+        return PathProblem(reason=Unusable.UNREADABLE, detail=str(exc))
+    if not stat.S_ISDIR(st.st_mode):
+        return PathProblem(reason=Unusable.NOT_A_DIRECTORY)
+    if not os.access(path, os.R_OK | os.X_OK):
+        return PathProblem(reason=Unusable.UNREADABLE)
     return None
 
 
@@ -241,27 +282,9 @@ def validate_import_path(
     *,
     budget: LookupBudget | None = None,
 ) -> str | None:
-    """Validate an import path as Immich's validate endpoint does; None when it is usable.
-
-    The fence comes before the checks on disk, so nothing outside the user's external path is
-    probed for existence.
-    """
-    error = check_import_path_shape(path, external_path, upload_root, budget=budget)
-    if error is not None:
-        return error
-    # Ask the kernel about the path as given: the fence resolves missing components by name
-    # (`/ext/missing/..` is `/ext` to it, as to realpath); the kernel refuses them.
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return "Path does not exist (ENOENT)"
-    except OSError as exc:
-        return str(exc)
-    if not stat.S_ISDIR(st.st_mode):
-        return "Not a directory"
-    if not os.access(path, os.R_OK | os.X_OK):
-        return "Lacking read permission for folder"
-    return None
+    """Validate an import path as Immich's validate endpoint does: its message, None if usable."""
+    problem = import_path_problem(path, external_path, upload_root, budget=budget)
+    return None if problem is None else describe(problem)
 
 
 def strip_trailing_slash(path: str) -> str:

@@ -15,6 +15,7 @@ from nats.errors import Error as NatsError
 from services.scanner.handlers import Scanner
 from services.scanner.moves import AlbumMoves
 from services.scanner.nightly import run_nightly
+from services.scanner.rules import counted
 from shared import events as ev
 from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
@@ -26,7 +27,7 @@ from shared.outage import Outage
 from shared.scanprogress import read_progress
 from shared.schema import storable
 from shared.settings import Settings
-from shared.work import DIR_TASK_DECODER, DirTask
+from shared.work import DirTask, decode_task
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def build_app(
         )
 
     async def on_dir_task(task: DirTask, d: Delivery) -> None:
-        with trace.acting(f"watcher {task.scan_id}" if task.watch else f"scan {task.scan_id}"):
+        with trace.acting(f"{'scan' if counted(task) else 'watcher'} {task.scan_id}"):
             await holder.s.run_dir(task, keepalive=d.in_progress)
 
     async def after_dir_task(task: DirTask | None, d: Delivery) -> None:
@@ -136,7 +137,7 @@ def build_app(
             )
             if scan_id is not None and library_id:
                 await _finish_if_done(holder, scan_id, uuid.UUID(library_id))
-        elif not task.watch:
+        elif counted(task):
             if d.dead is not None:  # the scan's problems say which folder it could not list
                 await holder.s.bus.publish(
                     ev.ScanProblemFound(
@@ -157,7 +158,7 @@ def build_app(
             durable="scanner-dirs",
             stream="WORK",
             subject=nats.subject("work", "scan", ">"),
-            decode=DIR_TASK_DECODER.decode,
+            decode=decode_task,
             # A replica that dies mid-folder leaves its task unacked; after ack_wait another
             # replica (or the restarted one) gets it. Long folders send in-progress acks.
             ack_wait=settings.scan.work_ack_wait,

@@ -105,6 +105,8 @@ def _display(path: str) -> str:
 
 
 def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -163,7 +165,14 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
                     mode = st.st_mode
                 else:
                     real = path
-                    mode = entry.stat(follow_symlinks=False).st_mode
+                    # The kind the listing itself gave (d_type): no stat for it. A file is
+                    # stat'ed once, later, when its mtime and size are needed.
+                    if entry.is_dir(follow_symlinks=False):
+                        mode = stat.S_IFDIR
+                    elif entry.is_file(follow_symlinks=False):
+                        mode = stat.S_IFREG
+                    else:
+                        mode = entry.stat(follow_symlinks=False).st_mode
             except Escape:
                 out.problems.append(
                     (_display(path), "symlink points outside the external path; skipped")
@@ -177,7 +186,9 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
                 else:
                     out.problems.append((_display(path), f"cannot read: {e.strerror or e}"))
                 continue
-            if fence.excludes(real):
+            # A plain file lies in the listed folder, which no excluded root holds (its task or
+            # its parent's listing checked): only folders and links' targets are checked.
+            if (st is not None or stat.S_ISDIR(mode)) and fence.excludes(real):
                 out.problems.append((_display(path), UPLOAD_FOLDER_SKIPPED))
                 continue
             if stat.S_ISDIR(mode):
@@ -196,10 +207,10 @@ def _list_into(out: Listing, directory: str, fence: Fence, folder_excluded: bool
             if not stat.S_ISREG(mode):
                 out.problems.append((_display(path), "not a regular file; skipped"))
                 continue
-            if folder_excluded or fence.matcher.matches(real):
+            if folder_excluded or (fence.matcher.patterns and fence.matcher.matches(real)):
                 out.excluded.add(real)
                 continue
-            if not _utf8(real):
+            if st is not None and not _utf8(real):  # a link's target; a name was checked above
                 out.problems.append((_display(path), "path is not valid UTF-8; skipped"))
                 continue
             out.files.append(Entry(real, kind, st=st))

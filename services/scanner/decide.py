@@ -153,38 +153,3 @@ def plan_offline(
         )
         for a, seq in assets
     ]
-
-
-class RootProbe(NamedTuple):
-    """What a scan saw of a usable import path before listing it."""
-
-    empty: bool
-    device: int
-    parent_device: int
-
-
-def drive_missing(
-    path: str, probe: RootProbe, held: int, recorded_device: int | None
-) -> str | None:
-    """Why an import path that exists looks like a mount point without its drive, or None.
-
-    Linux leaves the mount point behind, empty, when a drive is unplugged: taking that for
-    "every file deleted" is how Immich trashed whole libraries. So an import path is
-    unavailable, not emptied, when it is empty but held files at the last scan, or when it was
-    seen on a device of its own and now sits on its parent's.
-    """
-    if probe.empty and held:
-        return (
-            f"{path} is empty; it held {held:,} files at the last scan. Is the drive mounted? "
-            "Its assets stay, offline, until it is back"
-        )
-    if (
-        recorded_device is not None
-        and recorded_device != probe.parent_device
-        and probe.device == probe.parent_device
-    ):
-        return (
-            f"{path} is no longer a mount point (its files were on another device). Is the "
-            "drive mounted? Its assets stay, offline, until it is back"
-        )
-    return None

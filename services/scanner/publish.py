@@ -30,13 +30,16 @@ from shared import events as ev
 from shared import metrics
 from shared.bus import WRONG_LAST_SEQUENCE
 from shared.trace import event_headers
+from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
+    from nats.js import JetStreamContext
 
     from shared.bus import EventBus
+    from shared.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +197,13 @@ async def publish_planned(bus: EventBus, planned: list[Planned]) -> None:
         # Anything else: someone changed the asset since we looked; the next scan sees it.
         if isinstance(event, ev.FileDiscovered):
             await bus.revive(event)
+
+
+async def queue_task(js: JetStreamContext, settings: NatsSettings, task: DirTask) -> None:
+    """Put a folder task on WORK (de-duplicated by its scan and path)."""
+    await js.publish(
+        scan_work_subject(settings, task.scan_id),
+        WORK_ENCODER.encode(task),
+        stream=settings.name("WORK"),
+        headers={"Nats-Msg-Id": dir_task_msg_id(task)},
+    )

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from shared.settings import ConsumerSettings
-from shared.work import WORK_ENCODER, DirTask, scan_work_subject
+from shared.work import WORK_ENCODER, ScanTree, scan_work_subject
 from tests.factories import make_tree
 from tests.helpers import create_user, ok, sign_up_admin
 from tests.integration.conftest import World
@@ -78,7 +78,7 @@ async def test_a_folder_task_that_always_fails_is_recorded_and_its_scan_still_fi
     # A task of that scan whose folder name PostgreSQL cannot hold: looking up the folder's
     # assets fails (no outage) every time it is tried. Or bytes that are no task at all.
     root = str((held.media / "a").resolve())
-    task = DirTask(
+    task = ScanTree(
         scan_id=uuid.UUID(scan_id),
         library_id=uuid.UUID(library),
         path=root + "/bad\x00name",

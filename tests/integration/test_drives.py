@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.scanner import handlers
+from services.scanner import probes
 from tests.factories import backdate, make_tree
 from tests.helpers import login, ok
 from tests.integration.conftest import World
@@ -90,16 +90,16 @@ class TestUnmountedIsNotDeleted:
         """A drive was mounted at the import path (another device than its parent's); now the
         folder sits on its parent's device and holds something else: not a deletion."""
         make_tree(world.media, {"usb/a.jpg": None})
-        real_device = handlers.device_of
+        real_device = probes.device_of
         parent = os.stat(world.media).st_dev
 
         def mounted(path: str) -> int:
             return parent + 1 if path == str(world.media / "usb") else real_device(path)
 
-        monkeypatch.setattr(handlers, "device_of", mounted)
+        monkeypatch.setattr(probes, "device_of", mounted)
         lib = await world.library(world.media / "usb")
         await world.scan(lib)
-        monkeypatch.setattr(handlers, "device_of", real_device)  # unplugged
+        monkeypatch.setattr(probes, "device_of", real_device)  # unplugged
         (world.media / "usb" / "a.jpg").unlink()
         make_tree(world.media, {"usb/written-while-unmounted.txt": b"x"})
         state = await world.scan(lib)
@@ -157,7 +157,7 @@ async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
     from services.scanner.handlers import Scanner
     from shared.bus import EventBus
     from shared.events import ScanMode
-    from shared.work import DirTask
+    from shared.work import ScanTree
 
     files = make_tree(world.media, {"usb/2024/a.jpg": None, "usb/b.jpg": None})
     lib = await world.library(world.media / "usb")
@@ -166,7 +166,7 @@ async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
     (world.media / "usb").mkdir()  # an empty mount point
     scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
     await scanner.run_dir(
-        DirTask(
+        ScanTree(
             scan_id=uuid.uuid4(),
             library_id=uuid.UUID(lib),
             path=str(files["usb/2024/a.jpg"].parent),

@@ -13,7 +13,7 @@ from shared.scanprogress import (
     roots_queued,
     update_progress,
 )
-from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
+from shared.work import WORK_ENCODER, ScanTree, dir_task_msg_id, scan_work_subject
 from tests.system import System
 
 
@@ -21,7 +21,7 @@ async def test_a_done_task_left_on_the_stream_is_not_outstanding(system: System)
     js, nats = system.ctx.nc.jetstream(), system.settings.nats
     scan, library = uuid.uuid4(), uuid.uuid4()
     tasks = [
-        DirTask(scan_id=scan, library_id=library, path=f"/photos/{n}", import_path="/photos")
+        ScanTree(scan_id=scan, library_id=library, path=f"/photos/{n}", import_path="/photos")
         for n in range(3)
     ]
     for task in tasks:

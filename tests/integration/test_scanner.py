@@ -408,19 +408,18 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
 
     from services.scanner.handlers import Scanner
     from shared.events import ScanMode
-    from shared.work import DirTask
+    from shared.work import WatchFolder
 
     files = make_tree(world.media, {"a.jpg": None, "was-a-folder": b"now a file"})
     lib = await world.library(world.media)
     await world.scan(lib)
     scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
-    task = DirTask(
+    task = WatchFolder(
         scan_id=uuid.uuid4(),
         library_id=uuid.UUID(lib),
         path=str(files["was-a-folder"]),
         import_path=str(world.media),
         mode=ScanMode.NEW,
-        watch=True,
     )
     await scanner.run_dir(task)
     _, last = await EventBus(world.system.ctx.nc, world.system.settings.nats).last_event(
@@ -439,7 +438,7 @@ async def test_a_folder_task_redone_after_a_lost_ack_is_counted_once(world: Worl
     from services.scanner.handlers import Scanner
     from shared.events import ScanMode
     from shared.scanprogress import read_progress, update_progress
-    from shared.work import DirTask
+    from shared.work import ScanFolder
 
     make_tree(world.media, {f"album/a{i}.jpg": None for i in range(7)})
     lib = await world.library(world.media)
@@ -448,13 +447,12 @@ async def test_a_folder_task_redone_after_a_lost_ack_is_counted_once(world: Worl
     js, nats = world.system.ctx.nc.jetstream(), world.system.settings.nats
     scan_id = uuid.uuid4()
     await update_progress(js, nats, scan_id, pending=1)
-    task = DirTask(
+    task = ScanFolder(
         scan_id=scan_id,
         library_id=uuid.UUID(lib),
         path=str(world.media / "album"),
         import_path=str(world.media),
         mode=ScanMode.MODIFIED,
-        recursive=False,
     )
     await scanner.run_dir(task)
     await scanner.run_dir(task)  # redelivered

@@ -129,6 +129,27 @@ class TestProperties:
         together = ExclusionMatcher(patterns).matches(path)
         assert together == any(ExclusionMatcher([p]).matches(path) for p in patterns)
 
+    @settings(max_examples=300)
+    @given(
+        st.lists(
+            st.text(alphabet="aA.#@_ */?eDK\u017f", min_size=1, max_size=12), min_size=1, max_size=3
+        ),
+        st.lists(st.text(alphabet="aA.#@_ eDkKs-\u017f\u212a", max_size=8), max_size=5),
+    )
+    def test_literal_prefilter_never_changes_an_answer(
+        self, patterns: list[str], parts: list[str]
+    ) -> None:
+        """A path without a plain pattern's literal runs is answered without the regexes:
+        the answer is the one the regexes give (case folding and dots included)."""
+        try:
+            fast = ExclusionMatcher(patterns)
+        except InvalidInput:
+            return
+        slow = ExclusionMatcher(patterns)
+        slow._needles = None
+        for path in ("/" + "/".join(parts), "/" + "/".join(parts) + "/x.jpg"):
+            assert fast.matches(path) == slow.matches(path), (patterns, path)
+
     @given(abs_paths)
     def test_escaped_path_matches_itself_only(self, path: str) -> None:
         matcher = ExclusionMatcher([escape_literal(path)])
