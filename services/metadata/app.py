@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 
 import msgspec
 from faststream import AckPolicy, FastStream
@@ -45,6 +46,18 @@ async def _in_progress(msg: NatsMessage, ack_wait: float) -> None:
             await msg.in_progress()
         except (NatsError, TimeoutError) as e:  # reconnecting: the next one may get through
             log.warning("metadata: cannot report %s in progress: %s", msg.raw_message.subject, e)
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive(msg: NatsMessage, ack_wait: float) -> AsyncIterator[None]:
+    """The message reported in progress while the block runs."""
+    keepalive = asyncio.create_task(_in_progress(msg, ack_wait))
+    try:
+        yield
+    finally:
+        keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keepalive
 
 
 def worker_count() -> int:
@@ -109,30 +122,52 @@ def build_app(
             log.error("metadata: undecodable asset event on %s; rejected", msg.raw_message.subject)
             await msg.reject()
             return
-        keepalive = asyncio.create_task(_in_progress(msg, settings.metadata_ack_wait))
+        async with _kept_alive(msg, settings.metadata_ack_wait):
+            try:
+                await state["w"].handle(
+                    event,
+                    seq=msg.raw_message.metadata.sequence.stream,
+                    last_try=_delivered(msg) >= MAX_DELIVERIES,
+                )
+            except NotSettled as e:
+                log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
+                await msg.nack(delay=e.delay)
+            except PoolClosed:
+                log.info("metadata: stopping; %s given back", msg.raw_message.subject)
+                await msg.nack()
+            except Exception as e:
+                # NATS or PostgreSQL away for a moment: logged once, the file is read again later.
+                # Anything else is a fault: faststream logs it with its traceback and nacks it.
+                what = unavailable(e)
+                if what is None:
+                    raise
+                outage.failed(what, e, f"asset event {msg.raw_message.subject}")
+                with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
+                    await msg.nack(delay=2)
+            else:
+                outage.recovered()
+
+    @broker.subscriber(
+        nats.subject("events", "library", ">"),
+        stream=JStream(name=nats.name("EVENTS"), declare=False),
+        durable=nats.name("metadata-library"),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        config=ConsumerConfig(ack_wait=settings.metadata_ack_wait, max_ack_pending=16),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_library_event(msg: NatsMessage) -> None:
+        """A library being deleted loses its renditions here, the bucket's one writer."""
         try:
-            await state["w"].handle(event, last_try=_delivered(msg) >= MAX_DELIVERIES)
-        except NotSettled as e:
-            log.info("metadata: %s still changing; %s", msg.raw_message.subject, e)
-            await msg.nack(delay=e.delay)
-        except PoolClosed:
-            log.info("metadata: stopping; %s given back", msg.raw_message.subject)
-            await msg.nack()
-        except Exception as e:
-            # NATS or PostgreSQL away for a moment: logged once, the file is read again later.
-            # Anything else is a fault: faststream logs it with its traceback and nacks it.
-            what = unavailable(e)
-            if what is None:
-                raise
-            outage.failed(what, e, f"asset event {msg.raw_message.subject}")
-            with contextlib.suppress(NatsError, TimeoutError):  # else it comes back at ack_wait
-                await msg.nack(delay=2)
-        else:
-            outage.recovered()
-        finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keepalive
+            event = ev.decode(msg.body)
+        except msgspec.ValidationError:
+            log.error(
+                "metadata: undecodable library event on %s; rejected", msg.raw_message.subject
+            )
+            await msg.reject()
+            return
+        if isinstance(event, ev.LibraryDeletionStarted):
+            async with _kept_alive(msg, settings.metadata_ack_wait):
+                await state["w"].finish_deletion(event.stream_id)
 
     return app
 
