@@ -42,7 +42,8 @@ async def test_removed_asset_loses_renditions_and_its_new_life_gets_its_own(
             shutil.copy(SAMPLES / "jpg" / name, m.root / name)
         lib = (await external_library(system, admin, m.owner["id"], [str(m.root)]))["id"]
         await scan(system, admin, lib)
-        ids = {Path(a["originalPath"]).name: a["id"] for a in await assets_read(system, admin, lib, 2)}
+        read = await assets_read(system, admin, lib, 2)
+        ids = {Path(a["originalPath"]).name: a["id"] for a in read}
         canon, nikon = ids["Canon_40D.jpg"], ids["Nikon_D70.jpg"]
         first_life = await _made(system, canon)
         assert None not in first_life
