@@ -1,4 +1,5 @@
-"""Files/s of read_metadata + make_thumbnails on the corpus (1, 2 processes) vs Pillow floors."""
+"""Files/s of read_metadata + make_thumbnails on the corpus (1, 2 processes) vs Pillow floors,
+and beside Immich's own stack (sharp, libvips) on the files both read."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 from PIL import Image
 
+from bench import sharp_side
 from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.thumbs import (
     PREVIEW_FILTER,
@@ -51,6 +53,7 @@ TARGET_SECONDS = 10.0
 MIN_ROUNDS = 3  # each figure is the best round; a round is whole passes over the same files
 CHUNKSIZE = 4
 TARGET_RATIO = 1.5
+SHARP_TARGET = 1.2  # issue 16: the pipeline at >= 1.2x sharp's files/s, per process
 
 
 def pipeline(path: str) -> int:
@@ -183,6 +186,7 @@ def main() -> None:
             f"renditions floor {f_rate:7.1f} ({f_rate / p_rate:.2f}x), "
             f"thumbnail-only floor {n_rate:7.1f} ({n_rate / p_rate:.2f}x)"
         )
+    beside_sharp(files, passes_per_round)
     for workers in (1, 2):
         rate = in_pool(workers, rounds)
         per_worker = rate / workers
@@ -194,6 +198,36 @@ def main() -> None:
             f"({verdict} the {TARGET_RATIO}x target), {narrow_rate / per_worker:.2f}x the "
             "thumbnail-only floor"
         )
+
+
+def beside_sharp(files: list[str], passes: int) -> None:
+    """sharp (one thread) making Immich's two renditions, the pipeline with one worker, and the
+    renditions floor, on the files sharp reads (its libvips has no HEVC: no HEIC), in one run."""
+    try:
+        folder = sharp_side.install()
+        sharp_rate, failed = sharp_side.rate(folder, files, MIN_ROUNDS, passes)
+    except sharp_side.Unavailable as e:
+        print(f"sharp: skipped ({e})")
+        return
+    common = [f for f in files if f not in set(failed)]
+    rounds = [common * passes] * MIN_ROUNDS
+    pipeline_rate = in_pool(1, rounds)
+    floor_rate = in_process(renditions_floor, rounds)
+    ratio = pipeline_rate / sharp_rate
+    verdict = "meets" if ratio >= SHARP_TARGET else "misses"
+    print(
+        f"beside sharp {sharp_side.PINNED['sharp']} (libvips, 1 thread), on the {len(common)} "
+        f"files it reads ({len(failed)} it cannot):"
+    )
+    print(f"  sharp, Immich's preview + thumbnail:      {sharp_rate:8.1f} files/s")
+    print(
+        f"  Shoebox pipeline, 1 worker:               {pipeline_rate:8.1f} files/s = "
+        f"{ratio:.2f}x sharp ({verdict} the {SHARP_TARGET}x target)"
+    )
+    print(
+        f"  bare Pillow renditions floor, 1 process:  {floor_rate:8.1f} files/s = "
+        f"{floor_rate / sharp_rate:.2f}x sharp (the pipeline: {pipeline_rate / floor_rate:.2f}x it)"
+    )
 
 
 if __name__ == "__main__":
