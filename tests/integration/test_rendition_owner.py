@@ -12,7 +12,15 @@ import pytest
 from nats.js.errors import ObjectNotFoundError
 
 from services.metadata.renditions.store import SEQ_HEADER, RenditionStore, rendition_keys
-from tests.helpers import SAMPLES, assets_of, assets_read, external_library, media_system, scan
+from tests.helpers import (
+    SAMPLES,
+    MediaSystem,
+    assets_of,
+    assets_read,
+    external_library,
+    media_system,
+    scan,
+)
 from tests.system import Infra, System, eventually, open_system
 
 pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason=f"corpus not found at {SAMPLES}")
@@ -33,17 +41,22 @@ async def _made(system: System, asset_id: str | uuid.UUID) -> list[int | None]:
     return out
 
 
+async def _scanned(m: MediaSystem) -> tuple[str, dict[str, str]]:
+    """Two camera JPEGs scanned and read: the library id and the asset ids by file name."""
+    for name in ("Canon_40D.jpg", "Nikon_D70.jpg"):
+        shutil.copy(SAMPLES / "jpg" / name, m.root / name)
+    lib = (await external_library(m.system, m.admin, m.owner["id"], [str(m.root)]))["id"]
+    await scan(m.system, m.admin, lib)
+    read = await assets_read(m.system, m.admin, lib, 2)
+    return lib, {Path(a["originalPath"]).name: a["id"] for a in read}
+
+
 async def test_removed_asset_loses_renditions_and_its_new_life_gets_its_own(
     infra: Infra, tmp_path: Path
 ) -> None:
     async with media_system(infra, tmp_path) as m:
         system, admin = m.system, m.admin
-        for name in ("Canon_40D.jpg", "Nikon_D70.jpg"):
-            shutil.copy(SAMPLES / "jpg" / name, m.root / name)
-        lib = (await external_library(system, admin, m.owner["id"], [str(m.root)]))["id"]
-        await scan(system, admin, lib)
-        read = await assets_read(system, admin, lib, 2)
-        ids = {Path(a["originalPath"]).name: a["id"] for a in read}
+        lib, ids = await _scanned(m)
         canon, nikon = ids["Canon_40D.jpg"], ids["Nikon_D70.jpg"]
         first_life = await _made(system, canon)
         assert None not in first_life
@@ -94,11 +107,8 @@ async def test_deleted_library_leaves_no_renditions(infra: Infra, tmp_path: Path
     """The scanner is stopped before the deletion: the renditions' owner finishes it."""
     async with media_system(infra, tmp_path) as m:
         system, admin = m.system, m.admin
-        for name in ("Canon_40D.jpg", "Nikon_D70.jpg"):
-            shutil.copy(SAMPLES / "jpg" / name, m.root / name)
-        lib = (await external_library(system, admin, m.owner["id"], [str(m.root)]))["id"]
-        await scan(system, admin, lib)
-        ids = [a["id"] for a in await assets_read(system, admin, lib, 2)]
+        lib, by_name = await _scanned(m)
+        ids = list(by_name.values())
         for asset_id in ids:
             assert None not in await _made(system, asset_id)
         await system.stop("scanner")

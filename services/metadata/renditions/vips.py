@@ -14,18 +14,9 @@ from typing import TYPE_CHECKING, Final
 import pyvips
 
 from services.metadata.reading import MAX_DECODED_PIXELS, UnreadableFile
+from services.metadata.renditions import sizes
 from services.metadata.renditions.pillow import wide_gamut_profile
-from services.metadata.renditions.sizes import (
-    PREVIEW_QUALITY,
-    PREVIEW_SIZE,
-    THUMBHASH_SIZE,
-    THUMBNAIL_QUALITY,
-    THUMBNAIL_SIZE,
-    Thumbnails,
-    fit_inside,
-    fit_outside,
-    thumbhash_of_rgba,
-)
+from services.metadata.renditions.sizes import PREVIEW_SIZE, Thumbnails, fit_outside
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,15 +133,15 @@ def _rendered(
     keep = "icc" if icc is not None else "none"
     if icc is not None and preview.get_typeof("icc-profile-data") == 0:
         preview.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
-    small = fit_outside((preview.width, preview.height), THUMBNAIL_SIZE)
+    small = fit_outside((preview.width, preview.height), sizes.THUMBNAIL_SIZE)
     thumbnail = preview
     if small != (preview.width, preview.height):
         thumbnail = preview.resize(
             small[0] / preview.width, vscale=small[1] / preview.height, kernel="linear"
         ).copy_memory()
     return Thumbnails(
-        thumbnail=thumbnail.jpegsave_buffer(Q=THUMBNAIL_QUALITY, keep=keep),
-        preview=preview.jpegsave_buffer(Q=PREVIEW_QUALITY, keep=keep),
+        thumbnail=thumbnail.jpegsave_buffer(Q=sizes.THUMBNAIL_QUALITY, keep=keep),
+        preview=preview.jpegsave_buffer(Q=sizes.PREVIEW_QUALITY, keep=keep),
         width=upright[0],
         height=upright[1],
         thumbhash=_thumbhash(thumbnail),
@@ -202,14 +193,14 @@ def _to_srgb_bands(image: pyvips.Image, icc: bytes | None) -> tuple[pyvips.Image
 
 def _thumbhash(thumbnail: pyvips.Image) -> bytes:
     """Immich's thumbhash: the upright thumbnail fitted inside 100x100 (Lanczos-3), RGBA."""
-    width, height = fit_inside((thumbnail.width, thumbnail.height), THUMBHASH_SIZE)
+    width, height = sizes.fit_inside((thumbnail.width, thumbnail.height), sizes.THUMBHASH_SIZE)
     small = thumbnail
     if (width, height) != (thumbnail.width, thumbnail.height):
         small = thumbnail.resize(
             width / thumbnail.width, vscale=height / thumbnail.height, kernel="lanczos3"
         )
     rgba = small.bandjoin(255)
-    return thumbhash_of_rgba(rgba.width, rgba.height, rgba.write_to_memory())
+    return sizes.thumbhash_of_rgba(rgba.width, rgba.height, rgba.write_to_memory())
 
 
 def _reason(error: pyvips.Error) -> str:
