@@ -97,7 +97,8 @@ def _render(
 def _rendered(
     load: _Loader, orientation: int | None, size: tuple[int, int] | None
 ) -> Thumbnails | None:
-    header = load(access="sequential")  # reads the header only
+    options: dict[str, object] = {"access": "sequential", "fail_on": "truncated"}
+    header = load(**options)  # reads the header only; pixels are decoded when first asked for
     loader = str(header.get("vips-loader"))
     if header.format not in _FORMATS or header.interpretation not in _SPACES:
         return None
@@ -105,17 +106,14 @@ def _rendered(
     if orientation is None:
         orientation = _orientation(header, loader)
     upright = size or ((height, width) if orientation in (5, 6, 7, 8) else (width, height))
-    options: dict[str, object] = {"access": "sequential", "fail_on": "truncated"}
     shrink = _jpeg_shrink(width, height) if loader.startswith("jpegload") else 1
-    if shrink > 1:
-        options["shrink"] = shrink
     decoded = (width // shrink) * (height // shrink)
     if decoded > PIXEL_LIMIT:
         raise UnreadableFile(
             f"cannot decode: {width}x{height} pixels to decode, over the limit of {PIXEL_LIMIT}: "
             "could be a decompression bomb"
         )
-    image = load(**options)
+    image = load(**options, shrink=shrink) if shrink > 1 else header
     icc = _profile(image)
     if image.interpretation == "cmyk" and icc is None:
         return None  # Pillow's plain conversion, as before, rather than a guessed press profile
