@@ -123,11 +123,12 @@ def _rendered(
             target[0] / image.width, vscale=target[1] / image.height, kernel="linear"
         )
     image, icc = _to_srgb_bands(image, icc)
+    # Decoded once, in order (the file is read sequentially); the rotation and the thumbnail
+    # work on these pixels in memory.
+    preview = image.copy_memory()
     if orientation != 1:
-        image = image.copy()
-        image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
-        image = image.autorot()
-    preview = image.copy_memory()  # decoded once; the thumbnail is made from these pixels
+        preview.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+        preview = preview.autorot().copy_memory()
     keep = "icc" if icc is not None else "none"
     if icc is not None and preview.get_typeof("icc-profile-data") == 0:
         preview.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
