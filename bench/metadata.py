@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
 import os
 import random
 import sys
@@ -133,7 +134,10 @@ def in_process(function: Callable[[str], int], rounds: Sequence[Sequence[str]]) 
 def in_pool(workers: int, rounds: Sequence[Sequence[str]]) -> float:
     """Best files/s over the rounds, running the pipeline in a pool of warm worker processes."""
     rates = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, as the service's pool is: a child forked from a process where libvips has started
+    # its threads can deadlock in it.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
         list(pool.map(_noop, range(workers * 4)))  # start every worker before timing
         for chunk in rounds:
             start = time.perf_counter()
