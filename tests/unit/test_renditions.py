@@ -13,7 +13,6 @@ from PIL import Image
 from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.renditions import vips
 from services.metadata.thumbs import PREVIEW_SIZE, THUMBNAIL_SIZE, make_thumbnails
-from services.metadata.values import EXIF_TRANSPOSE
 from shared import media
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -124,38 +123,6 @@ def test_unreadable_when_tiff_header_claims_a_decompression_bomb(tmp_path: Path)
         vips.render_file(str(path))
     with pytest.raises(UnreadableFile, match="decompression bomb"):
         make_thumbnails(str(path))
-
-
-# Orientation n is displayed by applying EXIF_TRANSPOSE[n]; the inverse makes the stored pixels.
-_INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_libvips_itself_orients_when_jpeg_has_exif_orientation(
-    tmp_path: Path, orientation: int
-) -> None:
-    """libvips reads the file in order and rotates the decoded preview: no orientation sends a
-    JPEG to Pillow instead (a rotation in a sequential pipeline would)."""
-    displayed = Image.new("RGB", (1600, 800), (0, 0, 255))
-    displayed.paste((255, 0, 0), (0, 0, 320, 160))
-    method = EXIF_TRANSPOSE.get(_INVERSE[orientation])
-    stored = displayed.transpose(method) if method is not None else displayed
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path = tmp_path / f"o{orientation}.jpg"
-    stored.save(path, "JPEG", quality=95, exif=exif)
-
-    thumbs = vips.render_file(str(path))
-
-    assert thumbs is not None and (thumbs.width, thumbs.height) == (1600, 800)
-    for data, size in ((thumbs.preview, (1600, 800)), (thumbs.thumbnail, (500, 250))):
-        with Image.open(io.BytesIO(data)) as image:
-            assert image.size == size
-            w, h = size
-            red = image.convert("RGB").getpixel((w // 20, h // 20))
-            blue = image.convert("RGB").getpixel((w - 1 - w // 20, h - 1 - h // 20))
-        assert isinstance(red, tuple) and red[0] > 200 and red[2] < 60
-        assert isinstance(blue, tuple) and blue[2] > 200 and blue[0] < 60
 
 
 def _corpus_files() -> list[str]:
