@@ -79,7 +79,9 @@ def build_app(
 
     async def on_asset_event(event: ev.Event, d: Delivery) -> None:
         try:
-            await state["w"].handle(event, last_try=d.deliveries >= MAX_DELIVERIES)
+            await state["w"].handle(
+                event, seq=d.stream_seq, last_try=d.deliveries >= MAX_DELIVERIES
+            )
         except NotSettled as e:
             raise Retry(f"still changing; {e}", e.delay) from e
         except PoolClosed as e:
@@ -102,6 +104,28 @@ def build_app(
             keepalive=True,
         ),
         on_asset_event,
+        bus=lambda: state["w"].bus,
+        outage=outage,
+    )
+
+    async def on_library_event(event: ev.Event, d: Delivery) -> None:
+        """A library being deleted loses its renditions here, the bucket's one writer."""
+        if isinstance(event, ev.LibraryDeletionStarted):
+            await state["w"].finish_deletion(event.stream_id)
+
+    subscribe(
+        broker,
+        settings,
+        Consumer(
+            durable="metadata-library",
+            stream="EVENTS",
+            subject=nats.subject("events", "library", ">"),
+            decode=ev.decode,
+            ack_wait=settings.metadata_ack_wait,
+            max_ack_pending=16,
+            keepalive=True,
+        ),
+        on_library_event,
         bus=lambda: state["w"].bus,
         outage=outage,
     )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from services.metadata.exif import UnreadableFile, read_metadata
 from services.metadata.pool import WorkerCrashed, WorkerPool, WorkerTimeout
+from services.metadata.renditions.store import RenditionStore, rendition_keys
 from services.metadata.thumbs import make_thumbnails
 from services.metadata.xmp import apply_sidecar, find_sidecar
 from shared import events as ev
@@ -25,7 +26,6 @@ from shared.paths import Signature, stat_signature
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
-    from nats.js.object_store import ObjectStore
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import Settings
@@ -38,6 +38,10 @@ FileEvent = ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded
 ROOT_TTL: Final = 10.0
 # Bytes per second of a file's size added to the time bound (a NAS on gigabit ethernet).
 READ_RATE: Final = 100e6
+
+_LIBRARY_ASSETS = text("SELECT id FROM assets WHERE library_id = :id")
+# Renditions deleted at once while a library goes (each is a few round trips to NATS).
+DELETE_CONCURRENCY: Final = 32
 
 _EXTERNAL_PATH = text(
     "SELECT u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id WHERE l.id = :id"
@@ -145,9 +149,7 @@ def _extract(fence: Fence, path: str, opened: Opened) -> Extracted:
     )
 
 
-def thumbnail_keys(asset_id: uuid.UUID) -> tuple[str, str]:
-    """Object-store names of an asset's thumbnail and preview."""
-    return f"{asset_id}/thumbnail.jpeg", f"{asset_id}/preview.jpeg"
+thumbnail_keys = rendition_keys  # the name the tests and the api's readers know
 
 
 class MetadataWorker:
@@ -162,7 +164,7 @@ class MetadataWorker:
         self.bus = EventBus(nc, settings.nats)
         self.pool = pool
         self.engine = engine
-        self._thumbs: ObjectStore | None = None
+        self.renditions = RenditionStore(self.js, settings.nats)
         self._roots: dict[uuid.UUID, tuple[float, str | None]] = {}
 
     async def fence_root(self, event: FileEvent) -> str | None:
@@ -181,19 +183,20 @@ class MetadataWorker:
         self._roots[event.library_id] = (now + ROOT_TTL, root)
         return root
 
-    async def thumbs(self) -> ObjectStore:
-        if self._thumbs is None:
-            self._thumbs = await self.js.object_store(self.settings.nats.name("thumbs"))
-        return self._thumbs
+    async def handle(self, event: ev.BaseEvent, *, seq: int = 0, last_try: bool = False) -> None:
+        """Read the file and record what was read; an asset's removal deletes its renditions.
 
-    async def handle(self, event: ev.BaseEvent, *, last_try: bool = False) -> None:
-        """Read the file and record what was read.
+        `seq` is the event's EVENTS stream sequence: it marks the renditions made from it.
 
         Raises:
             NotSettled: the file changed while it was read, or failed to read and changed less
                 than the settle time ago (never for uploads, which are complete, nor on the
                 last try).
         """
+        if isinstance(event, ev.AssetRemoved):
+            deleted = await self.renditions.remove(event.stream_id, seq)
+            log.info("metadata: asset %s removed; %d renditions deleted", event.stream_id, deleted)
+            return
         if not isinstance(event, ev.FileDiscovered | ev.FileChanged | ev.AssetUploaded):
             return
         root = await self.fence_root(event)
@@ -218,10 +221,7 @@ class MetadataWorker:
         thumbhash = None
         if result.thumbnail is not None and result.preview is not None:
             thumbhash = result.thumbhash
-            thumb_key, preview_key = thumbnail_keys(event.stream_id)
-            store = await self.thumbs()
-            await store.put(thumb_key, result.thumbnail)
-            await store.put(preview_key, result.preview)
+            thumb_key, preview_key = await self._store_renditions(event, seq, result)
         await self.bus.publish(
             ev.MetadataExtracted(
                 stream_id=event.stream_id,
@@ -248,6 +248,37 @@ class MetadataWorker:
                     file_size=result.metadata.file_size,
                 )
             )
+
+    async def finish_deletion(self, library_id: uuid.UUID) -> None:
+        """Delete a deleted library's renditions, then record LibraryDeleted (which drops its
+        assets' rows, so it waits for this). A redelivery lists what is left and repeats."""
+        async with self.engine.connect() as conn:
+            ids = (await conn.execute(_LIBRARY_ASSETS, {"id": library_id})).scalars().all()
+        gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def remove(asset_id: uuid.UUID) -> int:
+            async with gate:
+                return await self.renditions.remove_all(asset_id)
+
+        deleted = sum(await asyncio.gather(*(remove(i) for i in ids)))
+        await self.bus.publish(
+            ev.LibraryDeleted(stream_id=library_id, event_id=uuid.uuid5(library_id, "deleted"))
+        )
+        log.info("library %s deleted: %d renditions of %d assets", library_id, deleted, len(ids))
+
+    async def _store_renditions(
+        self, event: FileEvent, seq: int, result: Extracted
+    ) -> tuple[str | None, str | None]:
+        """Put the renditions; delete them again if the asset was removed while it was read
+        (the removal, handled meanwhile, found nothing to delete)."""
+        assert result.thumbnail is not None and result.preview is not None
+        keys = await self.renditions.put(event.stream_id, seq, result.thumbnail, result.preview)
+        if keys is None:  # a later reading's renditions are there: they are the asset's
+            keys = rendition_keys(event.stream_id)
+        last_seq, last = await self.bus.last_event("asset", event.stream_id)
+        if isinstance(last, ev.AssetRemoved) and last_seq > seq:
+            await self.renditions.remove(event.stream_id, last_seq)
+        return keys
 
     async def _read(self, event: FileEvent, root: str | None, path: str) -> Extracted:
         """What a worker process read of the file, within the time bound."""

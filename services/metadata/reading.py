@@ -11,6 +11,7 @@ import av.error
 import exifread
 import exifread.core.exceptions
 import pillow_heif
+import pillow_jxl  # noqa: F401  (registers the JPEG XL plugin for Image.open)
 from PIL import Image
 
 from shared.metadata import Readings
@@ -24,8 +25,9 @@ __all__ = [
     "open_without_bomb_check",
 ]
 
-# Once per process, so Image.open() understands HEIC/HEIF (pillow-heif applies irot/imir on decode).
-# Here rather than in one reader because every module that opens images (exif, thumbs) imports this.
+# Once per process, so Image.open() understands HEIC/HEIF (pillow-heif applies irot/imir on decode)
+# and JPEG XL (the import above). Here rather than in one reader because every module that opens
+# images (exif, thumbs) imports this.
 pillow_heif.register_heif_opener()
 
 

@@ -103,15 +103,13 @@ def build_app(
             cid = (d.msg.raw_message.headers or {}).get(trace.CORRELATION_HEADER)
             with trace.acting(f"scan {event.scan_id}", cid):
                 await holder.s.start_scan(event)
-        elif isinstance(event, ev.LibraryDeletionStarted):
-            await holder.s.finish_deletion(event.stream_id)
 
     def bus() -> EventBus:
         return holder.s.bus
 
     # Scan requests are on `events.scans.<library>` (decision 0022); a stream written before
-    # that holds them on the library's subject, which is still followed for them and for
-    # deletions.
+    # that holds them on the library's subject, which is still followed for them (deletions
+    # are the metadata service's: it owns the renditions, decision 0027).
     for aggregate, durable in (("scans", "scanner-scans"), ("library", "scanner-library")):
         subscribe(
             broker,

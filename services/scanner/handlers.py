@@ -1,5 +1,6 @@
-"""The scanner's dependencies, handed to its handlers: one per task kind (start, folder, finish,
-deletion), each in its own module, each loading, deciding and publishing."""
+"""The scanner's dependencies, handed to its handlers: one per task kind (start, folder,
+subtree, finish), each in its own module, each loading, deciding and publishing. A library's
+deletion is finished by the renditions' owner, the metadata service (decision 0027)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services.scanner import deletion, finish, folder, start, subtree
+from services.scanner import finish, folder, start, subtree
 from services.scanner.crawl import Fence
 from services.scanner.repository import ScanRepository
 from services.scanner.rules import patterns_hash
@@ -20,7 +21,6 @@ from shared.work import ScanSubtree
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
-    from nats.js.object_store import ObjectStore
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared import events as ev
@@ -48,7 +48,6 @@ class Scanner:
         self.settings = settings
         self.bus = EventBus(nc, settings.nats)
         self.repo = ScanRepository(engine)
-        self.thumbs: ObjectStore | None = None
         self._libraries: dict[uuid.UUID, LibraryState] = {}
 
     async def library(self, library_id: uuid.UUID, *, fresh: bool = False) -> LibraryState | None:
@@ -97,6 +96,3 @@ class Scanner:
 
     async def finish_scan(self, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
         await finish.finish_scan(self, scan_id, library_id)
-
-    async def finish_deletion(self, library_id: uuid.UUID) -> None:
-        await deletion.finish_deletion(self, library_id)

@@ -37,8 +37,14 @@ async def nightly_once(scanner: Scanner, run_key: str) -> bool:
         ).all()
     for row in libraries:
         if row.deleting:
+            # Asked again of the renditions' owner (the metadata service), which removes them
+            # and records LibraryDeleted; once per night, whatever became of the first ask.
             log.info("nightly: finishing the deletion of library %s", row.id)
-            await scanner.finish_deletion(row.id)
+            await scanner.bus.publish(
+                ev.LibraryDeletionStarted(
+                    stream_id=row.id, event_id=uuid.uuid5(row.id, f"deletion-{run_key}")
+                )
+            )
         else:
             await scanner.bus.publish(
                 ev.LibraryScanRequested(

@@ -48,11 +48,6 @@ class IndexEntry(NamedTuple):
     patterns_hash: str
 
 
-class RenditionKeys(NamedTuple):
-    thumbnail_key: str | None
-    preview_key: str | None
-
-
 # The mtime in ms as the scanner compares it (to the nearest ms), computed by PostgreSQL rather
 # than through a datetime per row.
 _MS = "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint"
@@ -242,12 +237,3 @@ class ScanRepository:
         return await self._refs(
             " AND (dir = :d OR dir LIKE :p)", l=library_id, d=folder, p=like_prefix(folder)
         )
-
-    async def rendition_keys(self, library_id: uuid.UUID) -> list[RenditionKeys]:
-        """The thumbnail and preview keys of a library's assets."""
-        rows = await self._rows(
-            "SELECT thumbnail_key, preview_key FROM assets WHERE library_id = :l "
-            "AND (thumbnail_key IS NOT NULL OR preview_key IS NOT NULL)",
-            l=library_id,
-        )
-        return [RenditionKeys(r.thumbnail_key, r.preview_key) for r in rows]

@@ -11,7 +11,7 @@ import pytest
 from shared.globs import DEFAULT_EXCLUSION_PATTERNS
 from tests.factories import make_tree
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
-from tests.system import System, eventually, run_scanner
+from tests.system import System, eventually, run_metadata, run_scanner
 
 UNKNOWN = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -436,6 +436,7 @@ async def test_deleting_a_library_hides_it_at_once_and_removes_its_assets(
     system: System, media_root: Path
 ) -> None:
     await system.start("scanner", run_scanner)
+    await system.start("metadata", run_metadata)  # the renditions' owner finishes a deletion
     admin, user, _ = await _setup(system, media_root)
     make_tree(media_root, {"a.jpg": None, "b/c.jpg": None})
     lib = await external_library(system, admin, user["id"], [str(media_root)])

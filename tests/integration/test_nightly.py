@@ -13,7 +13,7 @@ from shared import events as ev
 from shared.bus import EventBus
 from tests.factories import make_tree
 from tests.helpers import create_user, external_library, ok, sign_up_admin
-from tests.system import System, eventually
+from tests.system import System, eventually, run_metadata
 
 
 async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
@@ -31,6 +31,8 @@ async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
         await bus.publish(ev.LibraryDeletionStarted(stream_id=uuid.UUID(two["id"])))
     )
 
+    # The nightly job asks the renditions' owner (the metadata service) to finish it.
+    await system.start("metadata", run_metadata)
     scanner = Scanner(system.ctx.nc, system.ctx.engine, system.settings)
     assert await nightly_once(scanner, "20260101T0000") is True
     # A second replica waking for the same cron time does nothing.
