@@ -66,14 +66,19 @@ def _serve(conn: Connection, parent: int, preload: tuple[str, ...]) -> None:
     while True:
         try:
             task = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the service closed the pipe, or is gone
             return
         function, args = task
         try:
             reply: tuple[bool, Any] = (True, function(*args))
         except Exception as exc:  # sent back and raised in the service, as an executor does
             reply = (False, exc)
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:
+            # The service died mid-task (its death signal is on its way): nothing to tell,
+            # and no traceback in the service's log.
+            os._exit(0)
 
 
 class _Worker:

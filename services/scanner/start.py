@@ -88,7 +88,9 @@ async def handle_scan_requested(s: Scanner, e: ev.LibraryScanRequested) -> None:
         e.scan_id,
         pending=len(tasks),
         unavailable=unavailable,
-        init=ScanProgress(library_id=str(library_id), mode=e.mode.value, roots_queued=False),
+        init=ScanProgress(library_id=str(library_id), mode=e.mode.value),
+        # Set here, not only in `init`: the count of pruned folders may have made the record.
+        roots_queued=False,
     )
     for task in tasks:
         await queue_task(s.js, s.settings.nats, task)

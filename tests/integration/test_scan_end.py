@@ -57,3 +57,19 @@ async def test_a_scan_is_not_done_while_its_start_is_queueing(system: System) ->
     kv = await js.key_value(nats.name("scans"))
     await kv.put(str(old), b'{"library_id": "x", "pending": 1}')
     assert await roots_queued(js, nats, old)
+
+
+async def test_the_start_marks_its_roots_unqueued_after_counting_pruned_folders(
+    system: System,
+) -> None:
+    """A *new* scan of an indexed library counts its unchanged folders first, which makes the
+    progress record (queued, by default); the start must still mark its roots unqueued."""
+    js, nats = system.ctx.nc.jetstream(), system.settings.nats
+    scan = uuid.uuid4()
+    await count_once(js, nats, scan, "start", dirs_done=40, files_seen=2000)
+    assert await roots_queued(js, nats, scan)  # the record as the count made it
+    await update_progress(
+        js, nats, scan, pending=20, init=ScanProgress(library_id="x"), roots_queued=False
+    )
+    assert not await roots_queued(js, nats, scan)
+
