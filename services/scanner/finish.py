@@ -43,6 +43,12 @@ async def task_done(
 async def scan_backlog(s: Scanner, scan_id: uuid.UUID) -> int:
     """Directory tasks of a scan not yet done (queued, in flight, or done and not yet
     acknowledged); 1 while its start is still queueing root folders (decision 0029)."""
+    # Most tasks are not the last: one look at the backlog answers them. Near the end, the
+    # flag is read first and the backlog looked at again after it, so roots queued between the
+    # two reads are counted.
+    left = await outstanding(s.js, s.settings.nats, scan_id)
+    if left:
+        return left
     if not await roots_queued(s.js, s.settings.nats, scan_id):
         return 1
     return await outstanding(s.js, s.settings.nats, scan_id)

@@ -72,4 +72,3 @@ async def test_the_start_marks_its_roots_unqueued_after_counting_pruned_folders(
         js, nats, scan, pending=20, init=ScanProgress(library_id="x"), roots_queued=False
     )
     assert not await roots_queued(js, nats, scan)
-
