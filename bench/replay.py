@@ -1,6 +1,9 @@
-"""Replay benchmark: events/s projected for 200k events vs raw PostgreSQL inserts of the same rows.
+"""Replay benchmark: the events of 100k assets projected, vs raw inserts of the same rows.
 
-Run: `.venv/bin/python bench/replay.py [--events 200000]`. Prints figures; asserts nothing.
+The events are what Shoebox records for a scanned library: one FilesDiscovered per folder of
+200 files (decision 0030), then one MetadataExtracted per asset.
+
+Run: `.venv/bin/python bench/replay.py [--assets 100000]`. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from bench.common import infra
 from services.cli import replay
 from shared import events as ev
 from shared.bus import EventBus, connect, ensure_streams
+from shared.ids import folder_id
 from shared.metadata import AssetMetadata
 from tests.system import create_database, system_settings
 
+PER_DIR = 200
+
 
 def make_events(n: int) -> list[ev.BaseEvent]:
-    """A realistic mix: a library, then per asset FileDiscovered + MetadataExtracted."""
+    """A realistic mix: a library, its folders' births, then per asset a MetadataExtracted."""
     owner, library = uuid.uuid4(), uuid.uuid4()
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
     out: list[ev.BaseEvent] = [
@@ -37,20 +43,30 @@ def make_events(n: int) -> list[ev.BaseEvent]:
             stream_id=library, owner_id=owner, name="bench", type="EXTERNAL", import_paths=["/m"]
         )
     ]
-    for i in range((n - 1) // 2):
-        asset = uuid.uuid4()
-        when = t0 + timedelta(minutes=i)
+    for start in range(0, n, PER_DIR):
+        folder = f"/m/{start // PER_DIR:05d}"
+        files = [
+            ev.FolderFile(
+                f"IMG_{i:07d}.jpg",
+                "IMAGE",
+                int((t0 + timedelta(minutes=i)).timestamp() * 1000),
+                2_000_000 + i,
+            )
+            for i in range(start, min(n, start + PER_DIR))
+        ]
         out.append(
-            ev.FileDiscovered(
-                stream_id=asset,
+            ev.FilesDiscovered(
+                stream_id=folder_id(library, folder),
                 library_id=library,
                 owner_id=owner,
-                path=f"/m/{i // 200:05d}/IMG_{i:07d}.jpg",
-                type="IMAGE",
-                file_modified_at=when,
-                file_size=2_000_000 + i,
+                folder=folder,
+                files=files,
             )
         )
+    births = [d for e in out if isinstance(e, ev.FilesDiscovered) for d in e.discoveries()]
+    for i, born in enumerate(births):
+        asset = born.stream_id
+        when = t0 + timedelta(minutes=i)
         out.append(
             ev.MetadataExtracted(
                 stream_id=asset,
@@ -83,7 +99,9 @@ def make_events(n: int) -> list[ev.BaseEvent]:
 async def raw_insert(url: str, events: list[ev.BaseEvent]) -> tuple[int, float]:
     """The floor: the final asset rows written with asyncpg's executemany, one transaction."""
     conn = await asyncpg.connect(url)
-    discovered = {e.stream_id: e for e in events if isinstance(e, ev.FileDiscovered)}
+    discovered = {
+        d.stream_id: d for e in events if isinstance(e, ev.FilesDiscovered) for d in e.discoveries()
+    }
     rows = []
     for e in events:
         if isinstance(e, ev.MetadataExtracted):
@@ -160,7 +178,8 @@ async def main(n: int) -> None:
         f"raw PostgreSQL insert:   {rows:>9,} rows in {raw_s:6.2f} s ({rows / raw_s:,.0f} rows/s)"
     )
     print(f"ratio replay/raw (time for the same {rows:,} rows): {replay_s / raw_s:.2f}x")
-    # Sizes per asset, for docs/scaling.md (each asset here = FileDiscovered + MetadataExtracted).
+    # Sizes per asset, for docs/scaling.md (each asset here = its share of a FilesDiscovered and
+    # a MetadataExtracted).
     for name, value in sizes.items():
         print(f"{name:<34} {value / 1e6:10.1f} MB = {value / rows:8.0f} bytes per asset")
 
@@ -195,5 +214,5 @@ async def store_sizes(nc: Any, settings: Any, root: Path) -> dict[str, int]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=200_000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--assets", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args().assets))

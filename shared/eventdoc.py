@@ -20,6 +20,10 @@ ABOUT = {
         "index, problems met. Never guarded, so it never conflicts with an edit (decision 0022)."
     ),
     ev.Aggregate.ASSET: "One file of a library, or one upload: its life, its metadata.",
+    ev.Aggregate.FOLDER: (
+        "A folder of an external library: the births of its files, many to an event "
+        "(decision 0030). Everything after an asset's birth is on the asset's subject."
+    ),
     ev.Aggregate.ALBUM: "An album and its membership.",
     ev.Aggregate.DEAD_LETTER: (
         "A message a consumer gave up on, one per consumer and stream sequence: shown to admins "

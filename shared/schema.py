@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-PROJECTION_VERSION = 4
+PROJECTION_VERSION = 5
 
 metadata = MetaData()
 
@@ -198,6 +198,28 @@ scan_runs = Table(
     Column("missing", BigInteger, nullable=False, default=0),
     Column("failed", BigInteger, nullable=False, default=0),
     Column("unavailable_import_paths", ARRAY(Text), nullable=False, default=[]),
+)
+
+# The folders of external libraries whose files' births are stored on `events.folder.<id>`
+# (FilesDiscovered, decision 0030): the position a scanner's next births must expect.
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("library_id", Uuid, nullable=False, index=True),
+    Column("path", Text(collation="C"), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# Removed assets' positions: the sequence of the newest event on a removed asset's subject, so
+# an asset born again in a FilesDiscovered (which is stored on its folder's subject) starts
+# from its subject's true position (decision 0030).
+asset_tombstones = Table(
+    "asset_tombstones",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("library_id", Uuid, nullable=False, index=True),
+    Column("last_seq", BigInteger, nullable=False),
 )
 
 library_dirs = Table(

@@ -57,6 +57,9 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     watch_interval_ms: int = 10000
     # Seconds before an unacknowledged folder task of a dead scanner goes to another replica.
     work_ack_wait: float = 30.0
+    # Files per FilesDiscovered event (a folder's births, decision 0030): fewer, larger events
+    # are what makes a first import fast; NATS' payload limit (1 MB) bounds it.
+    batch_files: int = 1000
 
 
 class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A file that cannot be read and was modified less than this many seconds ago is probably
     # still being copied: the metadata service tries it again later instead of recording it.
     metadata_settle: float = 30.0
+    # The metadata service's CPU niceness (0-19): renditions are background work, so a first
+    # import is listed at full speed and the web app stays quick while thumbnails are made.
+    metadata_nice: int = 10
     # Request bodies: JSON (every route but the upload) is small; an upload is streamed to disk
     # and bounded only to stop a runaway client (Immich documents `client_max_body_size 50000M`
     # for its reverse proxy; this is the same 50,000 MiB).
@@ -149,6 +155,7 @@ ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "SHOEBOX_LOG_LEVEL": (("log_level",), _upper),
     "SHOEBOX_RYW_TIMEOUT": (("read_your_writes_timeout",), float),
     "SHOEBOX_METADATA_SETTLE": (("metadata_settle",), float),
+    "SHOEBOX_METADATA_NICE": (("metadata_nice",), int),
     "SHOEBOX_MAX_JSON_SIZE": (("max_json_size",), int),
     "SHOEBOX_MAX_UPLOAD_SIZE": (("max_upload_size",), int),
     "SHOEBOX_METADATA_TIMEOUT": (("metadata_timeout",), float),
@@ -167,6 +174,7 @@ ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "SHOEBOX_LIBRARY_WATCH_USE_POLLING": (("scan", "watch_use_polling"), _flag),
     "SHOEBOX_LIBRARY_WATCH_INTERVAL": (("scan", "watch_interval_ms"), int),
     "SHOEBOX_SCAN_ACK_WAIT": (("scan", "work_ack_wait"), float),
+    "SHOEBOX_SCAN_BATCH_FILES": (("scan", "batch_files"), int),
     "SHOEBOX_CONSUMER_MAX_DELIVER": (("consumer", "max_deliver"), int),
     "SHOEBOX_CONSUMER_BACKOFF": (("consumer", "backoff"), _seconds),
 }

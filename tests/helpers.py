@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nats.js import api
+
+from shared import events as ev
+from shared.ids import folder_id
 from shared.settings import Settings
 from tests.system import Infra, System, open_system, run_metadata, run_scanner
 
@@ -167,3 +172,38 @@ async def media_system(
         admin = await sign_up_admin(system)
         owner, headers = await create_user(system, admin, "owner@example.com", str(root))
         yield MediaSystem(system, admin, owner, headers, root)
+
+
+async def births_of(system: System, library_id: uuid.UUID, real_path: str) -> list[ev.FolderFile]:
+    """Every birth of the file at `real_path` on the stream: its entries in the FilesDiscovered
+    stored on its folder's subject (decision 0030), oldest first."""
+    nats = system.settings.nats
+    folder, _, name = real_path.rpartition("/")
+    subject = nats.subject("events", "folder", str(folder_id(library_id, folder or "/")))
+    js = system.ctx.nc.jetstream()
+    sub = await js.pull_subscribe(
+        subject,
+        stream=nats.name("EVENTS"),
+        config=api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.ALL, ack_policy=api.AckPolicy.NONE
+        ),
+    )
+    out: list[ev.FolderFile] = []
+    try:
+        while (await sub.consumer_info()).num_pending:
+            for msg in await sub.fetch(100, timeout=5):
+                event = ev.decode(msg.data)
+                assert isinstance(event, ev.FilesDiscovered), event
+                out += [f for f in event.files if f.name == name]
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def asset_subject_count(system: System, asset_id: uuid.UUID) -> int:
+    """Messages stored on an asset's own subject."""
+    nats = system.settings.nats
+    info = await system.ctx.nc.jetstream().stream_info(
+        nats.name("EVENTS"), subjects_filter=nats.subject("events", "asset", str(asset_id))
+    )
+    return sum((info.state.subjects or {}).values())

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import events as ev
+from shared.ids import folder_id
 from shared.metadata import AssetMetadata
 from shared.sysconfig import LibraryConfig
 
@@ -73,6 +74,13 @@ SAMPLES: dict[type[ev.BaseEvent], Callable[[Refs], ev.BaseEvent]] = {
     ev.ImportPathSeen: lambda r: ev.ImportPathSeen(stream_id=r.library, path="/m", device=1),
     ev.FileDiscovered: lambda r: ev.FileDiscovered(
         **_file(r), owner_id=r.user, type="IMAGE", file_modified_at=NOW, file_size=1
+    ),
+    ev.FilesDiscovered: lambda r: ev.FilesDiscovered(
+        stream_id=folder_id(r.library, "/m"),
+        library_id=r.library,
+        owner_id=r.user,
+        folder="/m",
+        files=[ev.FolderFile("b.jpg", "IMAGE", 1714564800000, 3)],
     ),
     ev.FileChanged: lambda r: ev.FileChanged(**_file(r), file_modified_at=NOW, file_size=2),
     ev.AssetOffline: lambda r: ev.AssetOffline(

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import typer
 
-from services.cli.base import _run, events_app, nats_of
+from services.cli.base import _run, database, events_app, nats_of
+from services.cli.history import Stored, asset_folder, births, subject_messages
 from shared import events as ev
 from shared import trace
 from shared.settings import Settings, load_settings
@@ -20,10 +21,17 @@ if TYPE_CHECKING:
 
 
 def describe(msg: Msg) -> dict[str, Any]:
-    """One stored event as plain data: sequence, time, type, who caused it, its fields."""
-    headers = msg.headers or {}
+    """One delivered event as plain data: sequence, time, type, who caused it, its fields."""
+    return describe_stored(
+        Stored(int(msg.metadata.sequence.stream), msg.subject, msg.headers or {}, msg.data)
+    )
+
+
+def describe_stored(msg: Stored, event: Any = None) -> dict[str, Any]:
+    """One stored event (or `event`, what it says of one asset) as plain data."""
+    headers = msg.headers
     try:
-        event: Any = ev.decode(msg.data)
+        event = event if event is not None else ev.decode(msg.data)
         fields = msgspec.to_builtins(event)
         kind = type(event).__name__
         occurred = event.occurred_at.isoformat()
@@ -34,7 +42,7 @@ def describe(msg: Msg) -> dict[str, Any]:
     if "password_hash" in fields:
         fields["password_hash"] = "…"
     return {
-        "seq": int(msg.metadata.sequence.stream),
+        "seq": msg.seq,
         "time": occurred,
         "type": kind,
         "actor": headers.get(trace.ACTOR_HEADER, "(not recorded)"),
@@ -45,7 +53,8 @@ def describe(msg: Msg) -> dict[str, Any]:
 
 
 async def aggregate_history(settings: Settings, aggregate_id: str) -> list[dict[str, Any]]:
-    """Every event of the aggregate with this id (whatever its kind), oldest first."""
+    """Every event of the aggregate with this id (whatever its kind), oldest first; an asset's
+    births, stored on its folder's subject, with them (cut down to its file)."""
     nats = settings.nats
     async with nats_of(settings, "cli-events") as nc:
         js = nc.jetstream()
@@ -53,17 +62,32 @@ async def aggregate_history(settings: Settings, aggregate_id: str) -> list[dict[
         found: list[dict[str, Any]] = []
         pattern = nats.subject("events", "*", aggregate_id)
         info = await js.stream_info(stream, subjects_filter=pattern)
-        total = sum((info.state.subjects or {}).values())
-        if not total:
-            return []
-        sub = await js.pull_subscribe(pattern, stream=stream)
-        try:
-            while len(found) < total:
-                for msg in await sub.fetch(min(256, total - len(found)), timeout=5):
-                    found.append(describe(msg))
-        finally:
-            await sub.unsubscribe()
+        subjects = list(info.state.subjects or {})
+        for subject in subjects:
+            found += [describe_stored(m) for m in await subject_messages(js, stream, subject)]
+        if not subjects or all(".asset." in s for s in subjects):
+            with database(settings) as url:
+                where = await asset_folder(url, uuid.UUID(aggregate_id))
+            if where is not None:
+                for stored, born in await births(js, nats, uuid.UUID(aggregate_id), *where):
+                    found.append(_birth(stored, born))
         return sorted(found, key=lambda e: e["seq"])
+
+
+def _birth(stored: Stored, born: ev.FilesDiscovered) -> dict[str, Any]:
+    """An asset's birth: its file's part of a FilesDiscovered, and how many files that held."""
+    e = describe_stored(stored, born)
+    (f,) = born.files
+    e["born"] = True
+    e["fields"] = {
+        "path": born.path_of(f),
+        "type": f.type,
+        "file_size": f.size,
+        "mtime_ms": f.mtime_ms,
+        "files_in_event": len(ev.decode(stored.data).files),  # type: ignore[union-attr]
+        "scan_id": born.scan_id,
+    }
+    return e
 
 
 def _line(e: dict[str, Any]) -> str:
@@ -87,7 +111,13 @@ def events_show(
     if not history:
         typer.echo(f"no events of {aggregate_id}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{history[0]['subject'].rsplit('.', 2)[-2]} {aggregate_id}: {len(history)} events")
+    kinds = [e["subject"].rsplit(".", 2)[-2] for e in history]
+    kind = (
+        "asset"
+        if "asset" in kinds or "FilesDiscovered" in (e["type"] for e in history)
+        else kinds[0]
+    )
+    typer.echo(f"{kind} {aggregate_id}: {len(history)} events")
     for e in history:
         typer.echo(_line(e))
 

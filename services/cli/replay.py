@@ -6,11 +6,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
+import msgspec
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
 from services.cli.base import _run, app, database, nats_of
+from services.cli.history import asset_folder, births, subject_messages
 from services.projector.app import Projector
 from services.projector.projections import plan
 from shared import events as ev
@@ -100,19 +102,16 @@ async def replay_asset(settings: Settings, db_url: str, asset_id: uuid.UUID) -> 
     again in one transaction (album memberships, kept by the albums' events, are kept)."""
     nats = settings.nats
     history: list[tuple[int, ev.BaseEvent]] = []
+    where = await asset_folder(db_url, asset_id)
     async with nats_of(settings, "cli-replay-asset") as nc:
         js = nc.jetstream()
         subject = nats.subject("events", "asset", str(asset_id))
-        info = await js.stream_info(nats.name("EVENTS"), subjects_filter=subject)
-        total = sum((info.state.subjects or {}).values())
-        if total:
-            sub = await js.pull_subscribe(subject, stream=nats.name("EVENTS"))
-            try:
-                while len(history) < total:
-                    for msg in await sub.fetch(min(256, total - len(history)), timeout=5):
-                        history.append((int(msg.metadata.sequence.stream), ev.decode(msg.data)))
-            finally:
-                await sub.unsubscribe()
+        for stored in await subject_messages(js, nats.name("EVENTS"), subject):
+            history.append((stored.seq, ev.decode(stored.data)))
+        if where is not None:
+            # Its births, cut down to its file and to no scan (the scan's counters stay).
+            for stored, born in await births(js, nats, asset_id, *where):
+                history.append((stored.seq, msgspec.structs.replace(born, scan_id=None)))
     if not history:
         return 0
     history.sort(key=lambda h: h[0])

@@ -36,6 +36,14 @@ def worker_count() -> int:
     return max(1, int(os.environ.get("SHOEBOX_METADATA_WORKERS", "0")) or (os.cpu_count() or 1))
 
 
+def lower_priority(nice: int) -> None:
+    """Renditions are background work: the service (and the workers it starts after this)
+    yield the CPU to imports and requests (SHOEBOX_METADATA_NICE)."""
+    current = os.nice(0)
+    if nice > current:
+        os.nice(min(nice, 19) - current)
+
+
 def build_app(
     settings: Settings, workers: int | None = None, *, health: Health | None = None
 ) -> FastStream:
@@ -104,6 +112,44 @@ def build_app(
             keepalive=True,
         ),
         on_asset_event,
+        bus=lambda: state["w"].bus,
+        outage=outage,
+    )
+
+    async def on_folder_event(event: ev.Event, d: Delivery) -> None:
+        """A folder's births (FilesDiscovered, decision 0030): each file read as its asset's
+        FileDiscovered, n * 2 at a time; a file met mid-copy brings the whole event back, and
+        a redelivery skips the assets already read."""
+        if not isinstance(event, ev.FilesDiscovered):
+            return
+        try:
+            await state["w"].handle_births(
+                event,
+                seq=d.stream_seq,
+                last_try=d.deliveries >= MAX_DELIVERIES,
+                again=d.deliveries > 1,
+                concurrency=n * 2,
+            )
+        except NotSettled as e:
+            raise Retry(f"still changing; {e}", e.delay) from e
+        except PoolClosed as e:
+            raise Retry("stopping; given back") from e
+
+    subscribe(
+        broker,
+        settings,
+        Consumer(
+            durable="metadata-folders",
+            stream="EVENTS",
+            subject=nats.subject("events", "folder", ">"),
+            decode=ev.decode,
+            ack_wait=settings.metadata_ack_wait,
+            max_ack_pending=4,
+            batch_size=1,
+            max_workers=2,
+            keepalive=True,
+        ),
+        on_folder_event,
         bus=lambda: state["w"].bus,
         outage=outage,
     )

@@ -40,6 +40,9 @@ ROOT_TTL: Final = 10.0
 READ_RATE: Final = 100e6
 
 _LIBRARY_ASSETS = text("SELECT id FROM assets WHERE library_id = :id")
+_READ_ALREADY = text(
+    "SELECT id FROM assets WHERE id = ANY(CAST(:ids AS uuid[])) AND metadata_status <> 'pending'"
+)
 # Renditions deleted at once while a library goes (each is a few round trips to NATS).
 DELETE_CONCURRENCY: Final = 32
 
@@ -248,6 +251,41 @@ class MetadataWorker:
                     file_size=result.metadata.file_size,
                 )
             )
+
+    async def handle_births(
+        self,
+        event: ev.FilesDiscovered,
+        *,
+        seq: int,
+        last_try: bool = False,
+        again: bool = False,
+        concurrency: int = 2,
+    ) -> None:
+        """Read every file a FilesDiscovered names, `concurrency` at a time, as `handle` reads
+        one. Raises NotSettled (the longest wait) when a file was met mid-copy, after the others
+        were recorded; `again` (a redelivery) skips the assets already read."""
+        files = event.discoveries()
+        if again:
+            async with self.engine.connect() as conn:
+                done = set(
+                    (await conn.execute(_READ_ALREADY, {"ids": [f.stream_id for f in files]}))
+                    .scalars()
+                    .all()
+                )
+            files = [f for f in files if f.stream_id not in done]
+        gate = asyncio.Semaphore(concurrency)
+        waits: list[float] = []
+
+        async def one(f: ev.FileDiscovered) -> None:
+            async with gate:
+                try:
+                    await self.handle(f, seq=seq, last_try=last_try)
+                except NotSettled as e:
+                    waits.append(e.delay)
+
+        await asyncio.gather(*(one(f) for f in files))
+        if waits:
+            raise NotSettled(max(waits))
 
     async def finish_deletion(self, library_id: uuid.UUID) -> None:
         """Delete a deleted library's renditions, then record LibraryDeleted (which drops its

@@ -30,6 +30,7 @@ POSITIONED: dict[ev.Aggregate, str] = {
     ev.Aggregate.LIBRARY: "libraries",
     ev.Aggregate.ASSET: "assets",
     ev.Aggregate.ALBUM: "albums",
+    ev.Aggregate.FOLDER: "folders",
 }
 """The aggregates whose read-model row carries `last_seq`, and the table of that row."""
 
@@ -38,6 +39,15 @@ _ADVANCE = {
     for aggregate, table in POSITIONED.items()
 }
 
+
+# A removed asset has no row, but its subject goes on (a reading that finished after the
+# removal): its tombstone keeps the subject's newest sequence, which an asset born again in a
+# FilesDiscovered starts from (decision 0030). One statement per batch, on a small table.
+_TOMBSTONES = text(
+    "UPDATE asset_tombstones t SET last_seq = v.seq "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:seqs AS bigint[])) AS v(id, seq) "
+    "WHERE t.id = v.id AND t.last_seq < v.seq"
+)
 
 _AGGREGATES = {a.value: a for a in POSITIONED}
 
@@ -63,20 +73,25 @@ def position_ops(
     A sequence in `positioned` (its projection set the row's `last_seq` itself: plan()) needs
     nothing more when the event was stored on its own aggregate's subject."""
     newest: dict[tuple[ev.Aggregate, uuid.UUID], int] = {}
+    assets: dict[uuid.UUID, int] = {}
     for seq, subject, event in messages:
         head, _, tail = subject.rpartition(".")
         aggregate = _AGGREGATES.get(head.rpartition(".")[2])
         if aggregate is None or not head.endswith("events." + aggregate.value):
             continue
-        if event is not None:
-            if positioned is not None and seq in positioned and event.aggregate is aggregate:
-                continue
-            key = (aggregate, event.stream_id)
+        if event is not None and event.aggregate is aggregate:
+            row = event.stream_id
         else:
             try:
-                key = (aggregate, uuid.UUID(tail))
+                row = uuid.UUID(tail)
             except ValueError:
                 continue
+        if aggregate is ev.Aggregate.ASSET and assets.get(row, 0) < seq:
+            assets[row] = seq
+        own = event is not None and event.aggregate is aggregate
+        if own and positioned is not None and seq in positioned:
+            continue
+        key = (aggregate, row)
         if newest.get(key, 0) < seq:
             newest[key] = seq
     out: list[tuple[TextClause, list[dict[str, Any]]]] = []
@@ -84,4 +99,6 @@ def position_ops(
         rows = [{"seq": s, "id": i} for (a, i), s in newest.items() if a is aggregate]
         if rows:
             out.append((stmt, rows))
+    if assets:
+        out.append((_TOMBSTONES, [{"ids": list(assets), "seqs": list(assets.values())}]))
     return out

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from services.scanner.crawl import Seen
 from shared import events as ev
-from shared.ids import external_asset_id
+from shared.ids import folder_id
 
 
 class Known(NamedTuple):
@@ -57,32 +57,22 @@ def plan_dir(
     """Events for one directory.
 
     `present` are the eligible paths listed; `seen` the stat results of those that needed one
-    (see needs_stat). Unknown -> FileDiscovered; known and offline -> AssetOnline (and
-    FileChanged when its mtime moved); *modified* with a new mtime, or *force* -> FileChanged;
-    known but not present -> AssetOffline (excluded or deleted); known, offline and not
-    present, for a reason that is no longer its cause (a file back in place but now excluded
-    is `excluded`, no longer `deleted`) -> AssetOffline with the reason of now.
+    (see needs_stat). Unknown -> one FilesDiscovered per folder; known and offline ->
+    AssetOnline (and FileChanged when its mtime moved); *modified* with a new mtime, or
+    *force* -> FileChanged; known but not present -> AssetOffline (excluded or deleted);
+    known, offline and not present, for a reason that is no longer its cause (a file back in
+    place but now excluded is `excluded`, no longer `deleted`) -> AssetOffline with the reason
+    of now.
     """
     out: list[Planned] = []
+    births: dict[str, list[ev.FolderFile]] = {}
     present_set = set(present)
     for s in seen:
         k = known.get(s.path)
         if k is None:
-            out.append(
-                (
-                    ev.FileDiscovered(
-                        stream_id=external_asset_id(ctx.library_id, s.path),
-                        library_id=ctx.library_id,
-                        owner_id=ctx.owner_id,
-                        path=s.path,
-                        type=s.type,  # type: ignore[arg-type]
-                        file_modified_at=from_ms(s.mtime_ms),
-                        file_size=s.size,
-                        scan_id=ctx.scan_id,
-                        sidecar_mtime_ms=s.sidecar_ms,
-                    ),
-                    0,
-                )
+            folder, _, name = s.path.rpartition("/")
+            births.setdefault(folder or "/", []).append(
+                ev.FolderFile(name, s.type, s.mtime_ms, s.size, s.sidecar_ms)  # type: ignore[arg-type]
             )
             continue
         expected: int | None = k.last_seq
@@ -137,6 +127,22 @@ def plan_dir(
                 k.last_seq,
             )
         )
+    # The births of a folder are one event on its subject; its expected position is the
+    # folder's, filled in when it is published (publish.publish_planned).
+    out += [
+        (
+            ev.FilesDiscovered(
+                stream_id=folder_id(ctx.library_id, folder),
+                library_id=ctx.library_id,
+                owner_id=ctx.owner_id,
+                folder=folder,
+                files=files,
+                scan_id=ctx.scan_id,
+            ),
+            None,
+        )
+        for folder, files in births.items()
+    ]
     return out
 
 

@@ -124,7 +124,7 @@ async def _reconcile(
     index = await s.repo.index_near(task.library_id, task.path)
     missing, gone = await _missing_subdirs(s, ctx, task.path, set(listing.subdirs), index)
     planned += missing
-    await publish_planned(s.bus, planned)
+    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files)
     folder_events: list[ev.BaseEvent] = [
         ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id) for g in gone
     ]

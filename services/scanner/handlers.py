@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 from services.scanner import finish, folder, start, subtree
 from services.scanner.crawl import Fence
+from services.scanner.publish import BirthsRefused
 from services.scanner.repository import ScanRepository
 from services.scanner.rules import patterns_hash
 from shared.bus import EventBus
+from shared.consumer import Retry
 from shared.globs import ExclusionMatcher
 from shared.work import ScanSubtree
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from shared import events as ev
     from shared.settings import Settings
     from shared.work import DirTask
+
+# Seconds before a folder whose births were refused is planned again (the projector applies
+# the other side's births within a batch or two).
+BIRTHS_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,16 @@ class Scanner:
     async def run_dir(
         self, task: DirTask, keepalive: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        if isinstance(task, ScanSubtree):
-            await subtree.handle_subtree_task(self, task, keepalive)
-        else:
-            await folder.handle_folder_task(self, task, keepalive)
+        try:
+            if isinstance(task, ScanSubtree):
+                await subtree.handle_subtree_task(self, task, keepalive)
+            else:
+                await folder.handle_folder_task(self, task, keepalive)
+        except BirthsRefused as e:
+            # Someone recorded files of this folder since our read of it: planned again once
+            # the read model has their births (decision 0030); nobody's fault, never a dead
+            # letter.
+            raise Retry(f"folder {e} changed meanwhile; planned again", BIRTHS_RETRY) from e
 
     async def scan_backlog(self, scan_id: uuid.UUID) -> int:
         return await finish.scan_backlog(self, scan_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import uuid
 import weakref
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from nats.js.errors import APIError
 
 from shared import events as ev
 from shared import metrics
-from shared.bus import WRONG_LAST_SEQUENCE
+from shared.bus import WRONG_LAST_SEQUENCE, WrongExpectedSequence
 from shared.trace import event_headers
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
+    from services.scanner.repository import ScanRepository
     from shared.bus import EventBus
     from shared.settings import NatsSettings
 
@@ -186,17 +188,70 @@ def pipeline_for(nc: Client) -> Pipeline:
     return pipeline
 
 
-async def publish_planned(bus: EventBus, planned: list[Planned]) -> None:
-    """Publish a folder's decisions. A FileDiscovered refused because the asset exists is
-    either a replica's duplicate (dropped) or an asset removed earlier, which starts a new
-    life on its subject after the removal."""
+class BirthsRefused(Exception):
+    """A folder's position moved since the scanner read it: another replica (or an earlier
+    delivery of this task) recorded births there first. The task is planned again once the
+    read model has caught up (decision 0030)."""
+
+
+BATCH_FILES = 1000  # files per FilesDiscovered at most (SHOEBOX_SCAN_BATCH_FILES, default):
+# a name is at most 255 bytes, so a part stays near 300 KB, inside NATS' 1 MB payload.
+
+
+def chunks(event: ev.FilesDiscovered, most: int = BATCH_FILES) -> list[ev.FilesDiscovered]:
+    """A folder's births as events of at most `most` files (at most BATCH_FILES); the first
+    keeps the event's id, the others derive theirs from it."""
+    most = max(1, min(most, BATCH_FILES))
+    files = event.files
+    return [
+        _part(event, files[i : i + most], n) for n, i in enumerate(range(0, len(files), most))
+    ] or [event]
+
+
+def _part(event: ev.FilesDiscovered, files: list[ev.FolderFile], n: int) -> ev.FilesDiscovered:
+    if n == 0 and len(files) == len(event.files):
+        return event
+    event_id = event.event_id if n == 0 else uuid.uuid5(event.event_id, f"part-{n}")
+    return msgspec.structs.replace(event, files=files, event_id=event_id)
+
+
+async def publish_births(
+    bus: EventBus, event: ev.FilesDiscovered, expected: int, most: int = BATCH_FILES
+) -> None:
+    """Append a folder's births after `expected` (the folder's position in the read model),
+    each part (of at most `most` files) after the last. Raises BirthsRefused when the folder
+    has moved on."""
+    for part in chunks(event, most):
+        for attempt in range(ATTEMPTS):
+            try:
+                expected = await bus.publish(part, expected_last_seq=expected)
+                break
+            except WrongExpectedSequence as e:
+                raise BirthsRefused(event.folder) from e
+            except NatsTimeoutError:
+                # Sent again under the same Nats-Msg-Id and expectation: a repeat of a stored
+                # part is a duplicate the stream drops, or refused (then planned again).
+                metrics.ACK_TIMEOUTS.labels("publish").inc()
+                if attempt == ATTEMPTS - 1:
+                    raise
+                metrics.PUBLISH_RETRIES.inc()
+
+
+async def publish_planned(
+    bus: EventBus, repo: ScanRepository, planned: list[Planned], most: int = BATCH_FILES
+) -> None:
+    """Publish a folder's decisions: its births on the folder's subject, guarded by the folder's
+    position (BirthsRefused when it moved), then the per-asset events, pipelined. An asset event
+    refused by its expectation was changed by someone since we looked; the next scan sees it."""
     if not planned:
         return
-    conflicts = await pipeline_for(bus.nc).publish(bus, planned)
-    for event in conflicts:
-        # Anything else: someone changed the asset since we looked; the next scan sees it.
-        if isinstance(event, ev.FileDiscovered):
-            await bus.revive(event)
+    births = [e for e, _ in planned if isinstance(e, ev.FilesDiscovered)]
+    if births:
+        positions = await repo.folder_positions(births[0].library_id, [e.folder for e in births])
+        await asyncio.gather(*(publish_births(bus, e, positions[e.folder], most) for e in births))
+    rest = [p for p in planned if not isinstance(p[0], ev.FilesDiscovered)]
+    if rest:
+        await pipeline_for(bus.nc).publish(bus, rest)
 
 
 async def queue_task(js: JetStreamContext, settings: NatsSettings, task: DirTask) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from services.scanner.decide import Known
 from shared.db import like_prefix
+from shared.ids import folder_id
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -202,6 +203,18 @@ class ScanRepository:
         )
         for folder, path, *known in rows:
             out[folder][path] = Known(known[0], path, *known[1:])
+        return out
+
+    async def folder_positions(self, library_id: uuid.UUID, folders: list[str]) -> dict[str, int]:
+        """Each folder's position (the sequence of its subject's newest FilesDiscovered as the
+        projector applied it; 0 for a folder with none)."""
+        ids = {folder_id(library_id, f): f for f in folders}
+        rows = await self._fetch(
+            "SELECT id, last_seq FROM folders WHERE id = ANY($1::uuid[])", list(ids)
+        )
+        out = dict.fromkeys(folders, 0)
+        for id_, seq in rows:
+            out[ids[id_]] = seq
         return out
 
     async def fingerprints(

@@ -28,6 +28,8 @@ from shared.events.assets import (
     AssetUploaded,
     FileChanged,
     FileDiscovered,
+    FilesDiscovered,
+    FolderFile,
     MetadataExtracted,
     MetadataFailed,
 )
@@ -100,6 +102,8 @@ __all__ = [
     "ExternalPathSet",
     "FileChanged",
     "FileDiscovered",
+    "FilesDiscovered",
+    "FolderFile",
     "ImportPathSeen",
     "ImportPathsChanged",
     "LibraryCreated",
@@ -150,6 +154,7 @@ Event = (
     | LibraryDeletionStarted
     | LibraryDeleted
     | FileDiscovered
+    | FilesDiscovered
     | FileChanged
     | AssetOffline
     | AssetOnline

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
+import msgspec
+
 from shared.events.base import Aggregate, AssetType, BaseEvent, OfflineReason
+from shared.ids import external_asset_id
 from shared.metadata import AssetMetadata
 
 # --- assets ---------------------------------------------------------------------------------
@@ -24,6 +27,57 @@ class FileDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
     file_size: int
     scan_id: uuid.UUID | None = None
     sidecar_mtime_ms: int = 0
+
+
+class FolderFile(msgspec.Struct, frozen=True, array_like=True):
+    """One file of a FilesDiscovered: its name in the folder, what it is, its mtime (ms since
+    the epoch), size and sidecar mtime (0: none). A JSON array on the wire."""
+
+    name: str
+    type: AssetType
+    mtime_ms: int
+    size: int
+    sidecar_mtime_ms: int = 0
+
+
+class FilesDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
+    """A scan or the watcher found eligible files in one folder that no asset had: each is a
+    new asset, `external_asset_id(library_id, folder/name)`. Stored on the folder's subject,
+    guarded by the folder's position: a second discovery of the same files by another replica
+    is refused there (decision 0030). A big folder is several of these, each after the last."""
+
+    aggregate = Aggregate.FOLDER
+    library_id: uuid.UUID
+    owner_id: uuid.UUID
+    folder: str
+    files: list[FolderFile]
+    scan_id: uuid.UUID | None = None
+
+    def path_of(self, f: FolderFile) -> str:
+        return f"{self.folder.rstrip('/')}/{f.name}"
+
+    def discoveries(self) -> list[FileDiscovered]:
+        """Each file as the FileDiscovered of its asset (the shape per-asset consumers read):
+        event ids derived from this event's, so a redelivery names the same facts."""
+        out = []
+        for f in self.files:
+            path = self.path_of(f)
+            out.append(
+                FileDiscovered(
+                    stream_id=external_asset_id(self.library_id, path),
+                    event_id=uuid.uuid5(self.event_id, f.name),
+                    occurred_at=self.occurred_at,
+                    library_id=self.library_id,
+                    owner_id=self.owner_id,
+                    path=path,
+                    type=f.type,
+                    file_modified_at=datetime.fromtimestamp(f.mtime_ms / 1000, UTC),
+                    file_size=f.size,
+                    scan_id=self.scan_id,
+                    sidecar_mtime_ms=f.sidecar_mtime_ms,
+                )
+            )
+        return out
 
 
 class FileChanged(BaseEvent, frozen=True, kw_only=True, tag=True):

@@ -27,6 +27,9 @@ class Aggregate(enum.StrEnum):
     the folder index, problems met. Not facts about the library itself, so they never move the
     library's position and a library edit never conflicts with a scan (decision 0022)."""
     DEAD_LETTER = "deadletter"
+    FOLDER = "folder"
+    """A folder of an external library (`events.folder.<folder id>`, shared/ids.folder_id): the
+    births of its files, many to an event, guarded by the folder's position (decision 0030)."""
     """A message a consumer gave up on (`events.deadletter.<id>`, decision 0024): recorded
     once, never guarded."""
 

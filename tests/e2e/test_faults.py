@@ -334,7 +334,8 @@ class Run:
 
 
 async def event_counts(system: System) -> dict[str, dict[str, int]]:
-    """Every event of the system's EVENTS stream, counted per type and asset."""
+    """Every event of the system's EVENTS stream, counted per type and asset; `births` counts
+    each asset's births (a FileDiscovered, or its file in a FilesDiscovered)."""
     nats_settings = system.settings.nats
     nc = await nats.connect(nats_settings.url)
     try:
@@ -358,6 +359,11 @@ async def event_counts(system: System) -> dict[str, dict[str, int]]:
                 total += 1
                 event_ids.add(event.event_id)
                 counts[type(event).__name__][str(event.stream_id)] += 1
+                if isinstance(event, ev.FilesDiscovered):
+                    for born in event.discoveries():
+                        counts["births"][str(born.stream_id)] += 1
+                elif isinstance(event, ev.FileDiscovered):
+                    counts["births"][str(event.stream_id)] += 1
         counts["_ids"] = {"events": total, "distinct": len(event_ids)}
         return counts
     finally:

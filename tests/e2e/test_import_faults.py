@@ -1,7 +1,9 @@
 """The pipelined publishing of a first import under faults (issue 16, decision 0028): a scanner
 killed mid-folder, nats-server killed and started again mid-folder, nats-server frozen for
-longer than an ack's timeout. Each ends exact: one asset per file, one `FileDiscovered` per
-asset subject on the stream, every event id once, the scan's totals right, no traceback.
+longer than an ack's timeout. Each ends exact: one asset per file, each file born once on the
+stream (in one `FilesDiscovered`, decision 0030), every event id once, the scan's totals right,
+no traceback. The scanner records PER_EVENT files per event here, so the big folder's births
+take long enough for the fault to land among them.
 
 The library is one big folder (its publishing takes seconds, so the fault lands inside it)
 and a few small ones, of tiny JPEG-headed files: no metadata service runs, this is about the
@@ -29,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BIG = int(os.environ.get("SHOEBOX_IMPORT_FAULT_FILES", "30000"))  # files in the big folder
 SMALL = 10  # small folders of 50 files each
 FILES = BIG + SMALL * 50
+PER_EVENT = 20  # SHOEBOX_SCAN_BATCH_FILES of the scanner under test
 FREEZE = 7.0  # seconds nats-server is stopped (SIGSTOP): longer than an ack's 5 s timeout
 
 
@@ -55,12 +58,19 @@ async def import_run(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[Run, str]]
     """A fresh system over the lab's library, the projector and one scanner as processes (no
     metadata service); yields the run and the port of the scanner's /metrics."""
     metrics = str(free_port())
-    async with fresh_run(lab, tmp_path, 0, SHOEBOX_METRICS_PORT=metrics) as run:
+    async with fresh_run(
+        lab,
+        tmp_path,
+        0,
+        SHOEBOX_METRICS_PORT=metrics,
+        SHOEBOX_SCAN_BATCH_FILES=str(PER_EVENT),
+    ) as run:
         yield run, metrics
 
 
 async def stream_messages(run: Run) -> int:
-    """Messages on the EVENTS stream (the scan adds one FileDiscovered per file, and a few)."""
+    """Messages on the EVENTS stream (the scan adds one FilesDiscovered per PER_EVENT files of a
+    folder, and a few)."""
     settings = run.system.settings.nats
     info = await run.system.ctx.nc.jetstream().stream_info(settings.name("EVENTS"))
     return int(info.state.messages)
@@ -76,10 +86,11 @@ async def scan_mid_folder(run: Run) -> None:
     async def publishing() -> bool:
         nonlocal seen
         seen = await stream_messages(run) - before
-        return seen >= SMALL * 50 + 2000
+        return seen >= SMALL * 50 // PER_EVENT + 2000 // PER_EVENT
 
     await eventually(publishing, 120, "the big folder's events under way")
-    assert seen < FILES - 5000, f"the fault came too late to land mid-folder: {seen}"
+    far = (FILES - 5000) // PER_EVENT
+    assert seen < far, f"the fault came too late to land mid-folder: {seen} events"
 
 
 async def finished_exact(run: Run) -> None:
@@ -95,9 +106,9 @@ async def finished_exact(run: Run) -> None:
     counts = await event_counts(run.system)
     ids = counts.pop("_ids")
     assert ids["events"] == ids["distinct"], f"{ids['events'] - ids['distinct']} duplicates"
-    discovered = counts["FileDiscovered"]
-    twice = {a: n for a, n in discovered.items() if n != 1}
-    assert len(discovered) == FILES and not twice, f"{len(twice)} assets discovered twice"
+    born = counts["births"]
+    twice = {a: n for a, n in born.items() if n != 1}
+    assert len(born) == FILES and not twice, f"{len(twice)} assets discovered twice"
 
 
 def scanner_metric(port: str, name: str) -> float:

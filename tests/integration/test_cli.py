@@ -85,7 +85,8 @@ async def test_events_show_names_who_caused_each_event(world: World) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == f"asset {asset['id']}: {len(lines) - 1} events"
-    assert "FileDiscovered" in lines[1] and "by scan " in lines[1]
+    # Its birth, stored with its folder's other new files (decision 0030), comes first.
+    assert "FilesDiscovered" in lines[1] and "by scan " in lines[1] and "p.jpg" in lines[1]
 
     code, out, err = await shoebox(world.system, "events", "show", lib)
     assert code == 0, err

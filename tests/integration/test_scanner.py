@@ -304,6 +304,11 @@ class TestOffline:
         again = await world.assets(lib)
         assert sorted(again) == sorted(str(f) for f in files.values())
         assert again[str(files["a.jpg"])]["isOffline"] is False
+        # Born again in its folder's event, it starts from its own subject's position (the
+        # removal's, decision 0030): gone again, it goes offline again.
+        files["a.jpg"].unlink()
+        await world.scan(lib)
+        assert (await world.assets(lib))[str(files["a.jpg"])]["isOffline"] is True
 
     async def test_moved_file_is_a_new_asset_and_old_path_goes_offline(self, world: World) -> None:
         files = make_tree(world.media, {"a/p.jpg": None})

@@ -33,15 +33,15 @@ from services.watcher.app import LibraryConfig, LibraryWatch, Root
 from services.watcher.app import serve as serve_watcher
 from services.watcher.debounce import UNSEEN, Debouncer
 from services.watcher.observer import ImportPathHandler, Touch
-from shared import events as ev
-from shared.bus import EventBus
 from shared.globs import ExclusionMatcher
 from shared.ids import external_asset_id
 from shared.paths import Signature
 from shared.settings import Settings
 from tests.factories import jpeg_bytes, make_tree, set_mtime
 from tests.helpers import (
+    asset_subject_count,
     assets_of,
+    births_of,
     create_user,
     external_library,
     ok,
@@ -268,17 +268,12 @@ class TestWatchNative:
             return a is not None and a["exifInfo"]["fileSizeInByte"] == len(data)
 
         await eventually(imported, 10, "big.jpg to be imported at its final size")
-        bus = EventBus(world.system.ctx.nc, world.system.settings.nats)
         real = await asyncio.to_thread(os.path.realpath, path)
         asset_id = external_asset_id(uuid.UUID(lib), real)
-        seq, last = await bus.last_event("asset", asset_id)
-        # One event on the asset: discovered once, complete; never changed afterwards.
-        assert isinstance(last, ev.FileDiscovered) and last.file_size == len(data)
-        info = await world.system.ctx.nc.jetstream().stream_info(
-            world.system.settings.nats.name("EVENTS"),
-            subjects_filter=bus.aggregate_subject("asset", asset_id),
-        )
-        assert sum((info.state.subjects or {}).values()) == 1, seq
+        # Discovered once, complete; never changed afterwards (nothing on its own subject).
+        born = await births_of(world.system, uuid.UUID(lib), real)
+        assert [f.size for f in born] == [len(data)], born
+        assert await asset_subject_count(world.system, asset_id) == 0
 
     @pytest.mark.parametrize("how", ["made-in-place", "moved-in"])
     async def test_file_in_a_new_folder_is_imported_only_once_closed(
@@ -311,17 +306,12 @@ class TestWatchNative:
             return a is not None and a["exifInfo"]["fileSizeInByte"] == len(data)
 
         await eventually(complete, 10, "copy.jpg to be imported at its final size")
-        bus = EventBus(world.system.ctx.nc, world.system.settings.nats)
         real = await asyncio.to_thread(os.path.realpath, path)
         asset_id = external_asset_id(uuid.UUID(lib), real)
-        info = await world.system.ctx.nc.jetstream().stream_info(
-            world.system.settings.nats.name("EVENTS"),
-            subjects_filter=bus.aggregate_subject("asset", asset_id),
-        )
-        # Never recorded incomplete: one event on the asset, discovered at its final size.
-        _, last = await bus.last_event("asset", asset_id)
-        assert sum((info.state.subjects or {}).values()) == 1, last
-        assert isinstance(last, ev.FileDiscovered) and last.file_size == len(data)
+        # Never recorded incomplete: born once at its final size, nothing after on its subject.
+        born = await births_of(world.system, uuid.UUID(lib), real)
+        assert [f.size for f in born] == [len(data)], born
+        assert await asset_subject_count(world.system, asset_id) == 0
 
     @pytest.mark.slow
     async def test_burst_of_thousands_of_files_is_imported_without_a_scan(

@@ -10,6 +10,7 @@ import pytest
 
 from services.api import live
 from shared import events as ev
+from shared.ids import external_asset_id, folder_id
 from shared.metadata import AssetMetadata
 
 LIB = uuid.uuid4()
@@ -42,6 +43,22 @@ def test_first_reading_of_a_new_asset_is_its_upload_success_and_later_ones_updat
     assert first is not None and first.kind == "on_upload_success" and first.id == asset
     assert again is not None and again.kind == "on_asset_update"
     assert not fresh
+
+
+def test_each_file_of_a_folders_births_is_fresh_until_first_read() -> None:
+    fresh: OrderedDict[uuid.UUID, None] = OrderedDict()
+    births = ev.FilesDiscovered(
+        stream_id=folder_id(LIB, "/p"),
+        library_id=LIB,
+        owner_id=uuid.uuid4(),
+        folder="/p",
+        files=[ev.FolderFile(n, "IMAGE", 1, 1) for n in ("a.jpg", "b.jpg")],
+    )
+    assert live.change_of(births, 1, fresh) is None
+    a, b = (external_asset_id(LIB, f"/p/{n}") for n in ("a.jpg", "b.jpg"))
+    first = live.change_of(_read(b), 2, fresh)
+    assert first is not None and first.kind == "on_upload_success" and first.id == b
+    assert list(fresh) == [a]
 
 
 def test_removal_is_a_delete_with_its_library_and_offline_an_update() -> None:

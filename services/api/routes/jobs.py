@@ -7,7 +7,9 @@ worked on), summed over the consumers that do a queue's work:
 - `library`: `scanner-scans` (scan requests, decision 0022), `scanner-library` (library events:
   deletions, and scan requests recorded before 0022) and `scanner-dirs` (folder tasks);
 - `metadataExtraction` and `thumbnailGeneration`: `metadata`, which reads a file's metadata and
-  renders its thumbnails in one step, so both queues show the same counts.
+  renders its thumbnails in one step, so both queues show the same counts, and
+  `metadata-folders`, which reads the new files of external folders: there one message is a
+  folder's new files, up to 1,000 (decision 0030), so its counts are of folders, not files.
 
 Every other queue of Immich is answered idle. `completed`, `failed`, `delayed` and `paused` stay
 0 (a consumer keeps no such history; failures are recorded on the asset, `metadataError`).
@@ -31,8 +33,8 @@ QUEUES: dict[str, tuple[tuple[str, str], ...]] = {
         ("EVENTS", "scanner-library"),
         ("WORK", "scanner-dirs"),
     ),
-    "metadata_extraction": (("EVENTS", "metadata"),),
-    "thumbnail_generation": (("EVENTS", "metadata"),),
+    "metadata_extraction": (("EVENTS", "metadata"), ("EVENTS", "metadata-folders")),
+    "thumbnail_generation": (("EVENTS", "metadata"), ("EVENTS", "metadata-folders")),
 }
 
 

@@ -83,7 +83,8 @@ def plan(
     for seq, event in events:
         for op in PROJECTIONS[type(event)](event, seq):
             if isinstance(op, Increment):
-                increments[op] = increments.get(op, 0) + 1
+                key = (op.column, op.scan_id)
+                increments[key] = increments.get(key, 0) + op.n
                 continue
             stmt, params = op
             if (

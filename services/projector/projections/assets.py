@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import posixpath
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from services.projector.projections.base import Increment, Op, Projection, scan_inc
 from shared import events as ev
+from shared.ids import external_asset_id
 
 _ASSET_INSERT = text(
     "INSERT INTO assets (id, owner_id, library_id, type, original_path, original_file_name, dir, "
@@ -48,6 +50,60 @@ def apply_file_discovered(e: ev.FileDiscovered, seq: int) -> list[Op | Increment
         ),
         *scan_inc("new", e.scan_id),
     ]
+
+
+# A birth in a FilesDiscovered is stored on the folder's subject, not the asset's: the row's
+# position is its own subject's, nothing (0) for a first life, the removal's (and what came
+# after it) for an asset born again (decision 0030).
+_FOLDER_ASSET_INSERT = text(
+    "INSERT INTO assets (id, owner_id, library_id, type, original_path, original_file_name, dir, "
+    "checksum, file_size, file_modified_at, file_created_at, local_date_time, is_offline, "
+    "offline_reason, is_favorite, device_asset_id, device_id, metadata_status, mime_type, "
+    "sidecar_mtime_ms, created_at, updated_at, last_seq) VALUES (:id, :owner_id, :library_id, "
+    ":type, :path, :file_name, :dir, NULL, :file_size, :mtime, :mtime, :mtime, false, NULL, "
+    "false, :device_asset_id, 'Library Import', 'pending', NULL, :sidecar, :at, :at, "
+    "coalesce((SELECT t.last_seq FROM asset_tombstones t WHERE t.id = :id), 0)) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_FOLDER_POSITION = text(
+    "INSERT INTO folders (id, library_id, path, last_seq) VALUES (:id, :library_id, :path, :seq) "
+    "ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq "
+    "WHERE folders.last_seq < excluded.last_seq"
+)
+
+
+def apply_files_discovered(e: ev.FilesDiscovered, seq: int) -> list[Op | Increment]:
+    ops: list[Op | Increment] = [
+        (
+            _FOLDER_POSITION,
+            {"id": e.stream_id, "library_id": e.library_id, "path": e.folder, "seq": seq},
+        )
+    ]
+    folder = e.folder.rstrip("/")
+    for f in e.files:
+        mtime = datetime.fromtimestamp(f.mtime_ms / 1000, UTC)
+        path = f"{folder}/{f.name}"
+        ops.append(
+            (
+                _FOLDER_ASSET_INSERT,
+                {
+                    "id": external_asset_id(e.library_id, path),
+                    "owner_id": e.owner_id,
+                    "library_id": e.library_id,
+                    "type": f.type,
+                    "path": path,
+                    "file_name": f.name,
+                    "dir": e.folder,
+                    "file_size": f.size,
+                    "mtime": mtime,
+                    "device_asset_id": "".join(f.name.split()),
+                    "sidecar": f.sidecar_mtime_ms,
+                    "at": e.occurred_at,
+                },
+            )
+        )
+    ops += scan_inc("new", e.scan_id, len(e.files))
+    return ops
 
 
 def apply_asset_uploaded(e: ev.AssetUploaded, seq: int) -> list[Op | Increment]:
@@ -216,10 +272,18 @@ def apply_metadata_failed(e: ev.MetadataFailed, seq: int) -> list[Op | Increment
 
 
 _ASSET_REMOVED = text("DELETE FROM assets WHERE id = :id")
+_TOMBSTONE = text(
+    "INSERT INTO asset_tombstones (id, library_id, last_seq) VALUES (:id, :library_id, :seq) "
+    "ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq "
+    "WHERE asset_tombstones.last_seq < excluded.last_seq"
+)
 
 
 def apply_asset_removed(e: ev.AssetRemoved, seq: int) -> list[Op | Increment]:
-    return [(_ASSET_REMOVED, {"id": e.stream_id})]
+    return [
+        (_ASSET_REMOVED, {"id": e.stream_id}),
+        (_TOMBSTONE, {"id": e.stream_id, "library_id": e.library_id, "seq": seq}),
+    ]
 
 
 _ASSET_UPDATED = text(
@@ -269,6 +333,7 @@ def apply_asset_restored(e: ev.AssetRestored, seq: int) -> list[Op | Increment]:
 
 PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.FileDiscovered: apply_file_discovered,
+    ev.FilesDiscovered: apply_files_discovered,
     ev.AssetUploaded: apply_asset_uploaded,
     ev.FileChanged: apply_file_changed,
     ev.AssetOffline: apply_asset_offline,

@@ -13,11 +13,12 @@ Op = tuple[TextClause, dict[str, Any]]
 
 
 class Increment(NamedTuple):
-    """Add one to a scan counter. Increments commute, so a batch sums them and applies each
+    """Add `n` (one) to a scan counter. Increments commute, so a batch sums them and applies each
     counter once at its end: runs of FileDiscovered then group into a single executemany."""
 
     column: str
     scan_id: Any
+    n: int = 1
 
 
 Projection = Callable[[Any, int], list[Op | Increment]]
@@ -28,6 +29,6 @@ SCAN_ADD = {
 }
 
 
-def scan_inc(name: str, scan_id: Any) -> list[Op | Increment]:
-    """The counter to add one to, when the event belongs to a scan."""
-    return [Increment(name, scan_id)] if scan_id is not None else []
+def scan_inc(name: str, scan_id: Any, n: int = 1) -> list[Op | Increment]:
+    """The counter to add `n` to, when the event belongs to a scan."""
+    return [Increment(name, scan_id, n)] if scan_id is not None else []

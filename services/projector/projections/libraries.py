@@ -209,6 +209,8 @@ def apply_library_deletion_started(e: ev.LibraryDeletionStarted, seq: int) -> li
 _LIBRARY_ASSETS_DELETED = text("DELETE FROM assets WHERE library_id = :id")
 _LIBRARY_DELETED = text("DELETE FROM libraries WHERE id = :id")
 _LIBRARY_DIRS_DELETED = text("DELETE FROM library_dirs WHERE library_id = :id")
+_LIBRARY_FOLDERS_DELETED = text("DELETE FROM folders WHERE library_id = :id")
+_LIBRARY_TOMBSTONES_DELETED = text("DELETE FROM asset_tombstones WHERE library_id = :id")
 _LIBRARY_IMPORT_PATHS_DELETED = text("DELETE FROM library_import_paths WHERE library_id = :id")
 _LIBRARY_SCANS_DELETED = text("DELETE FROM scan_runs WHERE library_id = :id")
 _LIBRARY_PROBLEMS_DELETED = text("DELETE FROM scan_problems WHERE library_id = :id")
@@ -221,6 +223,8 @@ def apply_library_deleted(e: ev.LibraryDeleted, seq: int) -> list[Op | Increment
         (_LIBRARY_SCANS_DELETED, p),
         (_LIBRARY_PROBLEMS_DELETED, p),
         (_LIBRARY_DIRS_DELETED, p),
+        (_LIBRARY_FOLDERS_DELETED, p),
+        (_LIBRARY_TOMBSTONES_DELETED, p),
         (_LIBRARY_IMPORT_PATHS_DELETED, p),
         (_LIBRARY_DELETED, p),
     ]
@@ -249,6 +253,8 @@ BARRIERS = frozenset(
         _LIBRARY_PROBLEMS_DELETED,
         _DIR_GONE,
         _LIBRARY_DIRS_DELETED,
+        _LIBRARY_FOLDERS_DELETED,
+        _LIBRARY_TOMBSTONES_DELETED,
         _LIBRARY_IMPORT_PATHS_DELETED,
     }
 )
