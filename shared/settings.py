@@ -60,6 +60,9 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Files per FilesDiscovered event (a folder's births, decision 0030): fewer, larger events
     # are what makes a first import fast; NATS' payload limit (1 MB) bounds it.
     batch_files: int = 1000
+    # Folder tasks one scanner works on at once: a folder costs a dozen round trips to NATS
+    # and PostgreSQL, so a first import is bound by how many are in flight (decision 0030).
+    folder_concurrency: int = 16
 
 
 class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +178,7 @@ ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "SHOEBOX_LIBRARY_WATCH_INTERVAL": (("scan", "watch_interval_ms"), int),
     "SHOEBOX_SCAN_ACK_WAIT": (("scan", "work_ack_wait"), float),
     "SHOEBOX_SCAN_BATCH_FILES": (("scan", "batch_files"), int),
+    "SHOEBOX_SCAN_CONCURRENCY": (("scan", "folder_concurrency"), int),
     "SHOEBOX_CONSUMER_MAX_DELIVER": (("consumer", "max_deliver"), int),
     "SHOEBOX_CONSUMER_BACKOFF": (("consumer", "backoff"), _seconds),
 }

@@ -161,8 +161,8 @@ def build_app(
             # replica (or the restarted one) gets it. Long folders send in-progress acks.
             ack_wait=settings.scan.work_ack_wait,
             max_ack_pending=1000,
-            batch_size=4,
-            max_workers=4,
+            batch_size=settings.scan.folder_concurrency,
+            max_workers=settings.scan.folder_concurrency,
         ),
         on_dir_task,
         bus=bus,

@@ -114,17 +114,22 @@ async def _reconcile(
     ]
     if keepalive is not None and len(listing.files) > 5000:
         await keepalive()
-    known = await s.repo.known(task.library_id, task.path)
+    async with s.repo.held() as repo:  # the folder's reads, on one connection
+        # Its position before its assets: births projected in between are then in `known`,
+        # or after the position, which refuses ours (decision 0030).
+        positions = await repo.folder_positions(task.library_id, [task.path])
+        known = await repo.known(task.library_id, task.path)
+        index = await repo.index_near(task.library_id, task.path)
+        children = await repo.online_children(task.library_id, task.path)
     to_stat = [f for f in listing.files if needs_stat(task.mode, known.get(f.path))]
     stats = await asyncio.to_thread(lambda: [listing.stat(p) for p in to_stat])
     seen = [x for x in stats if x]
     seen = settled(task, seen, time.time_ns() // 1_000_000)
     present = [f.path for f in listing.files]
     planned = plan_dir(ctx, known, present, seen, listing.excluded)
-    index = await s.repo.index_near(task.library_id, task.path)
-    missing, gone = await _missing_subdirs(s, ctx, task.path, set(listing.subdirs), index)
+    missing, gone = await _missing_subdirs(s, ctx, task.path, set(listing.subdirs), index, children)
     planned += missing
-    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files)
+    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files, positions)
     folder_events: list[ev.BaseEvent] = [
         ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id) for g in gone
     ]
@@ -139,12 +144,17 @@ async def _reconcile(
 
 
 async def _missing_subdirs(
-    s: Scanner, ctx: ScanContext, folder: str, present: set[str], index: dict[str, IndexEntry]
+    s: Scanner,
+    ctx: ScanContext,
+    folder: str,
+    present: set[str],
+    index: dict[str, IndexEntry],
+    children: set[str],
 ) -> tuple[list[Planned], list[str]]:
-    """Assets in folders below `folder` that no longer exist go offline at once; returns those
-    events and the vanished subfolders the index knew."""
+    """Assets in folders below `folder` (whose subfolders holding online assets are
+    `children`) that no longer exist go offline at once; returns those events and the vanished
+    subfolders the index knew."""
     indexed_gone = [p for p in index if p != folder and p not in present]
-    children = await s.repo.online_children(ctx.library_id, folder)
     planned: list[Planned] = []
     for child in vanished_children(folder, children, present):
         assets = await s.repo.online_in_tree(ctx.library_id, child)

@@ -238,16 +238,25 @@ async def publish_births(
 
 
 async def publish_planned(
-    bus: EventBus, repo: ScanRepository, planned: list[Planned], most: int = BATCH_FILES
+    bus: EventBus,
+    repo: ScanRepository,
+    planned: list[Planned],
+    most: int = BATCH_FILES,
+    positions: dict[str, int] | None = None,
 ) -> None:
     """Publish a folder's decisions: its births on the folder's subject, guarded by the folder's
     position (BirthsRefused when it moved), then the per-asset events, pipelined. An asset event
-    refused by its expectation was changed by someone since we looked; the next scan sees it."""
+    refused by its expectation was changed by someone since we looked; the next scan sees it.
+    `positions` are the folders' positions, read before the assets the plan was made from (so
+    a birth projected in between is refused, never recorded twice); read here when missing,
+    which only a plan with no known assets may rely on."""
     if not planned:
         return
     births = [e for e, _ in planned if isinstance(e, ev.FilesDiscovered)]
     if births:
-        positions = await repo.folder_positions(births[0].library_id, [e.folder for e in births])
+        folders = [e.folder for e in births]
+        if positions is None or not all(f in positions for f in folders):
+            positions = await repo.folder_positions(births[0].library_id, folders)
         await asyncio.gather(*(publish_births(bus, e, positions[e.folder], most) for e in births))
     rest = [p for p in planned if not isinstance(p[0], ev.FilesDiscovered)]
     if rest:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import text
@@ -14,7 +15,7 @@ from shared.ids import folder_id
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class LibraryRow(NamedTuple):
@@ -57,21 +58,37 @@ _MS = "floor(extract(epoch FROM file_modified_at) * 1000 + 0.5)::bigint"
 class ScanRepository:
     """Read-only queries over the projector's tables (only the projector writes them)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None = None) -> None:
         self.engine = engine
+        self._held = conn
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[ScanRepository]:
+        """This repository on one connection, for a folder's several reads: one checkout (and
+        one liveness ping) instead of one per query."""
+        async with self.engine.connect() as conn:
+            yield ScanRepository(self.engine, conn)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        if self._held is not None:
+            yield self._held
+            return
+        async with self.engine.connect() as conn:
+            yield conn
 
     async def _rows(self, sql: str, **params: object) -> Sequence[Row[Any]]:
-        async with self.engine.connect() as conn:
+        async with self._connection() as conn:
             return (await conn.execute(text(sql), params)).all()
 
     async def _count(self, sql: str, **params: object) -> int:
-        async with self.engine.connect() as conn:
+        async with self._connection() as conn:
             return int((await conn.execute(text(sql), params)).scalar() or 0)
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
         """Rows straight from asyncpg (records), for the queries a rescan runs per batch:
         SQLAlchemy's result rows cost about 15 times more."""
-        async with self.engine.connect() as conn:
+        async with self._connection() as conn:
             raw = await conn.get_raw_connection()
             rows: list[Any] = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
             return rows

@@ -135,6 +135,8 @@ class _Run:
                 if w.listing is not None
                 and (t.mode is ev.ScanMode.FORCE or prints.get(w.folder, "") != w.fingerprint)
             ]
+            # Positions before assets: see folder.py (decision 0030).
+            positions = await repo.folder_positions(t.library_id, differ) if differ else {}
             known = await repo.known_in(t.library_id, differ) if differ else {}
             planned: list[Planned] = []
             folder_events: list[ev.BaseEvent] = []
@@ -154,7 +156,7 @@ class _Run:
                 planned += await self._reconcile(w, known.get(w.folder), folder_events)
                 stack.extend(sorted(w.listing.subdirs, reverse=True))
             await publish_planned(
-                self.s.bus, self.s.repo, planned, self.s.settings.scan.batch_files
+                self.s.bus, self.s.repo, planned, self.s.settings.scan.batch_files, positions
             )
             if folder_events:
                 await self.s.bus.publish_many(folder_events)
