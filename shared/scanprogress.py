@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,6 +20,7 @@ from shared.work import scan_work_subject
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
+    from nats.js.kv import KeyValue
 
     from shared.settings import NatsSettings
 
@@ -44,11 +46,25 @@ class ScanProgress(msgspec.Struct, kw_only=True):
 _ENC = msgspec.json.Encoder()
 _DEC = msgspec.json.Decoder(ScanProgress)
 
+_BUCKETS: weakref.WeakKeyDictionary[JetStreamContext, dict[str, KeyValue]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _bucket(js: JetStreamContext, name: str) -> KeyValue:
+    """A KV bucket's handle, looked up once per JetStream context (nats-py asks the server
+    for the bucket's stream on every `key_value` call: a round trip per folder task)."""
+    handles = _BUCKETS.setdefault(js, {})
+    kv = handles.get(name)
+    if kv is None:
+        kv = handles[name] = await js.key_value(name)
+    return kv
+
 
 async def read_progress(
     js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID
 ) -> ScanProgress:
-    kv = await js.key_value(settings.name("scans"))
+    kv = await _bucket(js, settings.name("scans"))
     try:
         entry = await kv.get(str(scan_id))
     except (KeyNotFoundError, NotFoundError):
@@ -69,7 +85,7 @@ async def update_progress(
     roots_queued: bool | None = None,
 ) -> ScanProgress:
     """Add to the counters atomically; returns the state after this update."""
-    kv = await js.key_value(settings.name("scans"))
+    kv = await _bucket(js, settings.name("scans"))
     key = str(scan_id)
     while True:
         try:
@@ -145,7 +161,7 @@ async def count_once(
     A crash between the two writes leaves the live counters short of this task; the total a
     scan records when it ends is summed from the task keys (`exact_totals`), so it is exact.
     """
-    kv = await js.key_value(settings.name("scan-tasks"))
+    kv = await _bucket(js, settings.name("scan-tasks"))
     try:
         await kv.create(
             _task_key(scan_id, task), _TASK_ENC.encode(TaskDone(dirs=dirs_done, files=files_seen))
@@ -154,10 +170,67 @@ async def count_once(
         if _is_cas_conflict(e):
             return False
         raise
-    await update_progress(
-        js, settings, scan_id, pending=pending, dirs_done=dirs_done, files_seen=files_seen
-    )
+    await add_progress(js, settings, scan_id, (pending, dirs_done, files_seen))
     return True
+
+
+class _Adds:
+    """Counter additions waiting for one scan's next progress update in this process."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[tuple[int, int, int], asyncio.Future[None]]] = []
+        self.flusher: asyncio.Task[None] | None = None
+
+
+_ADDS: dict[tuple[int, str, uuid.UUID], _Adds] = {}
+
+
+async def add_progress(
+    js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID, add: tuple[int, int, int]
+) -> None:
+    """Add (pending, dirs_done, files_seen) to the scan's progress; returns once an update
+    holding it is stored. The folder tasks of one process are added together, one update in
+    flight per scan: 16 tasks racing for one key's compare-and-set would each lose and ask
+    again (a round trip each) most of the time."""
+    key = (id(js), settings.name("scans"), scan_id)
+    adds = _ADDS.setdefault(key, _Adds())
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    adds.waiting.append((add, done))
+    if adds.flusher is None or adds.flusher.done():
+        adds.flusher = asyncio.create_task(_flush(js, settings, scan_id, key, adds))
+    await done
+
+
+async def _flush(
+    js: JetStreamContext,
+    settings: NatsSettings,
+    scan_id: uuid.UUID,
+    key: tuple[int, str, uuid.UUID],
+    adds: _Adds,
+) -> None:
+    try:
+        while adds.waiting:
+            batch, adds.waiting = adds.waiting, []
+            try:
+                await update_progress(
+                    js,
+                    settings,
+                    scan_id,
+                    pending=sum(a[0] for a, _ in batch),
+                    dirs_done=sum(a[1] for a, _ in batch),
+                    files_seen=sum(a[2] for a, _ in batch),
+                )
+            except Exception as e:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+    finally:
+        if not adds.waiting and _ADDS.get(key) is adds:
+            del _ADDS[key]
 
 
 async def exact_totals(
@@ -216,7 +289,7 @@ async def outstanding(js: JetStreamContext, settings: NatsSettings, scan_id: uui
 
 
 async def _sum_tasks(js: JetStreamContext, settings: NatsSettings, scan_id: uuid.UUID) -> TaskDone:
-    kv = await js.key_value(settings.name("scan-tasks"))
+    kv = await _bucket(js, settings.name("scan-tasks"))
     total = TaskDone()
     watcher = await kv.watch(f"{scan_id}.>")
     try:

@@ -93,12 +93,13 @@ class ScanRepository:
             rows: list[Any] = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
             return rows
 
-    async def _index(self, where: str = "", **params: object) -> dict[str, IndexEntry]:
-        rows = await self._rows(
-            "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = :l" + where,
-            **params,
+    async def _index(self, where: str = "", *args: object) -> dict[str, IndexEntry]:
+        """Index entries of a library ($1) and `where` (its $2... are `args`)."""
+        rows = await self._fetch(
+            "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = $1" + where,
+            *args,
         )
-        return {r.path: IndexEntry(r.mtime_ns, r.patterns_hash) for r in rows}
+        return {path: IndexEntry(mtime, patterns) for path, mtime, patterns in rows}
 
     async def _refs(self, where: str, **params: object) -> list[AssetRef]:
         rows = await self._rows(
@@ -154,22 +155,22 @@ class ScanRepository:
         )
 
     async def folder_index(self, library_id: uuid.UUID) -> dict[str, IndexEntry]:
-        return await self._index(l=library_id)
+        return await self._index("", library_id)
 
     async def index_near(self, library_id: uuid.UUID, folder: str) -> dict[str, IndexEntry]:
         """Index entries of a folder and of its direct subfolders."""
         return await self._index(
-            " AND (path = :d OR (path LIKE :p AND strpos(substr(path, :n), '/') = 0))",
-            l=library_id,
-            d=folder,
-            p=like_prefix(folder),
-            n=len(folder.rstrip("/")) + 2,
+            " AND (path = $2 OR (path LIKE $3 AND strpos(substr(path, $4), '/') = 0))",
+            library_id,
+            folder,
+            like_prefix(folder),
+            len(folder.rstrip("/")) + 2,
         )
 
     async def tree_index(self, library_id: uuid.UUID, folder: str) -> dict[str, IndexEntry]:
         """Index entries of a folder and of every folder below it."""
         return await self._index(
-            " AND (path = :d OR path LIKE :p)", l=library_id, d=folder, p=like_prefix(folder)
+            " AND (path = $2 OR path LIKE $3)", library_id, folder, like_prefix(folder)
         )
 
     async def offline_dirs(self, library_id: uuid.UUID, reasons: list[str]) -> set[str]:
@@ -253,14 +254,14 @@ class ScanRepository:
     async def online_children(self, library_id: uuid.UUID, folder: str) -> set[str]:
         """The direct subfolders of a folder that hold online assets somewhere below them."""
         base = folder.rstrip("/") + "/"
-        rows = await self._rows(
-            "SELECT DISTINCT split_part(substr(dir, :n), '/', 1) AS child FROM assets "
-            "WHERE library_id = :l AND dir LIKE :p AND NOT is_offline",
-            l=library_id,
-            p=like_prefix(folder),
-            n=len(base) + 1,
+        rows = await self._fetch(
+            "SELECT DISTINCT split_part(substr(dir, $3), '/', 1) FROM assets "
+            "WHERE library_id = $1 AND dir LIKE $2 AND NOT is_offline",
+            library_id,
+            like_prefix(folder),
+            len(base) + 1,
         )
-        return {base + r.child for r in rows}
+        return {base + child for (child,) in rows}
 
     async def online_in_tree(self, library_id: uuid.UUID, folder: str) -> list[AssetRef]:
         """Online assets in a folder or anywhere below it (by folder)."""
