@@ -48,7 +48,8 @@ def build_app(
     settings: Settings, workers: int | None = None, *, health: Health | None = None
 ) -> FastStream:
     nats = settings.nats
-    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log)
+    # Every handler is shared/consumer.py's, which decodes its own messages: no FastDepends.
+    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log, apply_types=False)
     app = FastStream(broker, logger=log)
     n = workers or worker_count()
     state: dict[str, MetadataWorker] = {}

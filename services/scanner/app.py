@@ -54,7 +54,8 @@ def build_app(
     and asset events for moves that keep their albums)."""
     nats = settings.nats
     # log_level is the level faststream logs each message at: keep it below the default.
-    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log)
+    # Every handler is shared/consumer.py's, which decodes its own messages: no FastDepends.
+    broker = NatsBroker(nats.servers, log_level=logging.DEBUG, logger=log, apply_types=False)
     app = FastStream(broker, logger=log)
     holder = Holder()
     health = health or Health("scanner")
