@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -40,6 +41,11 @@ class Holder:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     outage: Outage = field(default_factory=lambda: Outage(log, "scanner"))
+    # Folder tasks of each scan being handled here now. While one is, another finishing needs
+    # not look at the scan's backlog: the one being handled is still in it, and looks itself
+    # when it is done (or comes back, if given back). A first import's 16 tasks at once then
+    # cost a backlog look per batch, not per folder.
+    handling: collections.Counter[uuid.UUID] = field(default_factory=collections.Counter)
 
     @property
     def s(self) -> Scanner:
@@ -122,8 +128,14 @@ def build_app(
         )
 
     async def on_dir_task(task: DirTask, d: Delivery) -> None:
-        with trace.acting(f"{'scan' if counted(task) else 'watcher'} {task.scan_id}"):
-            await holder.s.run_dir(task, keepalive=d.in_progress)
+        holder.handling[task.scan_id] += 1
+        try:
+            with trace.acting(f"{'scan' if counted(task) else 'watcher'} {task.scan_id}"):
+                await holder.s.run_dir(task, keepalive=d.in_progress)
+        finally:
+            holder.handling[task.scan_id] -= 1
+            if not holder.handling[task.scan_id]:
+                del holder.handling[task.scan_id]
 
     async def after_dir_task(task: DirTask | None, d: Delivery) -> None:
         # Done, or given up on as a dead letter: either way it has left the scan's backlog,
@@ -137,6 +149,8 @@ def build_app(
             if scan_id is not None and library_id:
                 await _finish_if_done(holder, scan_id, uuid.UUID(library_id))
         elif counted(task):
+            if d.dead is None and holder.handling[task.scan_id]:
+                return  # another task of the scan is being handled here, and looks when done
             if d.dead is not None:  # the scan's problems say which folder it could not list
                 await holder.s.bus.publish(
                     ev.ScanProblemFound(

@@ -6,11 +6,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from services.scanner import probes
-from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Listing, list_dir
-from services.scanner.decide import Planned, ScanContext, needs_stat, plan_dir, plan_offline
+from services.scanner.crawl import UPLOAD_FOLDER_SKIPPED, Fence, Listing, Seen, list_dir
+from services.scanner.decide import (
+    Known,
+    Planned,
+    ScanContext,
+    needs_stat,
+    plan_dir,
+    plan_offline,
+)
 from services.scanner.finish import task_done
 from services.scanner.publish import publish_planned
 from services.scanner.rules import (
@@ -41,6 +49,8 @@ async def handle_folder_task(
         return
     problems: list[ev.BaseEvent] = []
     listing = Listing()
+    stats: list[Seen | None] = []
+    reads = await _read_folder(s, task)
     # Task paths are real paths (the listing opens them following no symlink).
     if lib.fence is None or not lib.fence.contains(task.path) or lib.fence.excludes(task.path):
         problems.append(
@@ -59,7 +69,8 @@ async def handle_folder_task(
             # symlink since it was queued is not there (shared/fence.py). Its mtime comes from
             # the listed folder itself, taken before listing: a change during the listing
             # leaves a stale mtime in the index, so the next scan lists it again.
-            listing = await asyncio.to_thread(list_dir, task.path, lib.fence, task.import_path)
+            # Listed, then each file that needs it stat'ed, in one hop to a thread.
+            listing, stats = await asyncio.to_thread(_list_and_stat, task, lib.fence, reads.known)
         except FileNotFoundError:
             # The folder went away since it was queued: its files are missing, unless the
             # whole import path went (a drive unplugged mid-scan), which deletes nothing.
@@ -81,9 +92,43 @@ async def handle_folder_task(
             await _skip_folder(s, task, problems, f"folder skipped: {err}")
             return
     try:
-        await _reconcile(s, task, lib, listing, problems, keepalive)
+        await _reconcile(s, task, lib, listing, stats, reads, problems, keepalive)
     finally:
         listing.close()
+
+
+@dataclass(frozen=True)
+class FolderReads:
+    """What the read model says of a folder, read before its listing."""
+
+    positions: dict[str, int]
+    known: dict[str, Known]
+    index: dict[str, IndexEntry]
+    children: set[str]
+
+
+async def _read_folder(s: Scanner, task: DirTask) -> FolderReads:
+    """A folder's reads on one connection. Its position before its assets: births projected
+    in between are then in `known`, or after the position, which refuses ours (decision 0030)."""
+    async with s.repo.held() as repo:
+        positions = await repo.folder_positions(task.library_id, [task.path])
+        known = await repo.known(task.library_id, task.path)
+        index = await repo.index_near(task.library_id, task.path)
+        children = await repo.online_children(task.library_id, task.path)
+    return FolderReads(positions, known, index, children)
+
+
+def _list_and_stat(
+    task: DirTask, fence: Fence, known: dict[str, Known]
+) -> tuple[Listing, list[Seen | None]]:
+    listing = list_dir(task.path, fence, task.import_path)
+    try:
+        return listing, [
+            listing.stat(f) for f in listing.files if needs_stat(task.mode, known.get(f.path))
+        ]
+    except BaseException:
+        listing.close()
+        raise
 
 
 async def _skip_folder(
@@ -104,6 +149,8 @@ async def _reconcile(
     task: DirTask,
     lib: LibraryState,
     listing: Listing,
+    stats: list[Seen | None],
+    reads: FolderReads,
     problems: list[ev.BaseEvent],
     keepalive: Callable[[], Awaitable[None]] | None,
 ) -> None:
@@ -114,22 +161,16 @@ async def _reconcile(
     ]
     if keepalive is not None and len(listing.files) > 5000:
         await keepalive()
-    async with s.repo.held() as repo:  # the folder's reads, on one connection
-        # Its position before its assets: births projected in between are then in `known`,
-        # or after the position, which refuses ours (decision 0030).
-        positions = await repo.folder_positions(task.library_id, [task.path])
-        known = await repo.known(task.library_id, task.path)
-        index = await repo.index_near(task.library_id, task.path)
-        children = await repo.online_children(task.library_id, task.path)
-    to_stat = [f for f in listing.files if needs_stat(task.mode, known.get(f.path))]
-    stats = await asyncio.to_thread(lambda: [listing.stat(p) for p in to_stat])
+    known, index = reads.known, reads.index
     seen = [x for x in stats if x]
     seen = settled(task, seen, time.time_ns() // 1_000_000)
     present = [f.path for f in listing.files]
     planned = plan_dir(ctx, known, present, seen, listing.excluded)
-    missing, gone = await _missing_subdirs(s, ctx, task.path, set(listing.subdirs), index, children)
+    missing, gone = await _missing_subdirs(
+        s, ctx, task.path, set(listing.subdirs), index, reads.children
+    )
     planned += missing
-    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files, positions)
+    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files, reads.positions)
     folder_events: list[ev.BaseEvent] = [
         ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id) for g in gone
     ]
