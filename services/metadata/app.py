@@ -87,10 +87,21 @@ def build_app(
             await state["w"].engine.dispose()
 
     async def on_asset_event(event: ev.Event, d: Delivery) -> None:
+        """An asset's event, or a folder's births (FilesDiscovered, decision 0030): each of its
+        files read as its asset's FileDiscovered, n * 2 at a time; a file met mid-copy brings
+        the whole event back, and a redelivery skips the assets already read."""
+        last_try = d.deliveries >= MAX_DELIVERIES
         try:
-            await state["w"].handle(
-                event, seq=d.stream_seq, last_try=d.deliveries >= MAX_DELIVERIES
-            )
+            if isinstance(event, ev.FilesDiscovered):
+                await state["w"].handle_births(
+                    event,
+                    seq=d.stream_seq,
+                    last_try=last_try,
+                    again=d.deliveries > 1,
+                    concurrency=n * 2,
+                )
+            else:
+                await state["w"].handle(event, seq=d.stream_seq, last_try=last_try)
         except NotSettled as e:
             raise Retry(f"still changing; {e}", e.delay) from e
         except PoolClosed as e:
@@ -117,25 +128,6 @@ def build_app(
         outage=outage,
     )
 
-    async def on_folder_event(event: ev.Event, d: Delivery) -> None:
-        """A folder's births (FilesDiscovered, decision 0030): each file read as its asset's
-        FileDiscovered, n * 2 at a time; a file met mid-copy brings the whole event back, and
-        a redelivery skips the assets already read."""
-        if not isinstance(event, ev.FilesDiscovered):
-            return
-        try:
-            await state["w"].handle_births(
-                event,
-                seq=d.stream_seq,
-                last_try=d.deliveries >= MAX_DELIVERIES,
-                again=d.deliveries > 1,
-                concurrency=n * 2,
-            )
-        except NotSettled as e:
-            raise Retry(f"still changing; {e}", e.delay) from e
-        except PoolClosed as e:
-            raise Retry("stopping; given back") from e
-
     subscribe(
         broker,
         settings,
@@ -150,7 +142,7 @@ def build_app(
             max_workers=2,
             keepalive=True,
         ),
-        on_folder_event,
+        on_asset_event,
         bus=lambda: state["w"].bus,
         outage=outage,
     )
