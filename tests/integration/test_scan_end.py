@@ -4,12 +4,14 @@ leaves a done task on the stream for good)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from shared.scanprogress import (
     ScanProgress,
     count_once,
     outstanding,
+    read_progress,
     roots_queued,
     update_progress,
 )
@@ -72,3 +74,27 @@ async def test_the_start_marks_its_roots_unqueued_after_counting_pruned_folders(
         js, nats, scan, pending=20, init=ScanProgress(library_id="x"), roots_queued=False
     )
     assert not await roots_queued(js, nats, scan)
+
+
+async def test_tasks_counted_at_once_in_one_process_all_count_in_fewer_updates(
+    system: System,
+) -> None:
+    js, nats = system.ctx.nc.jetstream(), system.settings.nats
+    scan = uuid.uuid4()
+    await update_progress(js, nats, scan, pending=200, init=ScanProgress(library_id="l"))
+    kv = await js.key_value(nats.name("scans"))
+    before = (await kv.get(str(scan))).revision
+    # 200 folder tasks finishing at once in one scanner, each from a process of its own
+    # would race for one key: added together, each returns once its counts are stored.
+    counted = await asyncio.gather(
+        *(
+            count_once(js, nats, scan, f"task-{i}", pending=-1, dirs_done=1, files_seen=i)
+            for i in range(200)
+        )
+    )
+    assert all(counted)
+    progress = await read_progress(js, nats, scan)
+    assert (progress.pending, progress.dirs_done, progress.files_seen) == (0, 200, sum(range(200)))
+    # Far fewer updates than tasks (the revision moves once per stored update).
+    updates = (await kv.get(str(scan))).revision - before
+    assert 1 <= updates < 100, updates
