@@ -33,7 +33,7 @@ if _missing:  # checked at import: every event in the union has exactly one proj
     raise RuntimeError(f"events without a projection: {sorted(t.__name__ for t in _missing)}")
 
 # Statements that touch rows of several aggregates: everything planned before them runs first.
-BARRIERS = libraries.BARRIERS | albums.BARRIERS
+BARRIERS = libraries.BARRIERS | albums.BARRIERS | assets.BARRIERS
 
 
 def _key(stmt: TextClause, params: dict[str, Any]) -> Any:
