@@ -294,8 +294,8 @@ class Run:
         dead = dict(counts.get("DeliveryFailed", {}))
         assert not dead, f"an outage is no message's fault, yet {len(dead)} were given up on"
         assert ids["events"] == ids["distinct"], f"{ids['events'] - ids['distinct']} duplicates"
-        discovered = counts["FileDiscovered"]
-        assert len(discovered) == FILES and set(discovered.values()) == {1}
+        born = counts["births"]
+        assert len(born) == FILES and set(born.values()) == {1}
         facts = collections.Counter(counts["MetadataExtracted"]) + collections.Counter(
             counts["MetadataFailed"]
         )
