@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 NAMESPACE = uuid.UUID("5b0e8d2c-64a1-4c59-9a1e-0f5e7b5c1a11")
@@ -11,9 +12,17 @@ _UPLOAD_LIBRARY_NS = uuid.uuid5(NAMESPACE, "upload-library")
 _FOLDER_NS = uuid.uuid5(NAMESPACE, "folder")
 
 
+def uuid5(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    """`uuid.uuid5`, in half its time (a replay computes one per file of a folder's births)."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return uuid.UUID(bytes=bytes(digest))
+
+
 def external_asset_id(library_id: uuid.UUID, real_path: str) -> uuid.UUID:
     """An external file's asset: one per (library, resolved path)."""
-    return uuid.uuid5(_ASSET_NS, f"{library_id}:{real_path}")
+    return uuid5(_ASSET_NS, f"{library_id}:{real_path}")
 
 
 def upload_asset_id(library_id: uuid.UUID, sha1_hex: str) -> uuid.UUID:

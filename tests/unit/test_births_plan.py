@@ -9,7 +9,7 @@ from services.scanner.crawl import Seen
 from services.scanner.decide import Known, ScanContext, plan_dir
 from services.scanner.publish import BATCH_FILES, chunks
 from shared import events as ev
-from shared.ids import external_asset_id, folder_id
+from shared.ids import external_asset_id, folder_id, uuid5
 
 LIB, OWNER = uuid.uuid4(), uuid.uuid4()
 CTX = ScanContext(uuid.uuid4(), LIB, OWNER, ev.ScanMode.NEW)
@@ -66,3 +66,9 @@ def test_parts_of_the_longest_names_fit_a_nats_payload() -> None:
     parts = chunks(event, 5000)  # asked for more than the bound: BATCH_FILES
     assert [len(p.files) for p in parts] == [BATCH_FILES] * 3
     assert all(len(ev.encode(p)) < 1_000_000 for p in parts)
+
+
+def test_the_fast_uuid5_is_uuid5() -> None:
+    for name in ["", "a", "/m/IMG_0001.jpg", "/photos/été/ファイル.heic", "x" * 4096]:
+        namespace = uuid.uuid4()
+        assert uuid5(namespace, name) == uuid.uuid5(namespace, name)
