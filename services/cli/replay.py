@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from sqlalchemy import func, select
 
 from services.cli.base import _run, app, database, nats_of
@@ -43,6 +53,13 @@ async def row_counts(engine: AsyncEngine) -> dict[str, int]:
     return counts
 
 
+class EventsPerSecond(ProgressColumn):
+    """The replay's speed, in events a second (rich's estimate over the last 30 s)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} events/s" if task.speed else "… events/s")
+
+
 async def replay(
     settings: Settings, database_url: str, show_progress: bool = True
 ) -> tuple[int, float]:
@@ -61,7 +78,10 @@ async def replay(
             TextColumn("replaying"),
             BarColumn(),
             MofNCompleteColumn(),
+            EventsPerSecond(),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             disable=not show_progress,
         ) as progress:
             task = progress.add_task("replay", total=last)
