@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
-    from services.scanner.repository import ScanRepository
     from shared.bus import EventBus
     from shared.settings import NatsSettings
 
@@ -239,7 +238,6 @@ async def publish_births(
 
 async def publish_planned(
     bus: EventBus,
-    repo: ScanRepository,
     planned: list[Planned],
     most: int = BATCH_FILES,
     positions: dict[str, int] | None = None,
@@ -247,16 +245,18 @@ async def publish_planned(
     """Publish a folder's decisions: its births on the folder's subject, guarded by the folder's
     position (BirthsRefused when it moved), then the per-asset events, pipelined. An asset event
     refused by its expectation was changed by someone since we looked; the next scan sees it.
-    `positions` are the folders' positions, read before the assets the plan was made from (so
-    a birth projected in between is refused, never recorded twice); read here when missing,
-    which only a plan with no known assets may rely on."""
+
+    `positions` are the positions of the births' folders, read *before* the assets the plan was
+    made from: a birth projected in between is then refused, never recorded twice (decision
+    0030). Read after, they would let a birth through twice, so there is no default."""
     if not planned:
         return
     births = [e for e, _ in planned if isinstance(e, ev.FilesDiscovered)]
     if births:
-        folders = [e.folder for e in births]
-        if positions is None or not all(f in positions for f in folders):
-            positions = await repo.folder_positions(births[0].library_id, folders)
+        unread = [e.folder for e in births if e.folder not in (positions or {})]
+        if unread:
+            raise ValueError(f"births planned without their folder's position: {unread[:3]}")
+        assert positions is not None
         await asyncio.gather(*(publish_births(bus, e, positions[e.folder], most) for e in births))
     rest = [p for p in planned if not isinstance(p[0], ev.FilesDiscovered)]
     if rest:

@@ -80,7 +80,7 @@ async def handle_scan_requested(s: Scanner, e: ev.LibraryScanRequested) -> None:
     outside = await s.repo.online_outside(library_id, [r for r, _ in roots] + unavailable_at)
     planned += plan_offline(ctx, outside, ev.OfflineReason.OUTSIDE_IMPORT_PATHS)
     await s.bus.publish_many(problems)
-    await publish_planned(s.bus, s.repo, planned, s.settings.scan.batch_files)
+    await publish_planned(s.bus, planned, s.settings.scan.batch_files)
     tasks = await _plan_folders(s, e, lib, roots)
     await update_progress(
         s.js,

@@ -155,9 +155,7 @@ class _Run:
                     continue
                 planned += await self._reconcile(w, known.get(w.folder), folder_events)
                 stack.extend(sorted(w.listing.subdirs, reverse=True))
-            await publish_planned(
-                self.s.bus, self.s.repo, planned, self.s.settings.scan.batch_files, positions
-            )
+            await publish_planned(self.s.bus, planned, self.s.settings.scan.batch_files, positions)
             if folder_events:
                 await self.s.bus.publish_many(folder_events)
             if keepalive is not None and time.monotonic() - beat > KEEPALIVE_EVERY:

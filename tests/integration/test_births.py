@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pytest
 from nats.js.errors import NotFoundError
@@ -48,23 +49,36 @@ async def _births(world: World, library: uuid.UUID, folder: str) -> list[ev.File
         out.append(event)
 
 
-async def _library(world: World) -> tuple[uuid.UUID, uuid.UUID]:
+class Side(NamedTuple):
+    """A library to plan births in, and what a scanner publishes them with."""
+
+    library: uuid.UUID
+    owner: uuid.UUID
+    repo: ScanRepository
+    bus: EventBus
+
+
+async def _side(world: World) -> Side:
     lib = uuid.UUID(await world.library(world.media))
-    return lib, uuid.UUID(world.user["id"])
+    return Side(
+        lib,
+        uuid.UUID(world.user["id"]),
+        ScanRepository(world.system.ctx.engine),
+        EventBus(world.system.ctx.nc, world.system.settings.nats),
+    )
 
 
 async def test_two_replicas_planning_one_folder_record_its_files_once(world: World) -> None:
-    library, owner = await _library(world)
+    library, owner, repo, bus = await _side(world)
     folder = str(world.media.resolve() / "card")
     names = [f"IMG_{i:03d}.jpg" for i in range(40)]
-    repo = ScanRepository(world.system.ctx.engine)
-    bus = EventBus(world.system.ctx.nc, world.system.settings.nats)
-    # Both read the folder's position (0) before either published: a task redelivered while
-    # its first delivery still works, or the watcher and a scan at once.
+    # Both read the folder's position (0), then its assets (none), before either published: a
+    # task redelivered while its first delivery still works, or the watcher and a scan at once.
+    at = [await repo.folder_positions(library, [folder]) for _ in range(2)]
     first, second = _plan(library, owner, folder, names), _plan(library, owner, folder, names)
     results = await asyncio.gather(
-        publish_planned(bus, repo, first),
-        publish_planned(bus, repo, second),
+        publish_planned(bus, first, positions=at[0]),
+        publish_planned(bus, second, positions=at[1]),
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, BirthsRefused)]
@@ -74,12 +88,11 @@ async def test_two_replicas_planning_one_folder_record_its_files_once(world: Wor
 
 
 async def test_a_big_folder_is_recorded_in_parts_and_positioned(world: World) -> None:
-    library, owner = await _library(world)
+    library, owner, repo, bus = await _side(world)
     folder = str(world.media.resolve() / "big")
     names = [f"IMG_{i:03d}.jpg" for i in range(7)]
-    repo = ScanRepository(world.system.ctx.engine)
-    bus = EventBus(world.system.ctx.nc, world.system.settings.nats)
-    await publish_planned(bus, repo, _plan(library, owner, folder, names), most=3)
+    at = await repo.folder_positions(library, [folder])
+    await publish_planned(bus, _plan(library, owner, folder, names), 3, at)
     births = await _births(world, library, folder)
     assert [len(b.files) for b in births] == [3, 3, 1]
     assert len({b.event_id for b in births}) == 3
@@ -105,6 +118,9 @@ async def test_a_big_folder_is_recorded_in_parts_and_positioned(world: World) ->
     assert set(ids) == {external_asset_id(library, f"{folder}/{n}") for n in names}
     assert position == (await repo.folder_positions(library, [folder]))[folder] > 0
     assert asset_seqs == {0}  # nothing on the assets' own subjects yet
+    # Births planned with no position read first are refused outright.
+    with pytest.raises(ValueError, match="without their folder's position"):
+        await publish_planned(bus, _plan(library, owner, folder, ["y.jpg"]))
     # A planner that read the position before the last part is refused.
     ((late, _),) = _plan(library, owner, folder, ["x.jpg"])
     assert isinstance(late, ev.FilesDiscovered)
