@@ -208,7 +208,7 @@ class ScanRepository:
         self, library_id: uuid.UUID, folders: list[str]
     ) -> dict[str, str | None]:
         """For each of `folders` holding assets, the fingerprint of its online assets (see
-        rules.fingerprint), or None when it also holds offline ones. One row per folder: an
+        crawl.Listing.fingerprint), or None when it also holds offline ones. One row per folder: an
         unchanged folder is recognised without a row per file crossing the wire."""
         rows = await self._fetch(
             "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE coalesce(string_agg("

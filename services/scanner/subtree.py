@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from services.scanner import probes
@@ -23,7 +24,6 @@ from services.scanner.finish import task_done
 from services.scanner.publish import publish_planned
 from services.scanner.rules import (
     children_by_parent,
-    fingerprint,
     index_entry,
     tasks_below,
     vanished_children,
@@ -54,8 +54,8 @@ class Walked:
 
     folder: str
     listing: Listing | None
-    seen: list[Seen] = field(default_factory=list)
-    fingerprint: str = ""
+    seen: list[Seen] | None = None  # None: every file has its stat (Listing.stat makes it)
+    fingerprint: str | None = None  # None: compared file by file
     problem: str | None = None
     root_lost: bool = False
 
@@ -63,9 +63,10 @@ class Walked:
 def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walked]:
     """Blocking: list each folder and stat its files (by name, in the listed folder)."""
     out: list[Walked] = []
+    real_root = os.path.realpath(import_path)  # once a batch, not once a folder
     for folder in folders:
         try:
-            listing = list_dir(folder, fence, import_path)
+            listing = list_dir(folder, fence, real_root=real_root, stat_files=True)
         except FileNotFoundError:
             # Gone since its parent was listed: its files are missing, unless the whole
             # import path went (a drive unplugged mid-scan), which changes nothing.
@@ -82,10 +83,15 @@ def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walk
             out.append(Walked(folder, None, problem=f"folder skipped: {err}"))
             continue
         try:
-            seen = [x for x in map(listing.stat, listing.files) if x]
+            # Files are stat'ed while listed; only a file whose stat failed is looked at again,
+            # while its folder is open.
+            print_ = listing.fingerprint()
+            seen = (
+                None if print_ is not None else [x for x in map(listing.stat, listing.files) if x]
+            )
         finally:
             listing.close()
-        out.append(Walked(folder, listing, seen, fingerprint(seen)))
+        out.append(Walked(folder, listing, seen, print_))
     return out
 
 
@@ -133,7 +139,11 @@ class _Run:
                 w.folder
                 for w in walked
                 if w.listing is not None
-                and (t.mode is ev.ScanMode.FORCE or prints.get(w.folder, "") != w.fingerprint)
+                and (
+                    t.mode is ev.ScanMode.FORCE
+                    or w.fingerprint is None
+                    or prints.get(w.folder, "") != w.fingerprint
+                )
             ]
             known = await repo.known_in(t.library_id, differ) if differ else {}
             planned: list[Planned] = []
@@ -167,14 +177,16 @@ class _Run:
         """The events of one listed folder: its files, its vanished subfolders, its index."""
         listing, t = w.listing, self.task
         assert listing is not None
-        self.files += len(listing.files)
+        self.files += len(listing)
         for path, message in listing.problems:
             self.problem(path, message)
-        present = [f.path for f in listing.files]
-        # None: the folder's fingerprint matched, so plan_dir would decide nothing.
-        planned = (
-            [] if known is None else plan_dir(self.ctx, known, present, w.seen, listing.excluded)
-        )
+        planned: list[Planned] = []
+        if known is not None:  # None: the folder's fingerprint matched; nothing to decide
+            present = [f.path for f in listing.files]
+            seen = (
+                w.seen if w.seen is not None else [x for x in map(listing.stat, listing.files) if x]
+            )
+            planned = plan_dir(self.ctx, known, present, seen, listing.excluded)
         subdirs = set(listing.subdirs)
         for child in vanished_children(w.folder, self.held_below.get(w.folder, set()), subdirs):
             assets = await self.s.repo.online_in_tree(t.library_id, child)

@@ -56,6 +56,41 @@ class TestModifiedRescan:
         assert state["new"] == state["changed"] == state["missing"] == 0
         assert state["filesSeen"] == 17
 
+    async def test_each_change_beside_unchanged_files_is_found(self, world: World) -> None:
+        """Files are stat'ed while they are listed and a folder is compared by its fingerprint
+        first, its names against the patterns in one search: a moved mtime, a new sidecar, a
+        new file, a deleted one and new files that a pattern excludes are each found, beside
+        files that did not change."""
+        files = make_tree(
+            world.media,
+            {f"a/p{j}.jpg": None for j in range(6)}
+            | {"b/q.jpg": None, "b/@eaDir/t.jpg": None, "c/r0.jpg": None, "c/r1.jpg": None},
+        )
+        sub_ms_mtimes(world)
+        backdate(world.media)
+        lib = await world.library(world.media, exclusionPatterns=["**/@eaDir/**", "**/*-x.jpg"])
+        assert (await world.scan(lib))["new"] == 9
+        os.utime(files["a/p0.jpg"], (1_700_000_000, 1_700_000_000))
+        files["a/p3.jpg"].unlink()
+        make_tree(
+            world.media,
+            {
+                "c/r1.xmp": b"<x/>",
+                "a/new.jpg": None,
+                "a/p9-x.jpg": None,
+                "b/@eaDir/u.jpg": None,
+            },
+        )
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["new"], state["changed"], state["missing"]) == (1, 2, 1)
+        online = await world.assets(lib, isOffline=False)
+        assert str(world.media / "a" / "new.jpg") in online
+        assert not {str(world.media / "a" / "p9-x.jpg"), str(world.media / "b/@eaDir/u.jpg")} & set(
+            online
+        )
+        again = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert again["new"] == again["changed"] == again["missing"] == 0
+
     async def test_a_split_subtree_finds_every_change(
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
