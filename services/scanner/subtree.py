@@ -117,7 +117,7 @@ class _Run:
         )
 
     async def run(self, keepalive: Callable[[], Awaitable[None]] | None) -> list[str]:
-        """Walk until the budget is spent; returns the folders left to list."""
+        """Walk until the budget is spent; returns the folders left to further tasks."""
         t, repo, fence = self.task, self.s.repo, self.lib.fence
         assert fence is not None
         self.index, dirs = await asyncio.gather(
@@ -126,8 +126,19 @@ class _Run:
         self.indexed_below = children_by_parent(self.index, t.path)
         self.held_below = children_by_parent(dirs, t.path)
         stack = [t.path]
+        left: list[str] = []  # for further tasks, once the budget is spent
+        spent = False
         beat = time.monotonic()
-        while stack and self.folders < BUDGET_FOLDERS and self.files < BUDGET_FILES:
+        while stack:
+            if not spent and (self.folders >= BUDGET_FOLDERS or self.files >= BUDGET_FILES):
+                # What is left goes to further tasks, but for the folders the index knows
+                # without subfolders: a batched walk leaves hundreds of them behind (32 folders
+                # a batch, each with its subfolders), and one costs less to list here than a
+                # task costs to dispatch. Their new subfolders go to further tasks too.
+                spent = True
+                left = [f for f in stack if not self._leaf(f)]
+                stack = [f for f in stack if self._leaf(f)]
+                continue
             batch = [stack.pop() for _ in range(min(BATCH_FOLDERS, len(stack)))]
             walked, prints = await asyncio.gather(
                 asyncio.to_thread(_walk_batch, batch, fence, t.import_path),
@@ -156,20 +167,25 @@ class _Run:
                         "nothing below it was changed. Is the drive mounted?",
                     )
                     stack.clear()
+                    left.clear()
                     break
                 self.folders += 1
                 if w.listing is None:
                     self.problem(w.folder, w.problem or "cannot read folder")
                     continue
                 planned += await self._reconcile(w, known.get(w.folder), folder_events)
-                stack.extend(sorted(w.listing.subdirs, reverse=True))
+                (left if spent else stack).extend(sorted(w.listing.subdirs, reverse=True))
             await publish_planned(self.s.bus, planned)
             if folder_events:
                 await self.s.bus.publish_many(folder_events)
             if keepalive is not None and time.monotonic() - beat > KEEPALIVE_EVERY:
                 await keepalive()
                 beat = time.monotonic()
-        return stack
+        return left
+
+    def _leaf(self, folder: str) -> bool:
+        """Whether the folder index knows the folder, and no folder below it."""
+        return folder in self.index and folder not in self.indexed_below
 
     async def _reconcile(
         self, w: Walked, known: dict[str, Known] | None, folder_events: list[ev.BaseEvent]

@@ -117,3 +117,31 @@ class TestModifiedRescan:
         assert sorted(offline) == sorted(str(files[f"d1/e0/p{j}.jpg"]) for j in range(2))
         again = await world.scan(lib, {"refreshModifiedFiles": True})
         assert again["new"] == again["changed"] == again["missing"] == 0
+
+    async def test_a_spent_budget_leaves_only_folders_with_subfolders_to_further_tasks(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once its budget is spent, a task still lists the folders the index knows without
+        subfolders (a batched walk leaves hundreds behind, each cheaper than a task); the
+        others, and a new subfolder met meanwhile, go to further tasks."""
+        monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
+        monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        files = make_tree(
+            world.media, {f"d{i}/e{k}/p.jpg": None for i in range(3) for k in range(2)}
+        )
+        backdate(world.media)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        os.utime(files["d0/e1/p.jpg"], (1_700_000_000, 1_700_000_000))
+        make_tree(world.media, {"d0/e0/new/n.jpg": None})
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["new"], state["changed"], state["missing"]) == (1, 1, 0)
+        assert state["dirsDone"] == 1 + 3 + 6 + 1
+        # The root's task (media, d0 and d0's two folders), d1's, d2's and d0/e0/new's; each
+        # task's key in `scan-tasks` says it is done (decision 0029).
+        nats = world.system.settings.nats
+        bucket = nats.name("scan-tasks")
+        info = await world.system.ctx.nc.jetstream().stream_info(
+            f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.{state['scanId']}.>"
+        )
+        assert len(info.state.subjects or {}) == 4
