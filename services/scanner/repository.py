@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import text
@@ -58,6 +59,7 @@ class ScanRepository:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._held: Any = None  # an asyncpg connection (see held)
 
     async def _rows(self, sql: str, **params: object) -> Sequence[Row[Any]]:
         async with self.engine.connect() as conn:
@@ -70,10 +72,23 @@ class ScanRepository:
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
         """Rows straight from asyncpg (records), for the queries a rescan runs per batch:
         SQLAlchemy's result rows cost about 15 times more."""
+        if self._held is not None:
+            return await self._held.fetch(sql, *args)  # type: ignore[no-any-return]
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             rows: list[Any] = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
             return rows
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[ScanRepository]:
+        """This repository with its asyncpg queries on one connection, checked out once (a
+        subtree task asks once a batch; each checkout is a ping and a reset). Its queries
+        must run one at a time."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            held = ScanRepository(self.engine)
+            held._held = raw.driver_connection
+            yield held
 
     async def _index(self, where: str = "", **params: object) -> dict[str, IndexEntry]:
         rows = await self._rows(
@@ -150,9 +165,14 @@ class ScanRepository:
 
     async def tree_index(self, library_id: uuid.UUID, folder: str) -> dict[str, IndexEntry]:
         """Index entries of a folder and of every folder below it."""
-        return await self._index(
-            " AND (path = :d OR path LIKE :p)", l=library_id, d=folder, p=like_prefix(folder)
+        rows = await self._fetch(
+            "SELECT path, mtime_ns, patterns_hash FROM library_dirs WHERE library_id = $1 "
+            "AND (path = $2 OR path LIKE $3)",
+            library_id,
+            folder,
+            like_prefix(folder),
         )
+        return {path: IndexEntry(mtime_ns, hash_) for path, mtime_ns, hash_ in rows}
 
     async def offline_dirs(self, library_id: uuid.UUID, reasons: list[str]) -> set[str]:
         """Folders holding assets offline for one of `reasons`."""
@@ -166,14 +186,14 @@ class ScanRepository:
 
     async def asset_dirs(self, library_id: uuid.UUID, folder: str) -> set[str]:
         """The folders at or below `folder` that hold online assets."""
-        rows = await self._rows(
-            "SELECT DISTINCT dir FROM assets WHERE library_id = :l AND NOT is_offline "
-            "AND (dir = :d OR dir LIKE :p)",
-            l=library_id,
-            d=folder,
-            p=like_prefix(folder),
+        rows = await self._fetch(
+            "SELECT DISTINCT dir FROM assets WHERE library_id = $1 AND NOT is_offline "
+            "AND (dir = $2 OR dir LIKE $3)",
+            library_id,
+            folder,
+            like_prefix(folder),
         )
-        return {r.dir for r in rows}
+        return {dir_ for (dir_,) in rows}
 
     async def count_online_in(self, library_id: uuid.UUID, folders: list[str]) -> int:
         """Online assets directly in one of `folders`."""

@@ -35,7 +35,7 @@ from shared.work import ScanSubtree
 if TYPE_CHECKING:
     from services.scanner.crawl import Fence
     from services.scanner.handlers import LibraryState, Scanner
-    from services.scanner.repository import IndexEntry
+    from services.scanner.repository import IndexEntry, ScanRepository
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,16 @@ class _Run:
 
     async def run(self, keepalive: Callable[[], Awaitable[None]] | None) -> list[str]:
         """Walk until the budget is spent; returns the folders left to further tasks."""
-        t, repo, fence = self.task, self.s.repo, self.lib.fence
+        async with self.s.repo.held() as repo:
+            return await self._walk(repo, keepalive)
+
+    async def _walk(
+        self, repo: ScanRepository, keepalive: Callable[[], Awaitable[None]] | None
+    ) -> list[str]:
+        t, fence = self.task, self.lib.fence
         assert fence is not None
-        self.index, dirs = await asyncio.gather(
-            repo.tree_index(t.library_id, t.path), repo.asset_dirs(t.library_id, t.path)
-        )
+        self.index = await repo.tree_index(t.library_id, t.path)
+        dirs = await repo.asset_dirs(t.library_id, t.path)
         self.indexed_below = children_by_parent(self.index, t.path)
         self.held_below = children_by_parent(dirs, t.path)
         stack = [t.path]
