@@ -44,6 +44,9 @@ BATCH_FOLDERS: Final = 32  # folders listed per thread hop and per known-assets 
 # dispatch costs about 0.1 s, more than 4,000 unchanged files (decision 0026).
 BUDGET_FOLDERS: Final = 4096
 BUDGET_FILES: Final = 400_000
+# A folder whose fingerprint matched (nothing to decide: a stat per file, no event) counts
+# this much less against the budgets (decision 0031): a million unchanged files are one task.
+UNCHANGED_SHARE: Final = 4
 KEEPALIVE_EVERY: Final = 5.0  # seconds between in-progress acks
 
 
@@ -103,6 +106,8 @@ class _Run:
         self.ctx = ScanContext(task.scan_id, task.library_id, lib.owner_id, task.mode)
         self.folders = 0
         self.files = 0
+        self.spent = 0  # folders against the budget, in 1/UNCHANGED_SHARE parts
+        self.spent_files = 0  # files likewise
         self.problems: list[ev.BaseEvent] = []
         self.index: dict[str, IndexEntry] = {}
         self.indexed_below: dict[str, set[str]] = {}
@@ -135,7 +140,10 @@ class _Run:
         spent = False
         beat = time.monotonic()
         while stack:
-            if not spent and (self.folders >= BUDGET_FOLDERS or self.files >= BUDGET_FILES):
+            if not spent and (
+                self.spent >= BUDGET_FOLDERS * UNCHANGED_SHARE
+                or self.spent_files >= BUDGET_FILES * UNCHANGED_SHARE
+            ):
                 # What is left goes to further tasks, but for the folders the index knows
                 # without subfolders: a batched walk leaves hundreds of them behind (32 folders
                 # a batch, each with its subfolders), and one costs less to list here than a
@@ -176,9 +184,14 @@ class _Run:
                     break
                 self.folders += 1
                 if w.listing is None:
+                    self.spent += UNCHANGED_SHARE
                     self.problem(w.folder, w.problem or "cannot read folder")
                     continue
-                planned += await self._reconcile(w, known.get(w.folder), folder_events)
+                differs = known.get(w.folder)
+                share = 1 if differs is None else UNCHANGED_SHARE
+                self.spent += share
+                self.spent_files += share * len(w.listing)
+                planned += await self._reconcile(w, differs, folder_events)
                 (left if spent else stack).extend(sorted(w.listing.subdirs, reverse=True))
             await publish_planned(self.s.bus, planned)
             if folder_events:

@@ -23,6 +23,15 @@ async def subject_counts(w: World) -> Counter[str]:
     return Counter(info.state.subjects or {})
 
 
+async def tasks_done(w: World, scan_id: str) -> int:
+    """The tasks of a scan: each one done has its key in `scan-tasks` (decision 0029)."""
+    bucket = w.system.settings.nats.name("scan-tasks")
+    info = await w.system.ctx.nc.jetstream().stream_info(
+        f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.{scan_id}.>"
+    )
+    return len(info.state.subjects or {})
+
+
 def sub_ms_mtimes(w: World) -> None:
     """Mtimes with nanoseconds, as real cameras and copies leave them (rounded to the ms on
     the way into the read model, compared in ms on the way back)."""
@@ -98,6 +107,7 @@ class TestModifiedRescan:
         changed anywhere is found once, with the scan's counts whole."""
         monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
         monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        monkeypatch.setattr(subtree, "UNCHANGED_SHARE", 1)
         files = make_tree(
             world.media,
             {f"d{i}/e{k}/p{j}.jpg": None for i in range(3) for k in range(2) for j in range(2)},
@@ -126,6 +136,7 @@ class TestModifiedRescan:
         others, and a new subfolder met meanwhile, go to further tasks."""
         monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
         monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        monkeypatch.setattr(subtree, "UNCHANGED_SHARE", 1)
         files = make_tree(
             world.media, {f"d{i}/e{k}/p.jpg": None for i in range(3) for k in range(2)}
         )
@@ -137,11 +148,26 @@ class TestModifiedRescan:
         state = await world.scan(lib, {"refreshModifiedFiles": True})
         assert (state["new"], state["changed"], state["missing"]) == (1, 1, 0)
         assert state["dirsDone"] == 1 + 3 + 6 + 1
-        # The root's task (media, d0 and d0's two folders), d1's, d2's and d0/e0/new's; each
-        # task's key in `scan-tasks` says it is done (decision 0029).
-        nats = world.system.settings.nats
-        bucket = nats.name("scan-tasks")
-        info = await world.system.ctx.nc.jetstream().stream_info(
-            f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.{state['scanId']}.>"
-        )
-        assert len(info.state.subjects or {}) == 4
+        # The root's task (media, d0 and d0's two folders), d1's, d2's and d0/e0/new's.
+        assert await tasks_done(world, state["scanId"]) == 4
+
+    async def test_an_unchanged_subtree_counts_a_quarter_against_the_budget(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A folder whose fingerprint matched costs a stat per file and no event: up to eight
+        such folders fit a budget of two, while a folder that changed counts whole (decision
+        0031)."""
+        monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
+        monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        files = make_tree(world.media, {f"d{i}/e/p.jpg": None for i in range(3)})
+        backdate(world.media)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert state["dirsDone"] == 7
+        assert await tasks_done(world, state["scanId"]) == 1
+        for i in range(2):
+            os.utime(files[f"d{i}/e/p.jpg"], (1_700_000_000, 1_700_000_000))
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["changed"], state["dirsDone"]) == (2, 7)
+        assert await tasks_done(world, state["scanId"]) > 1
