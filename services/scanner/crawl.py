@@ -40,8 +40,9 @@ class Seen(NamedTuple):
     sidecar_ms: int = 0
 
 
-# A file directly in the listed folder: its name, kind and stat (None: not stat'ed yet).
-Plain = tuple[str, str, os.stat_result | None]
+# A file directly in the listed folder: its name, kind, mtime (ms) and size (-1 and 0 when it
+# is not stat'ed yet). Two ints, not the stat itself: a batch holds thousands of them.
+Plain = tuple[str, str, int, int]
 
 
 @dataclass
@@ -78,19 +79,24 @@ class Listing:
     def files(self) -> list[Entry]:
         """Each eligible file by its real path, with its sidecar's mtime."""
         prefix = self.directory.rstrip("/")
-        files = [Entry(f"{prefix}/{name}", kind, 0, st) for name, kind, st in self.plain]
+        files = [Entry(f"{prefix}/{name}", kind) for name, kind, _, _ in self.plain]
         files += self.linked
         if not self.sidecars:
             return files
+        return [f._replace(sidecar_ms=self._sidecar_ms(f.path)) for f in files]
+
+    def _sidecar_ms(self, path: str) -> int:
         sidecars = self.sidecars
-        return [
-            f._replace(
-                sidecar_ms=next(
-                    (sidecars[c] for c in sidecar_candidates(f.path) if c in sidecars), 0
-                )
-            )
-            for f in files
-        ]
+        return next((sidecars[c] for c in sidecar_candidates(path) if c in sidecars), 0)
+
+    def seen(self) -> list[Seen]:
+        """Each file with the stat it had when listed (`stat_files`; see fingerprint)."""
+        prefix = self.directory.rstrip("/")
+        out = [Seen(f"{prefix}/{name}", kind, ms, size) for name, kind, ms, size in self.plain]
+        if self.sidecars:
+            out = [s._replace(sidecar_ms=self._sidecar_ms(s.path)) for s in out]
+        linked = self.files[len(self.plain) :] if self.linked else []  # with their sidecars
+        return out + [x for x in map(self.stat, linked) if x]
 
     def fingerprint(self) -> str | None:
         """What its files look like to a *modified* scan: path, mtime (ms) and sidecar mtime
@@ -100,10 +106,10 @@ class Listing:
         if self.unstated or any(f.st is None for f in self.linked):
             return None
         if self.sidecars or self.linked:
-            rows = [f"{f.path}|{f.st.st_mtime_ns // 1_000_000}|{f.sidecar_ms}" for f in self.files]  # type: ignore[union-attr]
-        else:  # the common folder, without a tuple per file
+            rows = [f"{s.path}|{s.mtime_ms}|{s.sidecar_ms}" for s in self.seen()]
+        else:  # the common folder, without an object per file
             prefix = self.directory.rstrip("/")
-            rows = [f"{prefix}/{n}|{st.st_mtime_ns // 1_000_000}|0" for n, _, st in self.plain]  # type: ignore[union-attr]
+            rows = [f"{prefix}/{n}|{ms}|0" for n, _, ms, _ in self.plain]
         rows.sort()
         return "\n".join(rows)
 
@@ -257,13 +263,15 @@ def _list_into(
                 st = _stat(entry) if stat_files else None
                 if st is None:
                     out.unstated = True
-                plain.append((name, kind, st))
+                    plain.append((name, kind, -1, 0))
+                else:
+                    plain.append((name, kind, st.st_mtime_ns // 1_000_000, st.st_size))
             except FileNotFoundError:
                 continue  # vanished while listing, or a dangling link: nothing to import
             except OSError as e:
                 _problem(out, f"{prefix}/{name}", e)
     if plain and (folder_excluded or fence.matcher.patterns):
-        names = [name for name, _, _ in plain]
+        names = [p[0] for p in plain]
         excluded = set(names) if folder_excluded else set(fence.matcher.matching(prefix, names))
         if excluded:
             out.excluded.update(f"{prefix}/{name}" for name in excluded)

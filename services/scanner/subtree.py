@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_FOLDERS: Final = 32  # folders listed per thread hop and per known-assets query
+BATCH_FOLDERS: Final = 128  # folders listed per thread hop and per known-assets query
 # Folders (or files) one task lists before queuing the rest for any replica. Large: a task's
 # dispatch costs about 0.1 s, more than 4,000 unchanged files (decision 0026).
 BUDGET_FOLDERS: Final = 4096
@@ -57,7 +57,7 @@ class Walked:
 
     folder: str
     listing: Listing | None
-    seen: list[Seen] | None = None  # None: every file has its stat (Listing.stat makes it)
+    seen: list[Seen] | None = None  # None: every file has its stat (Listing.seen makes it)
     fingerprint: str | None = None  # None: compared file by file
     problem: str | None = None
     root_lost: bool = False
@@ -217,9 +217,7 @@ class _Run:
         planned: list[Planned] = []
         if known is not None:  # None: the folder's fingerprint matched; nothing to decide
             present = [f.path for f in listing.files]
-            seen = (
-                w.seen if w.seen is not None else [x for x in map(listing.stat, listing.files) if x]
-            )
+            seen = w.seen if w.seen is not None else listing.seen()
             planned = plan_dir(self.ctx, known, present, seen, listing.excluded)
         subdirs = set(listing.subdirs)
         for child in vanished_children(w.folder, self.held_below.get(w.folder, set()), subdirs):

@@ -187,8 +187,18 @@ class TestFingerprint:
         assert list_dir(str(tmp_path), _fence(tmp_path)).fingerprint() is None
         listing = list_dir(str(tmp_path), _fence(tmp_path), stat_files=True)
         assert listing.fingerprint() is not None
-        (entry,) = listing.files
-        assert entry.st is not None  # stat'ed while listed: Listing.stat needs no folder
         listing.close()
-        seen = listing.stat(entry)
-        assert seen is not None and seen.size == 1
+        (seen,) = listing.seen()  # stat'ed while listed: no folder needed
+        assert (seen.path, seen.size) == (str(tmp_path / "a.jpg"), 1)
+
+    def test_a_linked_file_keeps_its_sidecar(self, tmp_path: Path) -> None:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "real" / "a.jpg").write_bytes(b"x")
+        _at_ms(tmp_path / "real" / "a.jpg", 5)
+        (tmp_path / "lib").mkdir()
+        (tmp_path / "lib" / "a.jpg").symlink_to(tmp_path / "real" / "a.jpg")
+        (tmp_path / "real" / "a.jpg.xmp").write_bytes(b"<x/>")
+        _at_ms(tmp_path / "real" / "a.jpg.xmp", 9)
+        (tmp_path / "lib" / "a.jpg.xmp").symlink_to(tmp_path / "real" / "a.jpg.xmp")
+        listing = list_dir(str(tmp_path / "lib"), _fence(tmp_path), stat_files=True)
+        assert listing.fingerprint() == f"{tmp_path}/real/a.jpg|5|9"
