@@ -210,7 +210,7 @@ class ExclusionMatcher:
     MatchTooSlow, and so does every later call.
     """
 
-    __slots__ = ("_exact", "_lean", "_needles", "_too_slow", "patterns", "timeout")
+    __slots__ = ("_exact", "_lean", "_needles", "_runs", "_too_slow", "patterns", "timeout")
 
     def __init__(
         self, patterns: list[str] | tuple[str, ...], timeout: float = MATCH_TIMEOUT
@@ -230,6 +230,7 @@ class ExclusionMatcher:
             else:
                 positive.extend(regexes)
         self._needles = _needles(self.patterns)
+        self._runs = frozenset(r for runs in self._needles or () for r in runs)
         self._exact = _RegexSet(positive, negated)
         self._lean = _RegexSet(
             [_lean(r) for r in positive], [[_lean(r) for r in n] for n in negated]
@@ -261,6 +262,26 @@ class ExclusionMatcher:
                 f"path ({len(path)} characters); they are not used until they change"
             )
             raise MatchTooSlow(self._too_slow) from exc
+
+    def matching(self, folder: str, names: list[str]) -> list[str]:
+        """The names of `names` (entries directly in `folder`) whose path `folder/name`
+        `matches`, with the same answers. Literal runs hold no `/`, so a run lies in the
+        folder or in the name: a folder that holds no pattern's runs whole, and whose names
+        hold none, is answered by one search of its names, not one match per file.
+        Raises MatchTooSlow."""
+        if self._too_slow is not None:
+            raise MatchTooSlow(self._too_slow)
+        if not self.patterns or not names:
+            return []
+        prefix = folder.rstrip("/")
+        if self._needles is not None:
+            here = prefix.casefold()
+            if not any(all(n in here for n in runs) for runs in self._needles):
+                joined = "\n".join(names).casefold()  # no run holds a newline
+                if not any(r in joined for r in self._runs):
+                    return []
+                names = [x for x in names if any(r in x.casefold() for r in self._runs)]
+        return [x for x in names if self.matches(f"{prefix}/{x}")]
 
     def excludes(self, path: str, root: str) -> bool:
         """True when `path` is excluded as Immich's crawler excludes it: the path matches, or a

@@ -185,14 +185,14 @@ class ScanRepository:
 
     async def asset_dirs(self, library_id: uuid.UUID, folder: str) -> set[str]:
         """The folders at or below `folder` that hold online assets."""
-        rows = await self._rows(
-            "SELECT DISTINCT dir FROM assets WHERE library_id = :l AND NOT is_offline "
-            "AND (dir = :d OR dir LIKE :p)",
-            l=library_id,
-            d=folder,
-            p=like_prefix(folder),
+        rows = await self._fetch(
+            "SELECT DISTINCT dir FROM assets WHERE library_id = $1 AND NOT is_offline "
+            "AND (dir = $2 OR dir LIKE $3)",
+            library_id,
+            folder,
+            like_prefix(folder),
         )
-        return {r.dir for r in rows}
+        return {dir_ for (dir_,) in rows}
 
     async def count_online_in(self, library_id: uuid.UUID, folders: list[str]) -> int:
         """Online assets directly in one of `folders`."""
@@ -239,7 +239,7 @@ class ScanRepository:
         self, library_id: uuid.UUID, folders: list[str]
     ) -> dict[str, str | None]:
         """For each of `folders` holding assets, the fingerprint of its online assets (see
-        rules.fingerprint), or None when it also holds offline ones. One row per folder: an
+        crawl.Listing.fingerprint), or None when it also holds offline ones. One row per folder: an
         unchanged folder is recognised without a row per file crossing the wire."""
         rows = await self._fetch(
             "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE coalesce(string_agg("

@@ -221,13 +221,6 @@ def children_by_parent(folders: Iterable[str], root: str) -> dict[str, set[str]]
     return out
 
 
-def fingerprint(seen: Iterable[Seen]) -> str:
-    """What a folder's files look like to a *modified* scan: path, mtime (ms) and sidecar
-    mtime of each, in code-point order (PostgreSQL's `COLLATE "C"` on UTF-8). A folder whose
-    stats give its known online assets' fingerprint has nothing to reconcile."""
-    return "\n".join(sorted(f"{s.path}|{s.mtime_ms}|{s.sidecar_ms}" for s in seen))
-
-
 def vanished_children(folder: str, children: set[str], present: set[str]) -> list[str]:
     """Subfolders that held online assets and are not there now (sorted)."""
     return sorted(c for c in children if c != folder and c not in present)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from services.scanner import probes
@@ -23,7 +24,6 @@ from services.scanner.finish import task_done
 from services.scanner.publish import publish_planned
 from services.scanner.rules import (
     children_by_parent,
-    fingerprint,
     index_entry,
     tasks_below,
     vanished_children,
@@ -35,15 +35,18 @@ from shared.work import ScanSubtree
 if TYPE_CHECKING:
     from services.scanner.crawl import Fence
     from services.scanner.handlers import LibraryState, Scanner
-    from services.scanner.repository import IndexEntry
+    from services.scanner.repository import IndexEntry, ScanRepository
 
 log = logging.getLogger(__name__)
 
-BATCH_FOLDERS: Final = 32  # folders listed per thread hop and per known-assets query
+BATCH_FOLDERS: Final = 128  # folders listed per thread hop and per known-assets query
 # Folders (or files) one task lists before queuing the rest for any replica. Large: a task's
 # dispatch costs about 0.1 s, more than 4,000 unchanged files (decision 0026).
 BUDGET_FOLDERS: Final = 4096
 BUDGET_FILES: Final = 400_000
+# A folder whose fingerprint matched (nothing to decide: a stat per file, no event) counts
+# this much less against the budgets (decision 0031): a million unchanged files are one task.
+UNCHANGED_SHARE: Final = 4
 KEEPALIVE_EVERY: Final = 5.0  # seconds between in-progress acks
 
 
@@ -54,8 +57,8 @@ class Walked:
 
     folder: str
     listing: Listing | None
-    seen: list[Seen] = field(default_factory=list)
-    fingerprint: str = ""
+    seen: list[Seen] | None = None  # None: every file has its stat (Listing.seen makes it)
+    fingerprint: str | None = None  # None: compared file by file
     problem: str | None = None
     root_lost: bool = False
 
@@ -63,9 +66,10 @@ class Walked:
 def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walked]:
     """Blocking: list each folder and stat its files (by name, in the listed folder)."""
     out: list[Walked] = []
+    real_root = os.path.realpath(import_path)  # once a batch, not once a folder
     for folder in folders:
         try:
-            listing = list_dir(folder, fence, import_path)
+            listing = list_dir(folder, fence, real_root=real_root, stat_files=True)
         except FileNotFoundError:
             # Gone since its parent was listed: its files are missing, unless the whole
             # import path went (a drive unplugged mid-scan), which changes nothing.
@@ -82,10 +86,15 @@ def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walk
             out.append(Walked(folder, None, problem=f"folder skipped: {err}"))
             continue
         try:
-            seen = [x for x in map(listing.stat, listing.files) if x]
+            # Files are stat'ed while listed; only a file whose stat failed is looked at again,
+            # while its folder is open.
+            print_ = listing.fingerprint()
+            seen = (
+                None if print_ is not None else [x for x in map(listing.stat, listing.files) if x]
+            )
         finally:
             listing.close()
-        out.append(Walked(folder, listing, seen, fingerprint(seen)))
+        out.append(Walked(folder, listing, seen, print_))
     return out
 
 
@@ -97,6 +106,8 @@ class _Run:
         self.ctx = ScanContext(task.scan_id, task.library_id, lib.owner_id, task.mode)
         self.folders = 0
         self.files = 0
+        self.spent = 0  # folders against the budget, in 1/UNCHANGED_SHARE parts
+        self.spent_files = 0  # files likewise
         self.problems: list[ev.BaseEvent] = []
         self.index: dict[str, IndexEntry] = {}
         self.indexed_below: dict[str, set[str]] = {}
@@ -111,17 +122,36 @@ class _Run:
         )
 
     async def run(self, keepalive: Callable[[], Awaitable[None]] | None) -> list[str]:
-        """Walk until the budget is spent; returns the folders left to list."""
-        t, repo, fence = self.task, self.s.repo, self.lib.fence
+        """Walk until the budget is spent; returns the folders left to further tasks."""
+        async with self.s.repo.held() as repo:
+            return await self._walk(repo, keepalive)
+
+    async def _walk(
+        self, repo: ScanRepository, keepalive: Callable[[], Awaitable[None]] | None
+    ) -> list[str]:
+        t, fence = self.task, self.lib.fence
         assert fence is not None
-        self.index, dirs = await asyncio.gather(
-            repo.tree_index(t.library_id, t.path), repo.asset_dirs(t.library_id, t.path)
-        )
+        self.index = await repo.tree_index(t.library_id, t.path)
+        dirs = await repo.asset_dirs(t.library_id, t.path)
         self.indexed_below = children_by_parent(self.index, t.path)
         self.held_below = children_by_parent(dirs, t.path)
         stack = [t.path]
+        left: list[str] = []  # for further tasks, once the budget is spent
+        spent = False
         beat = time.monotonic()
-        while stack and self.folders < BUDGET_FOLDERS and self.files < BUDGET_FILES:
+        while stack:
+            if not spent and (
+                self.spent >= BUDGET_FOLDERS * UNCHANGED_SHARE
+                or self.spent_files >= BUDGET_FILES * UNCHANGED_SHARE
+            ):
+                # What is left goes to further tasks, but for the folders the index knows
+                # without subfolders: a batched walk leaves hundreds of them behind (32 folders
+                # a batch, each with its subfolders), and one costs less to list here than a
+                # task costs to dispatch. Their new subfolders go to further tasks too.
+                spent = True
+                left = [f for f in stack if not self._leaf(f)]
+                stack = [f for f in stack if self._leaf(f)]
+                continue
             batch = [stack.pop() for _ in range(min(BATCH_FOLDERS, len(stack)))]
             walked, prints = await asyncio.gather(
                 asyncio.to_thread(_walk_batch, batch, fence, t.import_path),
@@ -133,7 +163,11 @@ class _Run:
                 w.folder
                 for w in walked
                 if w.listing is not None
-                and (t.mode is ev.ScanMode.FORCE or prints.get(w.folder, "") != w.fingerprint)
+                and (
+                    t.mode is ev.ScanMode.FORCE
+                    or w.fingerprint is None
+                    or prints.get(w.folder, "") != w.fingerprint
+                )
             ]
             # Positions before assets: see folder.py (decision 0030).
             positions = await repo.folder_positions(t.library_id, differ) if differ else {}
@@ -148,20 +182,30 @@ class _Run:
                         "nothing below it was changed. Is the drive mounted?",
                     )
                     stack.clear()
+                    left.clear()
                     break
                 self.folders += 1
                 if w.listing is None:
+                    self.spent += UNCHANGED_SHARE
                     self.problem(w.folder, w.problem or "cannot read folder")
                     continue
-                planned += await self._reconcile(w, known.get(w.folder), folder_events)
-                stack.extend(sorted(w.listing.subdirs, reverse=True))
+                differs = known.get(w.folder)
+                share = 1 if differs is None else UNCHANGED_SHARE
+                self.spent += share
+                self.spent_files += share * len(w.listing)
+                planned += await self._reconcile(w, differs, folder_events)
+                (left if spent else stack).extend(sorted(w.listing.subdirs, reverse=True))
             await publish_planned(self.s.bus, planned, self.s.settings.scan.batch_files, positions)
             if folder_events:
                 await self.s.bus.publish_many(folder_events)
             if keepalive is not None and time.monotonic() - beat > KEEPALIVE_EVERY:
                 await keepalive()
                 beat = time.monotonic()
-        return stack
+        return left
+
+    def _leaf(self, folder: str) -> bool:
+        """Whether the folder index knows the folder, and no folder below it."""
+        return folder in self.index and folder not in self.indexed_below
 
     async def _reconcile(
         self, w: Walked, known: dict[str, Known] | None, folder_events: list[ev.BaseEvent]
@@ -169,14 +213,14 @@ class _Run:
         """The events of one listed folder: its files, its vanished subfolders, its index."""
         listing, t = w.listing, self.task
         assert listing is not None
-        self.files += len(listing.files)
+        self.files += len(listing)
         for path, message in listing.problems:
             self.problem(path, message)
-        present = [f.path for f in listing.files]
-        # None: the folder's fingerprint matched, so plan_dir would decide nothing.
-        planned = (
-            [] if known is None else plan_dir(self.ctx, known, present, w.seen, listing.excluded)
-        )
+        planned: list[Planned] = []
+        if known is not None:  # None: the folder's fingerprint matched; nothing to decide
+            present = [f.path for f in listing.files]
+            seen = w.seen if w.seen is not None else listing.seen()
+            planned = plan_dir(self.ctx, known, present, seen, listing.excluded)
         subdirs = set(listing.subdirs)
         for child in vanished_children(w.folder, self.held_below.get(w.folder, set()), subdirs):
             assets = await self.s.repo.online_in_tree(t.library_id, child)

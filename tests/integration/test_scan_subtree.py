@@ -23,6 +23,15 @@ async def subject_counts(w: World) -> Counter[str]:
     return Counter(info.state.subjects or {})
 
 
+async def tasks_done(w: World, scan_id: str) -> int:
+    """The tasks of a scan: each one done has its key in `scan-tasks` (decision 0029)."""
+    bucket = w.system.settings.nats.name("scan-tasks")
+    info = await w.system.ctx.nc.jetstream().stream_info(
+        f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.{scan_id}.>"
+    )
+    return len(info.state.subjects or {})
+
+
 def sub_ms_mtimes(w: World) -> None:
     """Mtimes with nanoseconds, as real cameras and copies leave them (rounded to the ms on
     the way into the read model, compared in ms on the way back)."""
@@ -56,6 +65,41 @@ class TestModifiedRescan:
         assert state["new"] == state["changed"] == state["missing"] == 0
         assert state["filesSeen"] == 17
 
+    async def test_each_change_beside_unchanged_files_is_found(self, world: World) -> None:
+        """Files are stat'ed while they are listed and a folder is compared by its fingerprint
+        first, its names against the patterns in one search: a moved mtime, a new sidecar, a
+        new file, a deleted one and new files that a pattern excludes are each found, beside
+        files that did not change."""
+        files = make_tree(
+            world.media,
+            {f"a/p{j}.jpg": None for j in range(6)}
+            | {"b/q.jpg": None, "b/@eaDir/t.jpg": None, "c/r0.jpg": None, "c/r1.jpg": None},
+        )
+        sub_ms_mtimes(world)
+        backdate(world.media)
+        lib = await world.library(world.media, exclusionPatterns=["**/@eaDir/**", "**/*-x.jpg"])
+        assert (await world.scan(lib))["new"] == 9
+        os.utime(files["a/p0.jpg"], (1_700_000_000, 1_700_000_000))
+        files["a/p3.jpg"].unlink()
+        make_tree(
+            world.media,
+            {
+                "c/r1.xmp": b"<x/>",
+                "a/new.jpg": None,
+                "a/p9-x.jpg": None,
+                "b/@eaDir/u.jpg": None,
+            },
+        )
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["new"], state["changed"], state["missing"]) == (1, 2, 1)
+        online = await world.assets(lib, isOffline=False)
+        assert str(world.media / "a" / "new.jpg") in online
+        assert not {str(world.media / "a" / "p9-x.jpg"), str(world.media / "b/@eaDir/u.jpg")} & set(
+            online
+        )
+        again = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert again["new"] == again["changed"] == again["missing"] == 0
+
     async def test_a_split_subtree_finds_every_change(
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -63,6 +107,7 @@ class TestModifiedRescan:
         changed anywhere is found once, with the scan's counts whole."""
         monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
         monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        monkeypatch.setattr(subtree, "UNCHANGED_SHARE", 1)
         files = make_tree(
             world.media,
             {f"d{i}/e{k}/p{j}.jpg": None for i in range(3) for k in range(2) for j in range(2)},
@@ -82,3 +127,47 @@ class TestModifiedRescan:
         assert sorted(offline) == sorted(str(files[f"d1/e0/p{j}.jpg"]) for j in range(2))
         again = await world.scan(lib, {"refreshModifiedFiles": True})
         assert again["new"] == again["changed"] == again["missing"] == 0
+
+    async def test_a_spent_budget_leaves_only_folders_with_subfolders_to_further_tasks(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once its budget is spent, a task still lists the folders the index knows without
+        subfolders (a batched walk leaves hundreds behind, each cheaper than a task); the
+        others, and a new subfolder met meanwhile, go to further tasks."""
+        monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
+        monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        monkeypatch.setattr(subtree, "UNCHANGED_SHARE", 1)
+        files = make_tree(
+            world.media, {f"d{i}/e{k}/p.jpg": None for i in range(3) for k in range(2)}
+        )
+        backdate(world.media)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        os.utime(files["d0/e1/p.jpg"], (1_700_000_000, 1_700_000_000))
+        make_tree(world.media, {"d0/e0/new/n.jpg": None})
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["new"], state["changed"], state["missing"]) == (1, 1, 0)
+        assert state["dirsDone"] == 1 + 3 + 6 + 1
+        # The root's task (media, d0 and d0's two folders), d1's, d2's and d0/e0/new's.
+        assert await tasks_done(world, state["scanId"]) == 4
+
+    async def test_an_unchanged_subtree_counts_a_quarter_against_the_budget(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A folder whose fingerprint matched costs a stat per file and no event: up to eight
+        such folders fit a budget of two, while a folder that changed counts whole (decision
+        0031)."""
+        monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
+        monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
+        files = make_tree(world.media, {f"d{i}/e/p.jpg": None for i in range(3)})
+        backdate(world.media)
+        lib = await world.library(world.media)
+        await world.scan(lib)
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert state["dirsDone"] == 7
+        assert await tasks_done(world, state["scanId"]) == 1
+        for i in range(2):
+            os.utime(files[f"d{i}/e/p.jpg"], (1_700_000_000, 1_700_000_000))
+        state = await world.scan(lib, {"refreshModifiedFiles": True})
+        assert (state["changed"], state["dirsDone"]) == (2, 7)
+        assert await tasks_done(world, state["scanId"]) > 1

@@ -136,3 +136,69 @@ def test_the_import_path_itself_is_never_tested(tmp_path: Path) -> None:
     (root / "a.jpg").write_bytes(b"x")
     listing = list_dir(str(root), _fence(tmp_path, ["**/directoryA"]), str(root))
     assert [Path(f.path).name for f in listing.files] == ["a.jpg"]
+
+
+def _at_ms(path: Path, ms: int) -> None:
+    os.utime(path, ns=(ms * 1_000_000, ms * 1_000_000))
+
+
+class TestFingerprint:
+    """What a *modified* scan compares with PostgreSQL's fingerprint of a folder's assets."""
+
+    def test_a_folder_fingerprint_is_its_files_in_code_point_order(self, tmp_path: Path) -> None:
+        for name, ms in (("\u00e9.jpg", 5), ("z.jpg", 7), ("z.jpg.xmp", 9)):
+            (tmp_path / name).write_bytes(b"x")
+            _at_ms(tmp_path / name, ms)
+        listing = list_dir(str(tmp_path), _fence(tmp_path), stat_files=True)
+        assert listing.fingerprint() == f"{tmp_path}/z.jpg|7|9\n{tmp_path}/\u00e9.jpg|5|0"
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        assert list_dir(str(empty), _fence(tmp_path), stat_files=True).fingerprint() == ""
+
+    def test_any_change_of_mtime_or_sidecar_changes_the_fingerprint(self, tmp_path: Path) -> None:
+        (tmp_path / "a.jpg").write_bytes(b"x")
+        _at_ms(tmp_path / "a.jpg", 5)
+        prints = [list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint()]
+        _at_ms(tmp_path / "a.jpg", 6)
+        prints.append(list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint())
+        (tmp_path / "a.xmp").write_bytes(b"<x/>")
+        _at_ms(tmp_path / "a.xmp", 1)
+        prints.append(list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint())
+        assert prints[0] == f"{tmp_path}/a.jpg|5|0"
+        assert len(set(prints)) == 3
+
+    def test_a_folder_with_a_stray_sidecar_or_a_link_prints_its_files_alike(
+        self, tmp_path: Path
+    ) -> None:
+        """The common folder is printed without an Entry per file: the same string as the
+        general path, which folders with sidecars or links take."""
+        (tmp_path / "a.jpg").write_bytes(b"x")
+        _at_ms(tmp_path / "a.jpg", 5)
+        plain = list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint()
+        (tmp_path / "nobody.xmp").write_bytes(b"<x/>")
+        assert list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint() == plain
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub" / "b.jpg").symlink_to(tmp_path / "a.jpg")
+        linked = list_dir(str(tmp_path / "sub"), _fence(tmp_path), stat_files=True)
+        assert linked.fingerprint() == plain  # the link's file is known by its real path
+
+    def test_a_listing_without_stats_is_compared_file_by_file(self, tmp_path: Path) -> None:
+        (tmp_path / "a.jpg").write_bytes(b"x")
+        assert list_dir(str(tmp_path), _fence(tmp_path)).fingerprint() is None
+        listing = list_dir(str(tmp_path), _fence(tmp_path), stat_files=True)
+        assert listing.fingerprint() is not None
+        listing.close()
+        (seen,) = listing.seen()  # stat'ed while listed: no folder needed
+        assert (seen.path, seen.size) == (str(tmp_path / "a.jpg"), 1)
+
+    def test_a_linked_file_keeps_its_sidecar(self, tmp_path: Path) -> None:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "real" / "a.jpg").write_bytes(b"x")
+        _at_ms(tmp_path / "real" / "a.jpg", 5)
+        (tmp_path / "lib").mkdir()
+        (tmp_path / "lib" / "a.jpg").symlink_to(tmp_path / "real" / "a.jpg")
+        (tmp_path / "real" / "a.jpg.xmp").write_bytes(b"<x/>")
+        _at_ms(tmp_path / "real" / "a.jpg.xmp", 9)
+        (tmp_path / "lib" / "a.jpg.xmp").symlink_to(tmp_path / "real" / "a.jpg.xmp")
+        listing = list_dir(str(tmp_path / "lib"), _fence(tmp_path), stat_files=True)
+        assert listing.fingerprint() == f"{tmp_path}/real/a.jpg|5|9"

@@ -116,6 +116,11 @@ class TestDefaults:
         ]
 
 
+# Pieces of patterns, folders and names that meet each other's literal runs.
+SEGMENTS = ["**", "*", "@eaDir", "._*", "a*", "*a", "#recycle", "*.jpg", "K*", "x", "?a"]
+FOLDERS = ["@eaDir", "@EADIR", "a", "A", "ka", "#recycle", "x._y", "\u017f", "b.jpg", "x"]
+
+
 class TestProperties:
     @given(abs_paths)
     def test_brace_set_matches_the_union_of_its_members(self, path: str) -> None:
@@ -149,6 +154,37 @@ class TestProperties:
         slow._needles = None
         for path in ("/" + "/".join(parts), "/" + "/".join(parts) + "/x.jpg"):
             assert fast.matches(path) == slow.matches(path), (patterns, path)
+
+    @settings(max_examples=500, deadline=None)  # compiling patterns is slow on a busy machine
+    @given(
+        st.lists(
+            st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3).map(
+                lambda segments: "**/" + "/".join(segments)
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        st.lists(st.sampled_from(FOLDERS), max_size=3),
+        st.lists(st.sampled_from(FOLDERS) | st.text(alphabet="aA.#@_ eDks\n\u017f", min_size=1)),
+    )
+    def test_a_folder_of_names_is_matched_as_each_path(
+        self, patterns: list[str], parts: list[str], names: list[str]
+    ) -> None:
+        """`matching` (one search of a folder's names) answers as `matches` on each path."""
+        try:
+            matcher = ExclusionMatcher(patterns)
+        except InvalidInput:
+            return
+        folder = "/" + "/".join(parts)
+        expected = [n for n in names if matcher.matches(f"{folder.rstrip('/')}/{n}")]
+        assert matcher.matching(folder, names) == expected, (patterns, folder)
+
+    def test_a_folder_of_names_is_matched_by_defaults_and_negations(self) -> None:
+        names = ["a.jpg", "._a.jpg", "b.JPG", "c.tif"]
+        assert ExclusionMatcher(DEFAULT_EXCLUSION_PATTERNS).matching("/m/x", names) == ["._a.jpg"]
+        assert ExclusionMatcher(DEFAULT_EXCLUSION_PATTERNS).matching("/m/@eaDir", names) == names
+        assert ExclusionMatcher(["!**/*.jpg"]).matching("/m", names) == ["c.tif"]
+        assert ExclusionMatcher([]).matching("/m", names) == []
 
     @given(abs_paths)
     def test_escaped_path_matches_itself_only(self, path: str) -> None:

@@ -199,16 +199,3 @@ class TestReasonWords:
             "/m/usb", PathProblem(reason=Unusable.EMPTY_BUT_HELD_FILES, held=1200)
         )
         assert "/m/usb: it is empty; it held 1,200 files at the last scan" in message
-
-
-class TestFingerprint:
-    def test_a_folder_fingerprint_is_its_files_in_code_point_order(self) -> None:
-        seen = [Seen("/m/\u00e9.jpg", "IMAGE", 5, 1, 0), Seen("/m/z.jpg", "IMAGE", 7, 1, 9)]
-        assert rules.fingerprint(seen) == "/m/z.jpg|7|9\n/m/\u00e9.jpg|5|0"
-        assert rules.fingerprint(reversed(seen)) == rules.fingerprint(seen)
-        assert rules.fingerprint([]) == ""
-
-    def test_any_change_of_mtime_or_sidecar_changes_the_fingerprint(self) -> None:
-        base = Seen("/m/a.jpg", "IMAGE", 5, 1, 0)
-        changes = (base, base._replace(mtime_ms=6), base._replace(sidecar_ms=1))
-        assert len({rules.fingerprint([s]) for s in changes}) == 3
