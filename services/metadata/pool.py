@@ -113,6 +113,7 @@ class WorkerPool:
         self._workers: set[_Worker] = set()
         self._starting: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._closing = asyncio.Event()  # wakes the tasks waiting for a worker
         for _ in range(size):
             self._spawn()
 
@@ -171,7 +172,7 @@ class WorkerPool:
         while True:
             if self._closed:
                 raise PoolClosed("the metadata workers are stopping")
-            worker = await self._idle.get()
+            worker = await self._next_idle()
             if worker.process.is_alive():
                 break
             self._replace(worker)  # died while idle (the OOM killer, an admin)
@@ -186,6 +187,25 @@ class WorkerPool:
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
+
+    async def _next_idle(self) -> _Worker:
+        """The next idle worker; PoolClosed when the pool closes first (a folder's births wait
+        for workers many at a time, and would otherwise wait through the service's stop)."""
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        getter = asyncio.ensure_future(self._idle.get())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({getter, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not getter.done():
+                getter.cancel()
+            elif not getter.cancelled() and (self._closed or asyncio.current_task().cancelling()):  # type: ignore[union-attr]
+                self._idle.put_nowait(getter.result())  # taken, but nobody will use it
+        if self._closed:
+            raise PoolClosed("the metadata workers are stopping")
+        return getter.result()
 
     async def _call(
         self, worker: _Worker, timeout: float, function: Callable[..., Any], args: tuple[Any, ...]
@@ -210,6 +230,7 @@ class WorkerPool:
     async def close(self, grace: float = 2.0) -> None:
         """Stop every worker: SIGTERM, then SIGKILL for any still there after `grace` s."""
         self._closed = True
+        self._closing.set()
         for task in list(self._starting):
             task.cancel()
         workers = list(self._workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 from services.metadata.handlers import Extracted, extract
-from services.metadata.pool import WorkerPool, WorkerTimeout
+from services.metadata.pool import PoolClosed, WorkerPool, WorkerTimeout
 from tests.factories import png_bomb
 from tests.fsrace import swapping
 
@@ -203,3 +204,21 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_closing_the_pool_gives_back_every_file_waiting_for_a_worker(
+    fenced: tuple[Path, Path],
+) -> None:
+    """A folder's births wait for workers many at a time: a stop must not leave them waiting
+    (the service would sit out its shutdown and be cancelled with a traceback)."""
+    root, _ = fenced
+    slow = png_bomb(root / "album" / "slow.png", 13_000)
+    pool = WorkerPool(1, preload=("services.metadata.handlers",))
+    busy = asyncio.create_task(pool.run(60, extract, str(root), str(slow), NO_LIMIT))
+    waiting = [
+        asyncio.create_task(pool.run(60, extract, str(root), str(slow), NO_LIMIT)) for _ in range(3)
+    ]
+    await asyncio.sleep(0)  # the input: they start waiting, one busy with the worker
+    await asyncio.wait_for(pool.close(), 10)
+    results = await asyncio.wait_for(asyncio.gather(busy, *waiting, return_exceptions=True), 10)
+    assert all(isinstance(r, PoolClosed) for r in results[1:]), results
