@@ -100,8 +100,8 @@ async def health_server(settings: Settings, health: Health) -> AsyncIterator[Non
 
 def fewer_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each thread that allocates an arena of its own, and a freed arena's pages
-    stay resident (a scanner's listing threads and faststream's workers). Called first thing in a service's own process (its
-    threads start after); a no-op where the C library is not glibc."""
+    stay resident (a scanner's listing threads and faststream's workers). Called first thing
+    in a service's own process (its threads start after); a no-op without glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
