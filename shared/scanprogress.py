@@ -14,6 +14,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 import msgspec
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from shared.work import scan_work_subject
@@ -208,6 +209,7 @@ async def _flush(
     key: tuple[int, str, uuid.UUID],
     adds: _Adds,
 ) -> None:
+    batch: list[tuple[tuple[int, int, int], asyncio.Future[None]]] = []
     try:
         while adds.waiting:
             batch, adds.waiting = adds.waiting, []
@@ -221,16 +223,32 @@ async def _flush(
                     files_seen=sum(a[2] for a, _ in batch),
                 )
             except Exception as e:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(e)
+                _resolve(batch, e)
             else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                _resolve(batch, None)
+            batch = []
+    except BaseException:
+        # Cancelled mid-update (nats-py cancels a request when its connection is lost): every
+        # waiter is told, as a NATS outage, so its task is tried again; none is left waiting.
+        lost = NatsTimeoutError("the scan's progress update was interrupted")
+        _resolve(batch + adds.waiting, lost)
+        adds.waiting = []
+        raise
     finally:
         if not adds.waiting and _ADDS.get(key) is adds:
             del _ADDS[key]
+
+
+def _resolve(
+    batch: list[tuple[tuple[int, int, int], asyncio.Future[None]]], error: BaseException | None
+) -> None:
+    for _, done in batch:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 async def exact_totals(
