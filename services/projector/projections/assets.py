@@ -83,8 +83,7 @@ BARRIERS = frozenset({_FOLDER_BIRTHS})
 
 
 def apply_files_discovered(e: ev.FilesDiscovered, seq: int) -> list[Op | Increment]:
-    folder = e.folder.rstrip("/")
-    paths = [f"{folder}/{f.name}" for f in e.files]
+    paths = [e.path_of(f) for f in e.files]
     births = {
         "owner_id": e.owner_id,
         "library_id": e.library_id,
