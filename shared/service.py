@@ -33,7 +33,9 @@ class QuietFetchTimeouts(logging.Filter):
     the normal state of an idle consumer; faststream's supervisor logs it at ERROR with a
     traceback, which hides real faults. Those records, and the INFO line before each, become
     DEBUG. So does the traceback of a stop that lands while a fetch brings messages (faststream
-    puts them into its closed queue; they were not acked, so they come back after ack_wait)."""
+    puts them into its closed queue; they were not acked, so they come back after ack_wait),
+    and SQLAlchemy's of a goodbye to a connection PostgreSQL had already cut (a pool closing a
+    socket that is gone: the outage itself is reported where the query failed)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
@@ -43,6 +45,7 @@ class QuietFetchTimeouts(logging.Filter):
             (timeout and "raised an exception, retrying" in message)
             or (message.startswith("callback for Task-") and "is being executed" in message)
             or (message.startswith("Task exception was never retrieved") and _closed_queue(error))
+            or (message.startswith("Exception closing connection") and isinstance(error, OSError))
         ):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

@@ -24,7 +24,7 @@ from shared.checkpoint import follow_checkpoint
 from shared.consumer import Consumer, Delivery, subscribe
 from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
-from shared.outage import Outage
+from shared.outage import Outage, unavailable
 from shared.scanprogress import read_progress
 from shared.schema import storable
 from shared.settings import Settings
@@ -36,16 +36,51 @@ FINISH_PATIENCE = 300.0  # seconds the last task of a scan keeps trying to recor
 
 
 @dataclass
+class LocalTasks:
+    """Folder tasks of each scan being handled here now. While one is, another that leaves the
+    backlog needs not look at it: the scan owes a look, which the last of them to end takes.
+    A first import's 16 tasks at once then cost a backlog look per batch, not per folder.
+
+    The last one may end without leaving the backlog itself: given back (Retry, an outage) as
+    a copy of a task that another delivery had already done, it is not in the backlog either,
+    and nothing else would look (the scan would never finish)."""
+
+    handling: collections.Counter[uuid.UUID] = field(default_factory=collections.Counter)
+    owed: set[uuid.UUID] = field(default_factory=set)
+
+    def begin(self, scan_id: uuid.UUID) -> None:
+        self.handling[scan_id] += 1
+
+    def end(self, scan_id: uuid.UUID, *, settles: bool) -> bool:
+        """A task is out of its handler; whether it must look at the backlog now. One that
+        `settles` (done: its settling follows) looks there, where its own end is counted."""
+        self.handling[scan_id] -= 1
+        if self.handling[scan_id] > 0:
+            return False
+        del self.handling[scan_id]
+        if settles or scan_id not in self.owed:
+            return False
+        self.owed.discard(scan_id)
+        return True
+
+    def settled(self, scan_id: uuid.UUID) -> bool:
+        """A task left the backlog; whether it looks at the backlog now (no other task of the
+        scan is being handled here), or leaves the look owed to the last one."""
+        if self.handling[scan_id] > 0:
+            self.owed.add(scan_id)
+            return False
+        self.owed.discard(scan_id)
+        return True
+
+
+@dataclass
 class Holder:
     scanner: Scanner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     outage: Outage = field(default_factory=lambda: Outage(log, "scanner"))
-    # Folder tasks of each scan being handled here now. While one is, another finishing needs
-    # not look at the scan's backlog: the one being handled is still in it, and looks itself
-    # when it is done (or comes back, if given back). A first import's 16 tasks at once then
-    # cost a backlog look per batch, not per folder.
-    handling: collections.Counter[uuid.UUID] = field(default_factory=collections.Counter)
+    local: LocalTasks = field(default_factory=LocalTasks)
+    looks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def s(self) -> Scanner:
@@ -86,7 +121,7 @@ def build_app(
         # Set before cancelling: nats-py's fetch can turn a cancellation into a timeout, and the
         # moves consumer then ends at its next look at `stop` (within a second).
         holder.stop.set()
-        for task in holder.tasks:
+        for task in [*holder.tasks, *holder.looks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -128,14 +163,15 @@ def build_app(
         )
 
     async def on_dir_task(task: DirTask, d: Delivery) -> None:
-        holder.handling[task.scan_id] += 1
+        holder.local.begin(task.scan_id)
+        settles = False
         try:
             with trace.acting(f"{'scan' if counted(task) else 'watcher'} {task.scan_id}"):
                 await holder.s.run_dir(task, keepalive=d.in_progress)
+            settles = True
         finally:
-            holder.handling[task.scan_id] -= 1
-            if not holder.handling[task.scan_id]:
-                del holder.handling[task.scan_id]
+            if holder.local.end(task.scan_id, settles=settles) and counted(task):
+                _look_later(holder, task.scan_id, task.library_id)
 
     async def after_dir_task(task: DirTask | None, d: Delivery) -> None:
         # Done, or given up on as a dead letter: either way it has left the scan's backlog,
@@ -149,7 +185,7 @@ def build_app(
             if scan_id is not None and library_id:
                 await _finish_if_done(holder, scan_id, uuid.UUID(library_id))
         elif counted(task):
-            if d.dead is None and holder.handling[task.scan_id]:
+            if not holder.local.settled(task.scan_id) and d.dead is None:
                 return  # another task of the scan is being handled here, and looks when done
             if d.dead is not None:  # the scan's problems say which folder it could not list
                 await holder.s.bus.publish(
@@ -194,6 +230,24 @@ def _scan_of(subject: str) -> uuid.UUID | None:
         return uuid.UUID(subject.rpartition(".")[2])
     except ValueError:
         return None
+
+
+def _look_later(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:
+    """The owed look at a scan's backlog, off the handler that takes it (which was given back,
+    maybe by an outage that the look waits out)."""
+
+    async def look() -> None:
+        try:
+            await _finish_if_done(holder, scan_id, library_id)
+        except Exception as e:  # the next task or scan of the library looks again
+            if unavailable(e) is None:
+                log.exception("scan %s library %s: looking at its backlog", scan_id, library_id)
+            else:
+                holder.outage.failed(unavailable(e) or "NATS", e, f"the end of scan {scan_id}")
+
+    task = asyncio.create_task(look())
+    holder.looks.add(task)
+    task.add_done_callback(holder.looks.discard)
 
 
 async def _finish_if_done(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> None:

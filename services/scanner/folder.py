@@ -170,7 +170,7 @@ async def _reconcile(
         s, ctx, task.path, set(listing.subdirs), index, reads.children
     )
     planned += missing
-    await publish_planned(s.bus, planned, s.settings.scan.batch_files, reads.positions)
+    await publish_planned(s.bus, planned, s.settings.scan.batch_files, reads.positions, keepalive)
     folder_events: list[ev.BaseEvent] = [
         ev.DirectoryGone(stream_id=task.library_id, path=g, scan_id=task.scan_id) for g in gone
     ]

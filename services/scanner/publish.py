@@ -34,6 +34,8 @@ from shared.trace import event_headers
 from shared.work import WORK_ENCODER, DirTask, dir_task_msg_id, scan_work_subject
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
@@ -214,13 +216,27 @@ def _part(event: ev.FilesDiscovered, files: list[ev.FolderFile], n: int) -> ev.F
     return msgspec.structs.replace(event, files=files, event_id=event_id)
 
 
+KEEPALIVE_EVERY = 2.0  # seconds between in-progress reports while a folder's births go out
+
+
 async def publish_births(
-    bus: EventBus, event: ev.FilesDiscovered, expected: int, most: int = BATCH_FILES
+    bus: EventBus,
+    event: ev.FilesDiscovered,
+    expected: int,
+    most: int = BATCH_FILES,
+    keepalive: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Append a folder's births after `expected` (the folder's position in the read model),
     each part (of at most `most` files) after the last. Raises BirthsRefused when the folder
-    has moved on."""
+    has moved on. `keepalive` is called every KEEPALIVE_EVERY seconds meanwhile: a folder of a
+    million files is a thousand parts, and its task must not come back to a second replica
+    (to be refused) while they go out."""
+    loop = asyncio.get_running_loop()
+    said = loop.time()
     for part in chunks(event, most):
+        if keepalive is not None and loop.time() - said > KEEPALIVE_EVERY:
+            await keepalive()
+            said = loop.time()
         for attempt in range(ATTEMPTS):
             try:
                 expected = await bus.publish(part, expected_last_seq=expected)
@@ -241,6 +257,7 @@ async def publish_planned(
     planned: list[Planned],
     most: int = BATCH_FILES,
     positions: dict[str, int] | None = None,
+    keepalive: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Publish a folder's decisions: its births on the folder's subject, guarded by the folder's
     position (BirthsRefused when it moved), then the per-asset events, pipelined. An asset event
@@ -257,7 +274,9 @@ async def publish_planned(
         if unread:
             raise ValueError(f"births planned without their folder's position: {unread[:3]}")
         assert positions is not None
-        await asyncio.gather(*(publish_births(bus, e, positions[e.folder], most) for e in births))
+        await asyncio.gather(
+            *(publish_births(bus, e, positions[e.folder], most, keepalive) for e in births)
+        )
     rest = [p for p in planned if not isinstance(p[0], ev.FilesDiscovered)]
     if rest:
         await pipeline_for(bus.nc).publish(bus, rest)

@@ -263,9 +263,30 @@ class Run:
             seen = await self.progress()
             return seen is not None and bool(test(seen))
 
-        await eventually(passed, timeout, what)
+        try:
+            await eventually(passed, timeout, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last seen {seen}; {await self.consumers()}") from None
         assert seen is not None
         return seen
+
+    async def consumers(self) -> str:
+        """Each durable consumer's state, for a wait that timed out: what is pending, in
+        hand (unacked) and redelivered says whether work stalled in a handler or in NATS."""
+        nats = self.system.settings.nats
+        js = self.system.ctx.nc.jetstream()
+        said = []
+        for stream in ("EVENTS", "WORK"):
+            try:
+                for c in await js.consumers_info(nats.name(stream)):
+                    said.append(
+                        f"{stream}/{c.name}: pending {c.num_pending}, unacked "
+                        f"{c.num_ack_pending}, redelivered {c.num_redelivered}, waiting "
+                        f"{c.num_waiting}"
+                    )
+            except Exception as e:  # a diagnosis: say why there is none
+                said.append(f"{stream}: {type(e).__name__}: {e}")
+        return "; ".join(said)
 
     async def finished(self, timeout: float) -> float:
         """Wait until the scan is finished and every asset has its metadata; its seconds."""

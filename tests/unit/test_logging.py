@@ -10,9 +10,11 @@ import pytest
 from shared.service import QuietFetchTimeouts
 
 
-def record(msg: str, level: int, exc: BaseException | None = None) -> logging.LogRecord:
+def record(
+    msg: str, level: int, exc: BaseException | None = None, name: str = "services.scanner.app"
+) -> logging.LogRecord:
     exc_info = (type(exc), exc, None) if exc is not None else None
-    return logging.LogRecord("services.scanner.app", level, __file__, 1, msg, (), exc_info)
+    return logging.LogRecord(name, level, __file__, 1, msg, (), exc_info)
 
 
 @pytest.mark.parametrize(
@@ -44,3 +46,16 @@ def test_empty_fetches_are_debug_and_real_faults_stay(
     assert QuietFetchTimeouts().filter(r) is kept
     if not kept:
         assert r.levelno == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("exc", "kept"), [(BrokenPipeError(32, "Broken pipe"), False), (RuntimeError("x"), True)]
+)
+def test_closing_a_connection_postgresql_already_cut_is_debug(
+    exc: BaseException, kept: bool
+) -> None:
+    """SQLAlchemy's pool logs a failed goodbye on a dead socket at ERROR with a traceback."""
+    name = "sqlalchemy.pool.impl.NullPool"
+    logging.getLogger(name).setLevel(logging.INFO)
+    r = record("Exception closing connection %r", logging.ERROR, exc, name)
+    assert QuietFetchTimeouts().filter(r) is kept
