@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from services.watcher.app import serve
-from shared.service import run_service
+from shared.lean import leave_out_unused
 
 
 def main() -> None:
+    leave_out_unused()
+    # Imported after: nats-py and faststream must not find what leave_out_unused left out.
+    from services.watcher.app import serve
+    from shared.service import run_service
+
     run_service("watcher", serve)
 
 
