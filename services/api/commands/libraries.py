@@ -119,11 +119,17 @@ async def create_library(ctx: Context, actor: AuthUser, dto: s.CreateLibraryDto)
 
 
 async def visible_library(
-    ctx: Context, actor: AuthUser, library_id: uuid.UUID, permission: str = "library.read"
+    ctx: Context,
+    actor: AuthUser,
+    library_id: uuid.UUID,
+    permission: str = "library.read",
+    *,
+    counted: bool = True,
 ) -> Row[Any]:
-    """The library's row if the caller may use it for `permission` (decide.visible)."""
+    """The library's row if the caller may use it for `permission` (decide.visible); with
+    `counted` False, without its asset count (a check, not a DTO)."""
     async with ctx.engine.connect() as conn:
-        row = await queries.get_library(conn, library_id)
+        row = await queries.get_library(conn, library_id, counted=counted)
     accepted(decide.visible(actor, library_state(row), permission))
     assert row is not None
     return row
@@ -132,7 +138,7 @@ async def visible_library(
 async def _visible_state(
     ctx: Context, actor: AuthUser, library_id: uuid.UUID, permission: str
 ) -> decide.LibraryState:
-    state = library_state(await visible_library(ctx, actor, library_id, permission))
+    state = library_state(await visible_library(ctx, actor, library_id, permission, counted=False))
     assert state is not None
     return state
 
@@ -216,7 +222,7 @@ async def offline_to_remove(
 ) -> tuple[list[decide.OfflineAsset], list[decide.OfflineAsset]]:
     """(kept, removable): the library's offline assets that *remove offline files* would keep
     and remove now (the web app says how many before it asks)."""
-    await visible_library(ctx, actor, library_id, "library.update")
+    await visible_library(ctx, actor, library_id, "library.update", counted=False)
     async with ctx.engine.connect() as conn:
         rows = await queries.offline_assets(conn, library_id)
     return decide.offline_split(

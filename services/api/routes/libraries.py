@@ -105,7 +105,7 @@ class LibraryController(Controller):
     async def statistics(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryStatsResponseDto:
-        await commands.visible_library(ctx, auth, library_id)
+        await commands.visible_library(ctx, auth, library_id, counted=False)
         async with ctx.engine.connect() as conn:
             return await queries.library_statistics(conn, library_id)
 
@@ -138,7 +138,7 @@ class LibraryController(Controller):
     async def scan_state(
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID
     ) -> s.LibraryScanStatusDto:
-        await commands.visible_library(ctx, auth, library_id)
+        await commands.visible_library(ctx, auth, library_id, counted=False)
         return await scan_status(ctx, library_id)
 
     @post(

@@ -51,9 +51,12 @@ def status_of(e: ShoeboxError) -> int:
     return next((code for cls, code in STATUS.items() if isinstance(e, cls)), 400)
 
 
-async def library_or_404(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -> Any:
-    """The library if the caller may see it; a page of somebody else's library is not found."""
+async def library_or_404(
+    ctx: Context, auth: AuthUser, library_id: uuid.UUID, *, counted: bool = False
+) -> Any:
+    """The library if the caller may see it; a page of somebody else's library is not found.
+    With `counted`, its row holds its asset count (for its DTO)."""
     try:
-        return await commands.visible_library(ctx, auth, library_id)
+        return await commands.visible_library(ctx, auth, library_id, counted=counted)
     except InvalidInput as e:
         raise NotFound("Library not found") from e

@@ -19,6 +19,7 @@ from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 from services.api.scans import scan_status
+from services.api.schemas import iso
 from services.api.web.common import (
     PROGRESS_COALESCE,
     PROGRESS_QUIET,
@@ -43,7 +44,7 @@ async def _status_context(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -
     status = await scan_status(ctx, library_id)
     async with ctx.engine.connect() as conn:
         stats = await queries.library_statistics(conn, library_id)
-        row = await queries.get_library(conn, library_id)
+        row = await queries.get_library(conn, library_id, counted=False)
     offline: list[s.AssetResponseDto] = []
     kept: list[Any] = []
     removable: list[Any] = []
@@ -67,7 +68,7 @@ async def _status_context(ctx: Context, auth: AuthUser, library_id: uuid.UUID) -
         "stats": stats,
         "kept": len(kept),
         "removable": len(removable),
-        "refreshed_at": queries.library_dto(row).refreshed_at if row is not None else None,
+        "refreshed_at": iso(row.refreshed_at) if row is not None else None,
     }
 
 
@@ -192,7 +193,7 @@ class LibraryPages(Controller):
         import_paths: list[str] | None = None,
         exclusion_patterns: list[str] | None = None,
     ) -> Template:
-        row = await library_or_404(ctx, auth, library_id)
+        row = await library_or_404(ctx, auth, library_id, counted=True)
         library = queries.library_dto(row)
         async with ctx.engine.connect() as conn:
             owner = await queries.get_user(conn, row.owner_id, with_deleted=True)

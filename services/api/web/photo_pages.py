@@ -163,7 +163,7 @@ class FolderPages(Controller):
         self, ctx: Context, auth: AuthUser, library_id: uuid.UUID, path: str = ""
     ) -> Template:
         """One folder below an import path: its subfolders, then its photos."""
-        library = queries.library_dto(await library_or_404(ctx, auth, library_id))
+        library = queries.library_dto(await library_or_404(ctx, auth, library_id, counted=True))
         root = next(
             (p for p in library.import_paths if path == p or path.startswith(p.rstrip("/") + "/")),
             None,
