@@ -135,7 +135,7 @@ async def replay_asset(settings: Settings, db_url: str, asset_id: uuid.UUID) -> 
     if not history:
         return 0
     history.sort(key=lambda h: h[0])
-    from services.projector.app import positional
+    from services.projector.send import send
 
     engine = create_engine(db_url, pool=False)
     try:
@@ -148,8 +148,7 @@ async def replay_asset(settings: Settings, db_url: str, asset_id: uuid.UUID) -> 
                 )
                 await raw.execute("DELETE FROM assets WHERE id = $1", asset_id)
                 for stmt, rows in plan(history):
-                    sql, names = positional(stmt)
-                    await raw.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+                    await send(raw, stmt, rows)
                 await raw.executemany(
                     "INSERT INTO album_assets (album_id, asset_id) SELECT $1, $2 "
                     "WHERE EXISTS (SELECT 1 FROM assets WHERE id = $2) ON CONFLICT DO NOTHING",

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import operator
-import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 import msgspec
@@ -22,6 +19,7 @@ from services.projector import checkpoint
 from services.projector.failures import Failure, failure_ops
 from services.projector.positions import position_ops
 from services.projector.projections import plan
+from services.projector.send import positional, send
 from shared import events as ev
 from shared import metrics
 from shared.checkpoint import checkpoint_subject
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
-    from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import NatsSettings
@@ -56,37 +53,6 @@ class ProjectionVersionMismatch(RuntimeError):
             "(`make replay`) to rebuild them from the event stream"
         )
         self.found = found
-
-
-_BIND = re.compile(r"(?<![:\w]):(\w+)")
-
-
-@functools.cache
-def positional(stmt: TextClause) -> tuple[str, tuple[str, ...]]:
-    """A projection's `:name` SQL as asyncpg's `$n` SQL, and the names in `$n` order."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return _BIND.sub(number, stmt.text), tuple(names)
-
-
-@functools.cache
-def _row_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """params dict -> the tuple of its values in `names` order (one C call a row)."""
-    if len(names) == 1:
-        get = operator.itemgetter(names[0])
-        return lambda params: (get(params),)
-    return operator.itemgetter(*names)
-
-
-def rows_of(stmt: TextClause, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    """asyncpg's SQL of `stmt` and its executemany arguments."""
-    sql, names = positional(stmt)
-    return sql, list(map(_row_getter(names), rows))
 
 
 class Projector:
@@ -316,9 +282,11 @@ class Projector:
         """The batch's statements, its failures and the new checkpoint in ONE asyncpg transaction.
 
         asyncpg's own executemany (a prepared statement, one round of binding per row) skips
-        SQLAlchemy's per-row parameter work. The transaction is asyncpg's too: SQLAlchemy's
-        adapter only begins one at its own first execute, so statements sent on the driver
-        connection under `engine.begin()` would each commit on their own.
+        SQLAlchemy's per-row parameter work, and a long run of a statement with a set-based
+        form is one statement over arrays (services/projector/send.py). The transaction is
+        asyncpg's too: SQLAlchemy's adapter only begins one at its own first execute, so
+        statements sent on the driver connection under `engine.begin()` would each commit on
+        their own.
         """
         async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -326,7 +294,7 @@ class Projector:
             async with raw.transaction():
                 positioned: set[int] = set()
                 for stmt, rows in plan(decoded, positioned):
-                    await raw.executemany(*rows_of(stmt, rows))
+                    await send(raw, stmt, rows)
                 for failure in failures or []:
                     for stmt, params in failure_ops(failure):
                         sql, names = positional(stmt)
@@ -338,7 +306,7 @@ class Projector:
                 ]
                 moved += [(f.seq, f.subject, f.event) for f in failures or []]
                 for stmt, rows in position_ops(moved, positioned):
-                    await raw.executemany(*rows_of(stmt, rows))
+                    await send(raw, stmt, rows)
                 sql, names = positional(checkpoint.ADVANCE)
                 params = checkpoint.advance_params(last)
                 await raw.execute(sql, *(params[n] for n in names))

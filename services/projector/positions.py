@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import TextClause, text
 
+from services.projector.projections.base import set_form
 from shared import events as ev
 
-__all__ = ["POSITIONED", "aggregate_of", "position_ops"]
+__all__ = ["POSITIONED", "SET_BASED", "aggregate_of", "position_ops"]
 
 POSITIONED: dict[ev.Aggregate, str] = {
     ev.Aggregate.USER: "users",
@@ -38,6 +39,8 @@ _ADVANCE = {
     aggregate: text(f"UPDATE {table} SET last_seq = :seq WHERE id = :id AND last_seq < :seq")
     for aggregate, table in POSITIONED.items()
 }
+# A batch of events that set no position themselves moves many rows: one statement each kind.
+SET_BASED = {stmt: set_form(stmt, {"id": "uuid", "seq": "bigint"}) for stmt in _ADVANCE.values()}
 
 
 # A removed asset has no row, but its subject goes on (a reading that finished after the

@@ -18,7 +18,7 @@ from services.projector.projections import albums, assets, deadletters, librarie
 from services.projector.projections.base import SCAN_ADD, Increment, Op, Projection
 from shared import events as ev
 
-__all__ = ["BARRIERS", "PROJECTIONS", "Increment", "Op", "Projection", "plan"]
+__all__ = ["BARRIERS", "PROJECTIONS", "SET_BASED", "Increment", "Op", "Projection", "plan"]
 
 PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     **users.PROJECTIONS,
@@ -34,6 +34,9 @@ if _missing:  # checked at import: every event in the union has exactly one proj
 
 # Statements that touch rows of several aggregates: everything planned before them runs first.
 BARRIERS = libraries.BARRIERS | albums.BARRIERS | assets.BARRIERS
+
+# Per-row statements that also have a set-based form, for long runs (base.set_form).
+SET_BASED: dict[TextClause, TextClause] = {**assets.SET_BASED}
 
 
 def _key(stmt: TextClause, params: dict[str, Any]) -> Any:

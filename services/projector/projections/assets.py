@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from services.projector.projections.base import Increment, Op, Projection, scan_inc
+from services.projector.projections.base import Increment, Op, Projection, scan_inc, set_form
 from shared import events as ev
 from shared.ids import external_asset_id
 
@@ -332,6 +332,39 @@ _ASSET_RESTORED = text(
 def apply_asset_restored(e: ev.AssetRestored, seq: int) -> list[Op | Increment]:
     return [(_ASSET_RESTORED, {"id": e.stream_id, "at": e.occurred_at, "seq": seq})]
 
+
+# The PostgreSQL type of each parameter of the per-asset updates (the type of the column it is
+# written to, shared/schema.py), for their set-based forms: a run of one of them in a plan
+# level (a replay's MetadataExtracted, a rescan's FileChanged or AssetOffline) is one UPDATE
+# over unnested arrays instead of one execution per asset (services/projector/send.py).
+_TYPES = {
+    "id": "uuid",
+    **dict.fromkeys(["at", "mtime", "dto", "local"], "timestamptz"),
+    **dict.fromkeys(["seq", "file_size", "sidecar"], "bigint"),
+    **dict.fromkeys(["width", "height", "orientation", "iso", "rating"], "integer"),
+    **dict.fromkeys(["latitude", "longitude", "f_number", "focal_length", "duration"], "float8"),
+    **dict.fromkeys(
+        ["reason", "checksum", "mime_type", "time_zone", "make", "model", "lens_model"], "text"
+    ),
+    **dict.fromkeys(
+        ["exposure_time", "description", "thumbnail_key", "preview_key", "visibility"], "text"
+    ),
+    "thumbhash": "bytea",
+    "is_favorite": "boolean",
+}
+SET_BASED = {
+    stmt: set_form(stmt, _TYPES)
+    for stmt in (
+        _FILE_CHANGED,
+        _ASSET_OFFLINE,
+        _ASSET_ONLINE,
+        _METADATA,
+        _METADATA_FAILED,
+        _ASSET_UPDATED,
+        _ASSET_TRASHED,
+        _ASSET_RESTORED,
+    )
+}
 
 PROJECTIONS: dict[type[ev.BaseEvent], Projection] = {
     ev.FileDiscovered: apply_file_discovered,

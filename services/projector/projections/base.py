@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
 
-__all__ = ["SCAN_ADD", "Increment", "Op", "Projection", "scan_inc"]
+__all__ = ["SCAN_ADD", "Increment", "Op", "Projection", "scan_inc", "set_form"]
 
 Op = tuple[TextClause, dict[str, Any]]
 
@@ -32,3 +33,34 @@ SCAN_ADD = {
 def scan_inc(name: str, scan_id: Any, n: int = 1) -> list[Op | Increment]:
     """The counter to add `n` to, when the event belongs to a scan."""
     return [Increment(name, scan_id, n)] if scan_id is not None else []
+
+
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def set_form(stmt: TextClause, types: Mapping[str, str]) -> TextClause:
+    """The set-based form of a per-row `UPDATE <table> SET ... WHERE ...` keyed by `:id`.
+
+    A run of the statement (rows of one plan level: one per id) becomes one statement: each
+    parameter an array (`types` gives each name's PostgreSQL type, so an array of NULLs is still
+    typed), unnested into `v` and joined to the table. `:name` becomes `v._name`, prefixed so a
+    parameter never shadows a column: `coalesce(:file_size, file_size)` keeps taking the row's
+    own file_size. Every other word of the statement is kept, so its semantics are the same.
+    """
+    head, where_kw, where = stmt.text.partition(" WHERE ")
+    names = list(dict.fromkeys(_BIND.findall(stmt.text)))
+    if not head.startswith("UPDATE ") or not where_kw or " WHERE " in where or "id" not in names:
+        raise ValueError(f"not a per-row UPDATE keyed by :id: {stmt.text}")
+    untyped = [name for name in names if name not in types]
+    if untyped:
+        raise ValueError(f"no PostgreSQL type for {untyped} in: {stmt.text}")
+
+    def column(match: re.Match[str]) -> str:
+        return f"v._{match.group(1)}"
+
+    arrays = ", ".join(f"CAST(:{name} AS {types[name]}[])" for name in names)
+    columns = ", ".join(f"_{name}" for name in names)
+    return text(
+        f"{_BIND.sub(column, head)} FROM unnest({arrays}) AS v({columns}) "
+        f"WHERE {_BIND.sub(column, where)}"
+    )
