@@ -240,10 +240,11 @@ def _look_later(holder: Holder, scan_id: uuid.UUID, library_id: uuid.UUID) -> No
         try:
             await _finish_if_done(holder, scan_id, library_id)
         except Exception as e:  # the next task or scan of the library looks again
-            if unavailable(e) is None:
+            what = unavailable(e)
+            if what is None:
                 log.exception("scan %s library %s: looking at its backlog", scan_id, library_id)
             else:
-                holder.outage.failed(unavailable(e) or "NATS", e, f"the end of scan {scan_id}")
+                holder.outage.failed(what, e, f"the end of scan {scan_id}")
 
     task = asyncio.create_task(look())
     holder.looks.add(task)
