@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -99,10 +100,17 @@ class Listing:
         return out + [x for x in map(self.stat, linked) if x]
 
     def fingerprint(self) -> str | None:
-        """What its files look like to a *modified* scan: path, mtime (ms) and sidecar mtime
-        of each, in code-point order (PostgreSQL's `COLLATE "C"` on UTF-8, see
-        ScanRepository.fingerprints). A folder whose fingerprint is its known online assets'
-        has nothing to reconcile. None when a file was not stat'ed while listed."""
+        """What its files look like to a *modified* scan: the digest of `fingerprint_text`, as
+        ScanRepository.fingerprints has PostgreSQL compute it over the known online assets (32
+        characters a folder cross the wire, not a line per file). A folder whose fingerprint is
+        its known assets' has nothing to reconcile. None when a file was not stat'ed while
+        listed."""
+        text = self.fingerprint_text()
+        return None if text is None else fingerprint_digest(text)
+
+    def fingerprint_text(self) -> str | None:
+        """Path, mtime (ms) and sidecar mtime of each file, a line each, in code-point order
+        (PostgreSQL's `COLLATE "C"` on UTF-8)."""
         if self.unstated or any(f.st is None for f in self.linked):
             return None
         if self.sidecars or self.linked:
@@ -150,6 +158,16 @@ class Fence:
     def excludes(self, real: str) -> bool:
         """True when `real` is an excluded root or lies below one."""
         return any(within(x, real) for x in self.excluded_roots)
+
+
+def fingerprint_digest(text: str) -> str:
+    """PostgreSQL's md5() of a fingerprint's text (UTF-8; a name that is not valid UTF-8 never
+    gets this far, and would only make the folder compared file by file)."""
+    return hashlib.md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+
+
+# A folder without known assets (PostgreSQL returns no row for it).
+NO_FILES_FINGERPRINT: Final = fingerprint_digest("")
 
 
 def _display(path: str) -> str:
@@ -230,11 +248,34 @@ def _list_into(
                 )
                 continue
             try:
+                # The kind the listing itself gave (d_type): no stat for it. A plain regular
+                # file (the most of any tree) is asked first; it is stat'ed once, here when
+                # the scan stats every file, else when its mtime and size are needed.
+                if entry.is_file(follow_symlinks=False):
+                    dot = name.rfind(".")
+                    kind = _KINDS.get(name[dot:].lower()) if dot > 0 else None
+                    if kind is None:
+                        if name[-4:].lower() == ".xmp":
+                            with contextlib.suppress(OSError):
+                                xmp = entry.stat(follow_symlinks=False)
+                                sidecars[f"{prefix}/{name}"] = xmp.st_mtime_ns // 1_000_000
+                    elif not stat_files:
+                        out.unstated = True
+                        plain.append((name, kind, -1, 0))
+                    else:
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError:
+                            st = None  # went since listed: Listing.stat looks again
+                        if st is None or not stat.S_ISREG(st.st_mode):
+                            out.unstated = True
+                            plain.append((name, kind, -1, 0))
+                        else:
+                            plain.append((name, kind, st.st_mtime_ns // 1_000_000, st.st_size))
+                    continue
                 if entry.is_symlink():
                     _linked(out, f"{prefix}/{name}", directory, fence, folder_excluded, sidecars)
                     continue
-                # The kind the listing itself gave (d_type): no stat for it. A file is stat'ed
-                # once, when its mtime and size are needed.
                 if entry.is_dir(follow_symlinks=False):
                     path = f"{prefix}/{name}"
                     # A plain file lies in the listed folder, which no excluded root holds (its
@@ -246,26 +287,11 @@ def _list_into(
                         # drop some files of a folder and keep others.
                         out.subdirs.append(path)
                     continue
-                dot = name.rfind(".")
-                kind = _KINDS.get(name[dot:].lower()) if dot > 0 else None
-                regular = entry.is_file(follow_symlinks=False)
-                if kind is None:
-                    if regular and name[-4:].lower() == ".xmp":
-                        with contextlib.suppress(OSError):
-                            xmp = entry.stat(follow_symlinks=False)
-                            sidecars[f"{prefix}/{name}"] = xmp.st_mtime_ns // 1_000_000
-                    continue
-                if not regular:
+                # Neither a file, a link nor a folder (a pipe, a socket, a device).
+                if asset_type(name) is not None:
                     out.problems.append(
                         (_display(f"{prefix}/{name}"), "not a regular file; skipped")
                     )
-                    continue
-                st = _stat(entry) if stat_files else None
-                if st is None:
-                    out.unstated = True
-                    plain.append((name, kind, -1, 0))
-                else:
-                    plain.append((name, kind, st.st_mtime_ns // 1_000_000, st.st_size))
             except FileNotFoundError:
                 continue  # vanished while listing, or a dangling link: nothing to import
             except OSError as e:
@@ -277,16 +303,6 @@ def _list_into(
             out.excluded.update(f"{prefix}/{name}" for name in excluded)
             plain = [p for p in plain if p[0] not in excluded]
     out.plain = plain
-
-
-def _stat(entry: os.DirEntry[str]) -> os.stat_result | None:
-    """A regular file's stat by its listing entry (in the listed folder, by name), or None
-    when it went or changed kind since: Listing.stat looks again."""
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except OSError:
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def _problem(out: Listing, path: str, e: OSError) -> None:

@@ -49,8 +49,8 @@ class TestModifiedRescan:
             {f"{y}/{m}/p{j}.jpg": None for y in ("2023", "2024") for m in "ab" for j in range(4)}
             | {"top.jpg": None, "2023/a/p0.xmp": b"<x/>"},
         )
-        sub_ms_mtimes(world)
         backdate(world.media)
+        sub_ms_mtimes(world)  # after backdate, which sets whole seconds
         lib = await world.library(world.media)
         await world.scan(lib)
         before = await subject_counts(world)
@@ -156,11 +156,17 @@ class TestModifiedRescan:
     ) -> None:
         """A folder whose fingerprint matched costs a stat per file and no event: up to eight
         such folders fit a budget of two, while a folder that changed counts whole (decision
-        0031)."""
+        0031). The scanner's digest of a folder matches PostgreSQL's with a name beyond ASCII,
+        a sidecar and mtimes below the ms."""
         monkeypatch.setattr(subtree, "BUDGET_FOLDERS", 2)
         monkeypatch.setattr(subtree, "BATCH_FOLDERS", 1)
-        files = make_tree(world.media, {f"d{i}/e/p.jpg": None for i in range(3)})
+        files = make_tree(
+            world.media,
+            {f"d{i}/e/p.jpg": None for i in range(3)}
+            | {"d0/e/\u00e9t\u00e9 \u65e5.jpg": None, "d1/e/p.xmp": b"<x/>"},
+        )
         backdate(world.media)
+        sub_ms_mtimes(world)  # after backdate, which sets whole seconds
         lib = await world.library(world.media)
         await world.scan(lib)
         state = await world.scan(lib, {"refreshModifiedFiles": True})

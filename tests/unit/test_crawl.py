@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.scanner.crawl import Entry, Fence, list_dir
+from services.scanner.crawl import Entry, Fence, fingerprint_digest, list_dir
 from shared.globs import ExclusionMatcher
 
 
@@ -150,10 +150,10 @@ class TestFingerprint:
             (tmp_path / name).write_bytes(b"x")
             _at_ms(tmp_path / name, ms)
         listing = list_dir(str(tmp_path), _fence(tmp_path), stat_files=True)
-        assert listing.fingerprint() == f"{tmp_path}/z.jpg|7|9\n{tmp_path}/\u00e9.jpg|5|0"
+        assert listing.fingerprint_text() == f"{tmp_path}/z.jpg|7|9\n{tmp_path}/\u00e9.jpg|5|0"
         empty = tmp_path / "empty"
         empty.mkdir()
-        assert list_dir(str(empty), _fence(tmp_path), stat_files=True).fingerprint() == ""
+        assert list_dir(str(empty), _fence(tmp_path), stat_files=True).fingerprint_text() == ""
 
     def test_any_change_of_mtime_or_sidecar_changes_the_fingerprint(self, tmp_path: Path) -> None:
         (tmp_path / "a.jpg").write_bytes(b"x")
@@ -164,7 +164,7 @@ class TestFingerprint:
         (tmp_path / "a.xmp").write_bytes(b"<x/>")
         _at_ms(tmp_path / "a.xmp", 1)
         prints.append(list_dir(str(tmp_path), _fence(tmp_path), stat_files=True).fingerprint())
-        assert prints[0] == f"{tmp_path}/a.jpg|5|0"
+        assert prints[0] == fingerprint_digest(f"{tmp_path}/a.jpg|5|0")
         assert len(set(prints)) == 3
 
     def test_a_folder_with_a_stray_sidecar_or_a_link_prints_its_files_alike(
@@ -201,4 +201,4 @@ class TestFingerprint:
         _at_ms(tmp_path / "real" / "a.jpg.xmp", 9)
         (tmp_path / "lib" / "a.jpg.xmp").symlink_to(tmp_path / "real" / "a.jpg.xmp")
         listing = list_dir(str(tmp_path / "lib"), _fence(tmp_path), stat_files=True)
-        assert listing.fingerprint() == f"{tmp_path}/real/a.jpg|5|9"
+        assert listing.fingerprint_text() == f"{tmp_path}/real/a.jpg|5|9"
