@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import infra, peak_rss_mb
 from shared import events as ev
 from shared.bus import EventBus
+from shared.events import decode
 from tests.factories import backdate
 from tests.helpers import create_user, external_library, ok, sign_up_admin
 from tests.system import System, env_for, open_system
@@ -65,27 +66,28 @@ async def timed_scan(
     """(seconds until the scanners recorded the scan's end, seconds until the read models
     show it, final status)."""
     bus = EventBus(system.ctx.nc, system.settings.nats)
+    # The scan's own subject, pushed as NATS stores its events: a poll of the API (or of NATS)
+    # every few ms would take a share of the cores the scan is measured on.
+    sub = await system.ctx.nc.subscribe(bus.aggregate_subject("scans", lib))
     started = time.perf_counter()
     r = await system.client.post(f"/api/libraries/{lib}/scan", headers=admin, json=body)
     assert r.status_code == 204, r.text
     scan_id = (await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin)))[
         "scanId"
     ]
-    scanned = None
-    while True:
-        if scanned is None:
-            # Until the scanners record the end, ask NATS (a cheap request): a poll of the API
-            # every few ms would take a share of the cores the scan is measured on.
-            _, last = await bus.last_event("scans", lib)
+    try:
+        while True:
+            last = decode((await sub.next_msg(timeout=600)).data)
             if isinstance(last, ev.LibraryScanFinished) and str(last.scan_id) == scan_id:
                 scanned = time.perf_counter() - started
-            else:
-                await asyncio.sleep(0.005)
-                continue
+                break
+    finally:
+        await sub.unsubscribe()
+    while True:
         state = await ok(await system.client.get(f"/api/libraries/{lib}/scan", headers=admin))
         if state["scanId"] == scan_id and state["state"] == "finished":
             done = time.perf_counter() - started
-            return scanned or done, done, state
+            return scanned, done, state
         await asyncio.sleep(0.005)
 
 
