@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from tests.system import Infra, embedded_infra
@@ -19,3 +20,68 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class CpuTally:
+    """CPU seconds the machine's processes spent between `start()` and `stop()`, by owner: a
+    service (its process and every process below it, e.g. the metadata workers), PostgreSQL,
+    the NATS server, everything else, and the cores' idle time. It says where the cores went
+    during a phase, e.g. what a second scanner could have run on."""
+
+    def __init__(self, services: dict[str, list[int]]) -> None:
+        self.services = services  # name: root pids
+        self.before: dict[int, tuple[str, float]] = {}
+        self.idle_before = 0.0
+        self.spent: dict[str, float] = {}
+
+    @staticmethod
+    def _procs() -> dict[int, tuple[int, str, float]]:
+        """pid: (parent, name, CPU seconds) of every process."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    raw = Path(f"/proc/{entry.name}/stat").read_text()
+                    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+                    fields = raw[raw.rindex(")") + 2 :].split()
+                    cpu = (int(fields[11]) + int(fields[12])) / tick
+                    out[int(entry.name)] = (int(fields[1]), name, cpu)
+        return out
+
+    @staticmethod
+    def _idle() -> float:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+
+    def _owned(self) -> dict[int, tuple[str, float]]:
+        procs = self._procs()
+        owner = {pid: name for name, pids in self.services.items() for pid in pids}
+        out = {}
+        for pid, (parent, name, cpu) in procs.items():
+            who, up = owner.get(pid), parent
+            while who is None and up in procs and up > 1:
+                who, up = owner.get(up), procs[up][0]
+            if who is None:
+                who = name if name in ("postgres", "nats-server") else "other"
+            out[pid] = (who, cpu)
+        return out
+
+    def start(self) -> None:
+        self.before, self.idle_before = self._owned(), self._idle()
+
+    def stop(self) -> dict[str, float]:
+        after, idle = self._owned(), self._idle()
+        spent: dict[str, float] = {}
+        for pid, (who, cpu) in after.items():
+            spent[who] = spent.get(who, 0.0) + cpu - self.before.get(pid, (who, 0.0))[1]
+        spent["idle"] = idle - self.idle_before
+        self.spent = {k: v for k, v in spent.items() if v >= 0.05}
+        return self.spent
+
+    def line(self, wall: float) -> str:
+        """`name 12.3 s (0.45 cores)` for each, most first."""
+        return ", ".join(
+            f"{who} {cpu:.1f} s ({cpu / wall:.2f} cores)"
+            for who, cpu in sorted(self.spent.items(), key=lambda x: -x[1])
+        )

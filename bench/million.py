@@ -10,6 +10,8 @@ The tree (tiny JPEG-headed files, backdated) is built once under the data folder
   the assets listed by the API, files/s;
 - unchanged *new*-mode and *modified*-mode rescans, each against its floor;
 - replay of the whole stream, events/s, against a raw insert of the same asset rows;
+- the CPU seconds of each service, PostgreSQL and the NATS server during each first import
+  (what a second scanner finds left of the cores);
 - peak RSS of the scanner, projector, api and metadata processes; the NATS server's RSS and
   its store on disk per million assets; the machine's load average before and after.
 
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import httpx
 
-from bench.common import peak_rss_mb
+from bench.common import CpuTally, peak_rss_mb
 from bench.scan import build_tree, walk
 from services.cli import replay
 from shared.infra import free_port, start_nats, start_postgres
@@ -220,7 +222,14 @@ async def run_system(
                 procs.start("scanner", n)
                 body = {"ownerId": me, "importPaths": [str(media)], "name": f"{n} scanner(s)"}
                 lib = (await c.post("/api/libraries", headers=admin, json=body)).json()["id"]
+                tally = CpuTally(
+                    {name: [p.pid for p in ps] for name, ps in procs.procs.items()}
+                    | {"bench": [os.getpid()]}
+                )
+                tally.start()
                 first, state = await scan(c, admin, lib, None, procs)
+                tally.stop()
+                results[f"CPU during the first import, {n} scanner(s)"] = tally.line(first)
                 assert state["new"] == files, state
                 assert await assets_listed(c, admin, lib) == files
                 results[f"first import, {n} scanner(s)"] = (
