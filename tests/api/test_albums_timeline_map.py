@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_assets_api import asset_by_path, external_photos, extract, photo, uploaded
+from tests.api.assets import asset_by_path, external_photos, extract, photo, uploaded
 from tests.helpers import create_user, ok, scan, sign_up_admin
 from tests.system import System
 

@@ -13,7 +13,7 @@ from typing import Any
 from services.api.server_info import as_human_readable
 from shared import events as ev
 from shared.metadata import AssetMetadata
-from tests.api.test_assets_api import (
+from tests.api.assets import (
     asset_by_path,
     external_photos,
     leftovers,

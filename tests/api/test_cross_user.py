@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_assets_api import uploaded
+from tests.api.assets import uploaded
 from tests.api.test_permissions import (
     ADMIN_ROUTES,
     PUBLIC,

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from services.api.app import build_app
 from services.api.multipart import MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_PARTS
-from tests.api.test_assets_api import (
+from tests.api.assets import (
     BOUNDARY,
     MULTIPART_TAIL,
     MULTIPART_TYPE,

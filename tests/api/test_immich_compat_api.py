@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_assets_api import extract, photo, uploaded
+from tests.api.assets import extract, photo, uploaded
 from tests.helpers import create_user, ok, sign_up_admin
 from tests.system import System
 

@@ -20,7 +20,7 @@ import pytest
 import socketio
 from sqlalchemy import text
 
-from tests.api.test_assets_api import uploaded
+from tests.api.assets import uploaded
 from tests.e2e.test_immich_clients import (
     CLIENTS,
     client_env,

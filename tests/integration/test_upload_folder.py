@@ -17,7 +17,7 @@ from services.watcher.observer import ImportPathHandler
 from shared import events as ev
 from shared.globs import ExclusionMatcher
 from shared.ids import external_asset_id
-from tests.api.test_assets_api import photo, uploaded
+from tests.api.assets import photo, uploaded
 from tests.factories import make_tree
 from tests.helpers import assets_of, create_user, external_library, ok, scan, sign_up_admin
 from tests.system import Infra, System, open_system, run_scanner
