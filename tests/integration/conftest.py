@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from shared.bus import EventBus
-from tests.helpers import assets_of, create_user, external_library, scan, sign_up_admin
+from tests.helpers import (
+    assets_of,
+    create_user,
+    external_library,
+    media_system,
+    scan,
+    sign_up_admin,
+)
 from tests.system import Infra, System, open_system, run_scanner
 
 
@@ -49,3 +56,13 @@ async def world(infra: Infra, tmp_path: Path) -> AsyncIterator[World]:
         admin = await sign_up_admin(system)
         user, _ = await create_user(system, admin, "owner@example.com", str(media))
         yield World(system, media, admin, user)
+
+
+@pytest.fixture
+async def metadata_env(
+    infra: Infra, tmp_path: Path
+) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
+    """A system with a scanner and the metadata service: (system, admin headers, the owner's
+    id, the owner's external path)."""
+    async with media_system(infra, tmp_path) as m:
+        yield m.system, m.admin, m.owner["id"], m.root

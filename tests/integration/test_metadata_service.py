@@ -8,9 +8,6 @@ import hashlib
 import io
 import os
 import shutil
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +15,11 @@ import msgspec
 import pytest
 import thash
 from PIL import Image
-from sqlalchemy import text
 
 from services.metadata.app import serve as serve_metadata
 from services.metadata.handlers import thumbnail_keys
-from shared import events as ev
-from shared.ids import external_asset_id
 from shared.settings import Settings
-from tests.factories import jpeg_bytes, png_bomb
+from tests.factories import jpeg_bytes
 from tests.helpers import (
     SAMPLES,
     assets_of,
@@ -40,16 +34,8 @@ from tests.system import Infra, System, eventually
 pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason=f"corpus not found at {SAMPLES}")
 
 
-@pytest.fixture
-async def env(
-    infra: Infra, tmp_path: Path
-) -> AsyncIterator[tuple[System, dict[str, str], str, Path]]:
-    async with media_system(infra, tmp_path) as m:
-        yield m.system, m.admin, m.owner["id"], m.root
-
-
-async def test_camera_files_get_exif_and_thumbnails(env: Any) -> None:
-    system, admin, owner, media = env
+async def test_camera_files_get_exif_and_thumbnails(metadata_env: Any) -> None:
+    system, admin, owner, media = metadata_env
     for name in ("Canon_40D.jpg", "Nikon_D70.jpg", "corrupted.jpg"):
         shutil.copy(SAMPLES / "jpg" / name, media / name)
     shutil.copy(SAMPLES / "heic" / "IMG_5195.HEIC", media / "IMG_5195.HEIC")
@@ -82,8 +68,8 @@ async def test_camera_files_get_exif_and_thumbnails(env: Any) -> None:
     assert preview.format == "JPEG" and max(preview.size) <= 1440
 
 
-async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any) -> None:
-    system, admin, owner, media = env
+async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(metadata_env: Any) -> None:
+    system, admin, owner, media = metadata_env
     (media / "garbage.jpg").write_bytes(b"this is not a jpeg at all" * 10)
     (media / "empty.png").write_bytes(b"")
     shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", media / "good.jpg")
@@ -104,11 +90,11 @@ async def test_unreadable_file_is_a_recorded_failure_and_nothing_stops(env: Any)
 
 
 async def test_truncated_file_keeps_its_header_and_records_why_it_has_no_thumbnail(
-    env: Any,
+    metadata_env: Any,
 ) -> None:
     """Header and EXIF intact, pixel data cut off (a copy that stopped half way): the asset is
     listed with what was read, and the failure shows through the API."""
-    system, admin, owner, media = env
+    system, admin, owner, media = metadata_env
     jpeg = (SAMPLES / "jpg" / "hdr" / "iphone_hdr_YES.jpg").read_bytes()
     (media / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 3])
     heic = (SAMPLES / "heic" / "IMG_5195.HEIC").read_bytes()
@@ -164,10 +150,9 @@ async def test_file_met_mid_copy_is_read_once_complete_not_recorded_broken(
         assert asset["checksum"] == base64.b64encode(hashlib.sha1(photo).digest()).decode()
 
 
-async def test_changed_file_is_reread_on_modified_scan(env: Any) -> None:
-    import os
+async def test_changed_file_is_reread_on_modified_scan(metadata_env: Any) -> None:
 
-    system, admin, owner, media = env
+    system, admin, owner, media = metadata_env
     target = media / "photo.jpg"
     shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", target)
     os.utime(target, (1_600_000_000, 1_600_000_000))
@@ -203,10 +188,11 @@ def _xmp(description: str, date: str) -> bytes:
 </rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>""".encode()
 
 
-async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_scan(env: Any) -> None:
-    import os
+async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_scan(
+    metadata_env: Any,
+) -> None:
 
-    system, admin, owner, media = env
+    system, admin, owner, media = metadata_env
     photo = media / "photo.jpg"
     shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", photo)
     os.utime(photo, (1_600_000_000, 1_600_000_000))
@@ -241,172 +227,6 @@ async def test_sidecar_appearing_changing_and_going_is_picked_up_by_modified_sca
 
 
 # ------------------------------------------------------------------- hostile files (issue #2)
-
-
-async def _discovered(system: System, lib: str, owner: str, path: Path) -> None:
-    """What a scanner publishes for a file it saw moments before the user swapped it."""
-    library_id = uuid.UUID(lib)
-    await system.ctx.bus.publish(
-        ev.FileDiscovered(
-            stream_id=external_asset_id(library_id, str(path)),
-            library_id=library_id,
-            owner_id=uuid.UUID(owner),
-            path=str(path),
-            type="IMAGE",
-            file_modified_at=datetime.now(UTC),
-            file_size=path.lstat().st_size,
-        )
-    )
-
-
-async def _changed(system: System, asset: dict[str, Any], size: int) -> None:
-    """What a scanner publishes for a file it saw change moments before the user swapped it."""
-    await system.ctx.bus.publish(
-        ev.FileChanged(
-            stream_id=uuid.UUID(asset["id"]),
-            library_id=uuid.UUID(asset["libraryId"]),
-            path=asset["originalPath"],
-            file_modified_at=datetime.now(UTC),
-            file_size=size,
-        )
-    )
-
-
-def _sha1(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha1(data).digest()).decode()
-
-
-async def test_name_swapped_for_a_symlink_out_of_the_fence_is_never_read(
-    env: Any, tmp_path: Path
-) -> None:
-    """A scanned photo, then its folder, replaced by a symlink to an outside photo before the
-    worker reads it: neither the checksum, the size nor the thumbnail is the outside photo's."""
-    system, admin, owner, media = env
-    mine = (SAMPLES / "jpg" / "Canon_40D.jpg").read_bytes()
-    theirs = (SAMPLES / "jpg" / "Nikon_D70.jpg").read_bytes()
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    (secret / "photo.jpg").write_bytes(theirs)
-    (media / "album").mkdir()
-    (media / "album" / "photo.jpg").write_bytes(mine)
-    (media / "other.jpg").write_bytes(mine)
-    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
-    await scan(system, admin, lib)
-    assets = {Path(a["originalPath"]).name: a for a in await assets_read(system, admin, lib, 2)}
-    assert assets["photo.jpg"]["checksum"] == _sha1(mine)
-    store = system.ctx.thumbs
-    assert store is not None
-    thumbs = {
-        name: (await store.get(thumbnail_keys(a["id"])[0])).data for name, a in assets.items()
-    }
-
-    (media / "other.jpg").rename(media / "other.jpg.moved")
-    (media / "other.jpg").symlink_to(secret / "photo.jpg")
-    (media / "album").rename(media / "album.moved")
-    (media / "album").symlink_to(secret)
-    for asset in assets.values():
-        await _changed(system, asset, len(mine))
-    after: dict[str, Any] = {}
-
-    async def reread() -> bool:
-        nonlocal after
-        after = {
-            Path(a["originalPath"]).name: a
-            for a in await assets_of(system, admin, lib, withExif=True)
-        }
-        return all(
-            a["metadataStatus"] == "failed" or a["checksum"] != _sha1(mine) for a in after.values()
-        )
-
-    await eventually(reread, 30, "both swapped files to be re-read")
-    for name, asset in after.items():
-        assert asset["metadataStatus"] == "failed", (name, asset)
-        assert "disappeared" in asset["metadataError"], asset["metadataError"]
-        size = asset["exifInfo"]["fileSizeInByte"]
-        assert (asset["checksum"], size) == (_sha1(mine), len(mine)), name
-        assert (await store.get(thumbnail_keys(asset["id"])[0])).data == thumbs[name]
-
-
-async def test_fifo_dev_zero_and_huge_sparse_file_are_failures_and_the_next_file_is_read(
-    env: Any,
-) -> None:
-    """Each refused without blocking or reading, recorded with its reason; both workers are
-    free for the photo after them."""
-    system, admin, owner, media = env
-    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
-    await scan(system, admin, lib)
-    os.mkfifo(media / "pipe.jpg")
-    (media / "zero.jpg").symlink_to("/dev/zero")
-    huge = media / "huge.jpg"
-    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", huge)
-    os.truncate(huge, 100 << 30)  # 100 GB, sparse: over the 64 GiB default
-    for name in ("pipe.jpg", "zero.jpg", "huge.jpg"):
-        await _discovered(system, lib, owner, media / name)
-    shutil.copy(SAMPLES / "jpg" / "Nikon_D70.jpg", media / "next.jpg")
-    await _discovered(system, lib, owner, media / "next.jpg")
-    assets = {Path(a["originalPath"]).name: a for a in await assets_read(system, admin, lib, 4)}
-    reasons = {name: a["metadataError"] for name, a in assets.items()}
-    assert "not a regular file (a FIFO)" in reasons["pipe.jpg"]
-    assert "disappeared" in reasons["zero.jpg"]
-    assert "file too large" in reasons["huge.jpg"]
-    assert assets["next.jpg"]["metadataStatus"] == "done" and assets["next.jpg"]["resized"]
-
-
-async def test_file_past_the_time_bound_is_a_failure_and_the_next_file_gets_its_thumbnail(
-    infra: Infra, tmp_path: Path
-) -> None:
-    """One worker, a time bound of 0.1 s, and a 20 KB PNG of 13,000 x 13,000 pixels that takes
-    the better part of a second to render: its worker is killed, the file recorded, and a new
-    worker renders the photo scanned after it."""
-
-    async def hurried_metadata(settings: Settings, stop: asyncio.Event) -> None:
-        await serve_metadata(msgspec.structs.replace(settings, metadata_timeout=0.1), stop, 1)
-
-    async with media_system(infra, tmp_path, hurried_metadata) as m:
-        system, admin, media = m.system, m.admin, m.root
-        png_bomb(media / "slow.png", 13_000)
-        lib = (await external_library(system, admin, m.owner["id"], [str(media)]))["id"]
-        await scan(system, admin, lib)
-        (slow,) = await assets_read(system, admin, lib, 1)
-        assert slow["metadataStatus"] == "failed"
-        assert "took longer than 0.1 s; the reader was stopped" in slow["metadataError"]
-        (media / "next.jpg").write_bytes(jpeg_bytes((64, 48)))
-        await scan(system, admin, lib)
-        assets = {Path(a["originalPath"]).name: a for a in await assets_read(system, admin, lib, 2)}
-        assert assets["next.jpg"]["metadataStatus"] == "done" and assets["next.jpg"]["resized"]
-
-
-async def test_file_of_a_library_with_no_external_path_is_a_failure_not_read(env: Any) -> None:
-    """No library (deleted, or never there), so no external path to fence the read: nothing is
-    read, and the failure says why."""
-    system, admin, owner, media = env
-    shutil.copy(SAMPLES / "jpg" / "Canon_40D.jpg", media / "photo.jpg")
-    lib = (await external_library(system, admin, owner, [str(media)]))["id"]
-    await scan(system, admin, lib)
-    await assets_read(system, admin, lib, 1)
-    gone = str(uuid.uuid4())  # a library the read models do not know
-    await _discovered(system, gone, owner, media / "photo.jpg")
-    asset_id = external_asset_id(uuid.UUID(gone), str(media / "photo.jpg"))
-    row: Any = None
-
-    async def recorded() -> bool:
-        nonlocal row
-        async with system.ctx.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT metadata_status, metadata_error, checksum FROM assets "
-                        "WHERE id = :id"
-                    ),
-                    {"id": asset_id},
-                )
-            ).first()
-        return row is not None and row.metadata_status != "pending"
-
-    await eventually(recorded, 30, "the asset of the unknown library to be recorded")
-    assert row.metadata_status == "failed"
-    assert "outside the external path" in row.metadata_error
-    assert row.checksum is None
 
 
 def _oriented_jpeg(size: tuple[int, int], color: tuple[int, int, int], orientation: int) -> bytes:
