@@ -38,7 +38,6 @@ from services.api.routes.server import VERSION
 from services.api.schemas import ServerVersionResponseDto
 from shared import events as ev
 from shared.errors import NotReady
-from shared.ids import external_asset_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,8 +77,8 @@ def change_of(event: ev.BaseEvent, seq: int, fresh: OrderedDict[uuid.UUID, None]
     """What an event means to Immich's clients, or None (pure: `fresh` is the only state)."""
     if isinstance(event, ev.FileDiscovered | ev.AssetUploaded | ev.FilesDiscovered):
         if isinstance(event, ev.FilesDiscovered):
-            for f in event.files:
-                fresh[external_asset_id(event.library_id, event.path_of(f))] = None
+            for asset_id in event.asset_ids():
+                fresh[asset_id] = None
         else:
             fresh[event.stream_id] = None
         while len(fresh) > FRESH_LIMIT:

@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 
 from shared.events.base import Aggregate, AssetType, BaseEvent, OfflineReason
-from shared.ids import external_asset_id
+from shared.ids import external_asset_ids
 from shared.metadata import AssetMetadata
 
 # --- assets ---------------------------------------------------------------------------------
@@ -56,15 +56,19 @@ class FilesDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
     def path_of(self, f: FolderFile) -> str:
         return f"{self.folder.rstrip('/')}/{f.name}"
 
+    def asset_ids(self, paths: list[str] | None = None) -> list[uuid.UUID]:
+        """Each file's asset, in one pass (`paths`: path_of each file, when the caller has them)."""
+        return external_asset_ids(self.library_id, paths or [self.path_of(f) for f in self.files])
+
     def discoveries(self) -> list[FileDiscovered]:
         """Each file as the FileDiscovered of its asset (the shape per-asset consumers read):
         event ids derived from this event's, so a redelivery names the same facts."""
         out = []
-        for f in self.files:
-            path = self.path_of(f)
+        paths = [self.path_of(f) for f in self.files]
+        for f, path, asset_id in zip(self.files, paths, self.asset_ids(paths), strict=True):
             out.append(
                 FileDiscovered(
-                    stream_id=external_asset_id(self.library_id, path),
+                    stream_id=asset_id,
                     event_id=uuid.uuid5(self.event_id, f.name),
                     occurred_at=self.occurred_at,
                     library_id=self.library_id,

@@ -9,7 +9,6 @@ from sqlalchemy import text
 
 from services.projector.projections.base import Increment, Op, Projection, scan_inc, set_form
 from shared import events as ev
-from shared.ids import external_asset_id
 
 _ASSET_INSERT = text(
     "INSERT INTO assets (id, owner_id, library_id, type, original_path, original_file_name, dir, "
@@ -89,7 +88,7 @@ def apply_files_discovered(e: ev.FilesDiscovered, seq: int) -> list[Op | Increme
         "library_id": e.library_id,
         "dir": e.folder,
         "at": e.occurred_at,
-        "ids": [external_asset_id(e.library_id, p) for p in paths],
+        "ids": e.asset_ids(paths),
         "types": [f.type for f in e.files],
         "paths": paths,
         "names": [f.name for f in e.files],
