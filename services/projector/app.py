@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
+    from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.settings import NatsSettings
@@ -40,6 +42,59 @@ BATCH_SIZE = 1000
 RETRY_FIRST = 0.5  # seconds before the first retry after the database went away; doubles
 RETRY_MAX = 15.0
 PUMP_STOP = 5.0  # seconds the fetch loop is given to stop
+GC_FIRST = 50_000  # allocations between the cyclic collector's young runs while projecting
+
+Statements = list[tuple["TextClause", list[dict[str, Any]]]]
+
+
+def stream_seq(msg: Msg) -> int:
+    """A JetStream message's stream sequence, from its reply subject alone (nats-py's
+    `msg.metadata` parses every token into objects: it was a tenth of a replay's CPU).
+
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or
+    with `<domain>.<account hash>` after ACK and a token at the end (twelve or more tokens)."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)  # nats-py's error for what is not a JetStream ack
+
+
+class Prepared(NamedTuple):
+    """A fetched batch, decoded and planned ahead of its commit."""
+
+    first: int  # its first sequence past the position it was prepared after
+    last: int
+    decoded: list[tuple[int, ev.BaseEvent]]
+    subjects: dict[int, str]
+    failures: list[Failure]
+    statements: Statements
+
+
+_collecting_less = 0
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while projecting: a batch makes tens of
+    thousands of small objects (events, parameter dicts, UUIDs), none of them in a cycle, and
+    the default threshold ran a collection every 700 of them. The objects alive at start are
+    frozen out of the full collections. Nested uses (several projectors in one process) keep
+    the threshold until the last ends."""
+    global _collecting_less
+    before = gc.get_threshold()
+    if _collecting_less == 0:
+        gc.freeze()
+        gc.set_threshold(max(GC_FIRST, before[0]), *before[1:])
+    _collecting_less += 1
+    try:
+        yield
+    finally:
+        _collecting_less -= 1
+        if _collecting_less == 0:
+            gc.set_threshold(*before)
+            gc.unfreeze()
 
 
 class ProjectionVersionMismatch(RuntimeError):
@@ -95,6 +150,10 @@ class Projector:
         with `retry` False (a replay someone watches) its error is raised instead.
         """
         stop = stop or asyncio.Event()
+        with fewer_collections():
+            await self._run(stop, until_seq, retry)
+
+    async def _run(self, stop: asyncio.Event, until_seq: int | None, retry: bool) -> None:
         delay = RETRY_FIRST
         failed_at = -1
         while not stop.is_set():
@@ -142,8 +201,8 @@ class Projector:
                 ),
             )
             self.bound = True
-            # The next batch is fetched while this one commits.
-            queue: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=2)
+            # The next batch is fetched, decoded and planned while this one commits.
+            queue: asyncio.Queue[Prepared] = asyncio.Queue(maxsize=1)
             pumping = asyncio.Event()
             pumping.set()
             pump = asyncio.create_task(self._pump(sub, queue, pumping))
@@ -155,15 +214,14 @@ class Projector:
                         if pump.done():
                             pump.result()  # a fetch failed: raise it here
                         continue
-                    first = int(batch[0].metadata.sequence.stream)
-                    if first > self.position + 1:
+                    if batch.first > self.position + 1:
                         log.warning(
                             "projector: expected seq %d, got %d; re-subscribing",
                             self.position + 1,
-                            first,
+                            batch.first,
                         )
                         break
-                    await self.apply(batch)
+                    await self._apply(batch)
                     if until_seq is not None and self.position >= until_seq:
                         return
             finally:
@@ -183,11 +241,14 @@ class Projector:
     async def _pump(
         self,
         sub: JetStreamContext.PullSubscription,
-        queue: asyncio.Queue[list[Msg]],
+        queue: asyncio.Queue[Prepared],
         pumping: asyncio.Event,
     ) -> None:
+        ahead = self.position  # the last sequence prepared
         while pumping.is_set():
-            batch = await self._fetch(sub)
+            batch = self.prepare(await self._fetch(sub), ahead)
+            if batch is not None:
+                ahead = batch.last
             while batch and pumping.is_set():
                 try:
                     await asyncio.wait_for(queue.put(batch), 0.5)
@@ -209,21 +270,20 @@ class Projector:
             batch.extend(more)
         return batch
 
-    async def apply(self, msgs: list[Msg]) -> None:
-        """Apply a batch and its checkpoint in one transaction, then announce the checkpoint.
+    def prepare(self, msgs: list[Msg], after: int) -> Prepared | None:
+        """Decode and plan the messages past sequence `after`; None when there are none.
 
-        An event that cannot be decoded or applied is passed over, never retried forever: it is
-        logged at ERROR, recorded in `projection_failures` and its aggregate's row is moved past
-        it (services/projector/failures.py), in the same transaction as the checkpoint.
-        """
+        An event that cannot be decoded is a failure, passed over: it is logged at ERROR and
+        recorded with the batch (services/projector/failures.py)."""
         decoded: list[tuple[int, ev.BaseEvent]] = []
         subjects: dict[int, str] = {}
         failures: list[Failure] = []
-        last = self.position
+        first, last = 0, after
         for msg in msgs:
-            seq = int(msg.metadata.sequence.stream)
-            if seq <= self.position:
+            seq = stream_seq(msg)
+            if seq <= after:
                 continue  # already applied (redelivered after a crash or reconnect)
+            first = first or seq
             last = max(last, seq)
             subjects[seq] = msg.subject
             try:
@@ -232,10 +292,27 @@ class Projector:
                 # An event this version cannot read: recorded and passed over, so a newer
                 # producer cannot stall every read model (a replay after upgrading applies it).
                 failures.append(self._failed(Failure(seq, msg.subject, f"cannot decode: {e}")))
-        if last == self.position:
-            return
+        if not first:
+            return None
+        statements = self._statements(decoded, failures, subjects)
+        return Prepared(first, last, decoded, subjects, failures, statements)
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        """Apply a batch past the position and its checkpoint in one transaction."""
+        batch = self.prepare(msgs, self.position)
+        if batch is not None:
+            await self._apply(batch)
+
+    async def _apply(self, batch: Prepared) -> None:
+        """Commit a prepared batch with its checkpoint, then announce the checkpoint.
+
+        An event that cannot be applied is passed over, never retried forever: it is logged at
+        ERROR, recorded in `projection_failures` and its aggregate's row is moved past it
+        (services/projector/failures.py), in the same transaction as the checkpoint.
+        """
+        _, last, decoded, subjects, failures, statements = batch
         try:
-            await self._commit(decoded, last, failures, subjects)
+            await self._commit(decoded, last, failures, subjects, statements)
         except (asyncpg.PostgresError, IntegrityError, DBAPIError) as e:
             if database_down(e):
                 raise  # not the events' fault: run() tries them again once the database is back
@@ -272,12 +349,28 @@ class Projector:
         )
         return failure
 
+    @staticmethod
+    def _statements(
+        decoded: list[tuple[int, ev.BaseEvent]], failures: list[Failure], subjects: dict[int, str]
+    ) -> Statements:
+        """The statements of a batch's events and failures, and of their rows' positions."""
+        positioned: set[int] = set()
+        out = plan(decoded, positioned)
+        out += [(stmt, [params]) for f in failures for stmt, params in failure_ops(f)]
+        # Every event moves its aggregate's position, applied or passed over.
+        moved: list[tuple[int, str, ev.BaseEvent | None]] = [
+            (seq, subjects.get(seq, ""), event) for seq, event in decoded
+        ]
+        moved += [(f.seq, f.subject, f.event) for f in failures]
+        return out + position_ops(moved, positioned)
+
     async def _commit(
         self,
         decoded: list[tuple[int, ev.BaseEvent]],
         last: int,
         failures: list[Failure] | None = None,
         subjects: dict[int, str] | None = None,
+        statements: Statements | None = None,
     ) -> None:
         """The batch's statements, its failures and the new checkpoint in ONE asyncpg transaction.
 
@@ -291,21 +384,10 @@ class Projector:
         async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None, "a checked-out connection has a driver connection"
+            if statements is None:
+                statements = self._statements(decoded, failures or [], subjects or {})
             async with raw.transaction():
-                positioned: set[int] = set()
-                for stmt, rows in plan(decoded, positioned):
-                    await send(raw, stmt, rows)
-                for failure in failures or []:
-                    for stmt, params in failure_ops(failure):
-                        sql, names = positional(stmt)
-                        await raw.execute(sql, *(params[n] for n in names))
-                # Every event moves its aggregate's position, applied or passed over.
-                known = subjects or {}
-                moved: list[tuple[int, str, ev.BaseEvent | None]] = [
-                    (seq, known.get(seq, ""), event) for seq, event in decoded
-                ]
-                moved += [(f.seq, f.subject, f.event) for f in failures or []]
-                for stmt, rows in position_ops(moved, positioned):
+                for stmt, rows in statements:
                     await send(raw, stmt, rows)
                 sql, names = positional(checkpoint.ADVANCE)
                 params = checkpoint.advance_params(last)
