@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import asyncpg
 import msgspec
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -20,6 +19,7 @@ from services.projector import checkpoint
 from services.projector.failures import Failure, failure_ops
 from services.projector.positions import position_ops
 from services.projector.projections import plan
+from services.projector.reader import ConsumerGone, PullReader
 from services.projector.send import positional, send
 from shared import events as ev
 from shared import metrics
@@ -30,7 +30,6 @@ from shared.schema import PROJECTION_VERSION
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from nats.js import JetStreamContext
     from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -189,10 +188,11 @@ class Projector:
             # An ephemeral pull consumer from the checkpoint: fetches of up to batch_size in
             # stream order. If a sequence is ever skipped (a reconnect lost a fetch), the
             # consumer is dropped and re-created from the checkpoint.
-            sub = await self.js.pull_subscribe(
-                self.settings.subject("events", ">"),
-                stream=self.settings.name("EVENTS"),
-                config=api.ConsumerConfig(
+            stream = self.settings.name("EVENTS")
+            consumer = await self.js.add_consumer(
+                stream,
+                api.ConsumerConfig(
+                    filter_subject=self.settings.subject("events", ">"),
                     deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                     opt_start_seq=self.position + 1,
                     ack_policy=api.AckPolicy.NONE,
@@ -200,6 +200,8 @@ class Projector:
                     max_waiting=1,
                 ),
             )
+            sub = PullReader(self.nc, stream, str(consumer.name), self.batch_size)
+            await sub.start()
             self.bound = True
             # The next batch is fetched, decoded and planned while this one commits.
             queue: asyncio.Queue[Prepared] = asyncio.Queue(maxsize=1)
@@ -211,6 +213,9 @@ class Projector:
                     try:
                         batch = await asyncio.wait_for(queue.get(), 0.5)
                     except TimeoutError:
+                        if pump.done() and isinstance(pump.exception(), ConsumerGone):
+                            log.warning("projector: %s; re-subscribing", pump.exception())
+                            break
                         if pump.done():
                             pump.result()  # a fetch failed: raise it here
                         continue
@@ -225,8 +230,8 @@ class Projector:
                     if until_seq is not None and self.position >= until_seq:
                         return
             finally:
-                # nats-py's fetch can swallow a cancellation, so the pump is also told to stop,
-                # and it is waited for a bounded time only: a stop or an error never hangs here.
+                # The pump is also told to stop, and it is waited for a bounded time only: a
+                # stop or an error never hangs here.
                 self.bound = False
                 pumping.clear()
                 pump.cancel()
@@ -236,17 +241,17 @@ class Projector:
                 elif not pump.cancelled() and pump.exception() is not None:
                     log.debug("projector: fetch loop ended: %r", pump.exception())
                 with contextlib.suppress(NatsError):  # the connection may be closing
-                    await sub.unsubscribe()
+                    await sub.stop()
 
     async def _pump(
         self,
-        sub: JetStreamContext.PullSubscription,
+        sub: PullReader,
         queue: asyncio.Queue[Prepared],
         pumping: asyncio.Event,
     ) -> None:
         ahead = self.position  # the last sequence prepared
         while pumping.is_set():
-            batch = self.prepare(await self._fetch(sub), ahead)
+            batch = self.prepare(await sub.fetch(), ahead)
             if batch is not None:
                 ahead = batch.last
             while batch and pumping.is_set():
@@ -255,20 +260,6 @@ class Projector:
                     break
                 except TimeoutError:
                     continue  # the queue is full while a batch commits: look at the flag again
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        """Up to batch_size messages: wait for the first, then take what keeps arriving."""
-        try:
-            batch = await sub.fetch(self.batch_size, timeout=0.5)
-        except (NatsTimeout, TimeoutError):
-            return []
-        while len(batch) < self.batch_size:
-            try:
-                more = await sub.fetch(self.batch_size - len(batch), timeout=0.01)
-            except (NatsTimeout, TimeoutError):
-                break
-            batch.extend(more)
-        return batch
 
     def prepare(self, msgs: list[Msg], after: int) -> Prepared | None:
         """Decode and plan the messages past sequence `after`; None when there are none.

@@ -206,3 +206,43 @@ async def test_the_projector_refuses_read_models_of_another_projection_version(
         with pytest.raises(ProjectionVersionMismatch, match="shoebox replay"):
             await asyncio.wait_for(projector.run(), 10)
         assert (await read_checkpoint(system.ctx.engine))[0] == 7  # nothing applied
+
+
+async def test_a_deleted_consumer_is_made_again_from_the_checkpoint(  # type: ignore[no-untyped-def]
+    infra: Infra, tmp_path
+) -> None:
+    """The pull reader (services/projector/reader.py): JetStream ending its requests with an
+    error (here the consumer deleted under it) makes the projector create its consumer again
+    from the checkpoint, and every event still lands once, in order."""
+    async with open_system(infra, tmp_path, projector=False) as system:
+        bus = EventBus(system.ctx.nc, system.settings.nats)
+        owner = uuid.uuid4()
+        albums = [
+            ev.AlbumCreated(stream_id=uuid.uuid4(), owner_id=owner, name=f"a{i}") for i in range(5)
+        ]
+        first, _ = await bus.publish_many(albums)
+        projector = Projector(system.ctx.nc, system.ctx.engine, system.settings.nats)
+        stop = asyncio.Event()
+        running = asyncio.create_task(projector.run(stop))
+        try:
+            await eventually(lambda: _at(system, first), what="the first albums")
+            js = system.ctx.nc.jetstream()
+            stream = system.settings.nats.name("EVENTS")
+            for info in await js.consumers_info(stream):
+                if info.config.durable_name is None:
+                    await js.delete_consumer(stream, info.name)
+            last, _ = await bus.publish_many(
+                [
+                    ev.AlbumCreated(stream_id=uuid.uuid4(), owner_id=owner, name=f"b{i}")
+                    for i in range(5)
+                ]
+            )
+            await eventually(lambda: _at(system, last), what="the albums after the deletion")
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 10)
+        assert await _count(system, "SELECT count(*) FROM albums") == 10
+
+
+async def _at(system: System, seq: int) -> bool:
+    return (await read_checkpoint(system.ctx.engine))[0] >= seq
