@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateIndex
 
 from shared.schema import metadata
 
@@ -33,12 +34,42 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     return create_async_engine(sqlalchemy_url(url), **kwargs)
 
 
+DEFERRED_INDEXES = ("assets_library_dir", "assets_owner_taken", "assets_library_checksum")
+"""The non-unique indexes of `assets` that a full replay builds once at its end rather than
+entry by entry for every row it writes and rewrites (decision 0033)."""
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every read-model table that does not exist yet."""
+    """Create every read-model table, and every index, that does not exist yet.
+
+    An index is looked for on its own: a replay that stopped before building the indexes it
+    defers (services/cli/replay.py) leaves tables without them, and the next start builds
+    them here."""
     async with engine.begin() as conn:
         # Several services may start at once: one creates, the others wait and find it done.
         await conn.execute(text("SELECT pg_advisory_xact_lock(5150)"))
         await conn.run_sync(metadata.create_all)
+        await conn.run_sync(_create_missing_indexes)
+
+
+def _create_missing_indexes(conn: Connection) -> None:
+    present = set(
+        conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+        ).scalars()
+    )
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name not in present:
+                log.info("building the missing index %s of %s", index.name, table.name)
+                conn.execute(CreateIndex(index))
+
+
+async def drop_deferred_indexes(engine: AsyncEngine) -> None:
+    """Drop DEFERRED_INDEXES, for a replay into empty tables (create_schema builds them)."""
+    async with engine.begin() as conn:
+        for name in DEFERRED_INDEXES:
+            await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 async def schema_ready(engine: AsyncEngine) -> bool:

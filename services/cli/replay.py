@@ -28,7 +28,7 @@ from services.projector.projections import plan
 from shared import events as ev
 from shared import schema
 from shared.bus import EventBus, connect, ensure_streams
-from shared.db import create_engine, create_schema, drop_schema
+from shared.db import create_engine, create_schema, drop_deferred_indexes, drop_schema
 from shared.outage import database_down
 from shared.settings import Settings, load_settings
 
@@ -74,6 +74,10 @@ async def replay(
         await drop_schema(engine)
         await create_schema(engine)
         started = time.perf_counter()
+        # Into empty tables, the non-unique indexes of assets are built once at the end: cheaper
+        # than an entry for every row written and every row rewritten. Should the replay stop
+        # before that, the next create_schema (any start of the projector) builds them.
+        await drop_deferred_indexes(engine)
         with Progress(
             TextColumn("replaying"),
             BarColumn(),
@@ -90,6 +94,7 @@ async def replay(
             )
             if last:
                 await projector.run(until_seq=last, retry=False)
+        await create_schema(engine)
         return last, time.perf_counter() - started
     finally:
         await nc.drain()

@@ -15,7 +15,9 @@ from services.cli import replay
 from services.projector.app import Projector
 from services.projector.checkpoint import read_checkpoint
 from shared import events as ev
+from shared import schema
 from shared.bus import EventBus
+from shared.db import DEFERRED_INDEXES, create_engine, create_schema, drop_deferred_indexes
 from tests.dbcompare import diff, dump
 from tests.helpers import create_user, ok, sign_up_admin
 from tests.system import Infra, System, create_database, eventually, open_system
@@ -246,3 +248,36 @@ async def test_a_deleted_consumer_is_made_again_from_the_checkpoint(  # type: ig
 
 async def _at(system: System, seq: int) -> bool:
     return (await read_checkpoint(system.ctx.engine))[0] >= seq
+
+
+async def _indexes(url: str) -> set[str]:
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+    return {r["indexname"] for r in rows}
+
+
+async def test_a_replay_builds_the_indexes_it_defers_and_a_start_builds_missing_ones(  # type: ignore[no-untyped-def]
+    infra: Infra, tmp_path
+) -> None:
+    """A full replay writes assets without their non-unique indexes and builds them at its end;
+    should it stop before, the schema setup of the next start builds what is missing."""
+    async with open_system(infra, tmp_path, projector=False) as system:
+        bus = EventBus(system.ctx.nc, system.settings.nats)
+        await bus.publish(ev.AlbumCreated(stream_id=uuid.uuid4(), owner_id=uuid.uuid4(), name="a"))
+        expected = {i.name for t in schema.metadata.sorted_tables for i in t.indexes}
+        replica = await create_database(system.infra, system.settings.nats.namespace + "_i")
+        await replay(system.settings, replica, show_progress=False)
+        assert expected <= await _indexes(replica)
+
+        engine = create_engine(replica, pool=False)
+        try:
+            await drop_deferred_indexes(engine)  # as a replay stopped mid-way leaves them
+            assert not set(DEFERRED_INDEXES) & await _indexes(replica)
+            await create_schema(engine)
+            await create_schema(engine)  # and again: nothing left to do
+        finally:
+            await engine.dispose()
+        assert expected <= await _indexes(replica)
