@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 EXPIRES = 0.5  # seconds a pull request waits at the server for its batch
 LOST = 2.0  # seconds past its expiry after which a request is taken as lost (a NATS restart)
+LOST_IN_A_ROW = 3  # requests lost one after the other: the consumer is taken as gone
 GATHER = 0.01  # seconds a fetch waits for more once its first message is in
 
 
@@ -51,6 +52,7 @@ class PullReader:
         self._owed = 0  # messages the outstanding request may still deliver
         self._deadline = 0.0  # when the outstanding request is taken as lost
         self._requests = 0
+        self._lost = 0  # requests lost one after the other
         self._error: str | None = None
         self._woken = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
@@ -63,6 +65,7 @@ class PullReader:
             await self._sub.unsubscribe()
 
     async def _received(self, msg: Msg) -> None:
+        self._lost = 0
         if msg.reply:  # a message of the stream: its ack subject carries its position
             # Delivered under its own subject, not the request's: it counts against the one
             # request the consumer lets wait (a lost one's deadline passed before the next).
@@ -92,6 +95,12 @@ class PullReader:
         """Ask for a batch, unless a request is outstanding (and not lost)."""
         if self._reply and time.monotonic() < self._deadline:
             return
+        if self._reply:
+            self._lost += 1
+            if self._lost >= LOST_IN_A_ROW:  # nothing answers, not even with an error
+                self._error = f"no answer to {self._lost} pull requests in a row"
+                self._woken.set()
+                return
         self._requests += 1
         self._reply = f"{self.inbox}.{self._requests}"
         self._owed = self.batch
