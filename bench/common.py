@@ -59,12 +59,12 @@ class CpuTally:
         owner = {pid: name for name, pids in self.services.items() for pid in pids}
         out = {}
         for pid, (parent, name, cpu) in procs.items():
-            who, up = owner.get(pid), parent
+            # The servers by name first: the bench itself starts the NATS server.
+            who = name if name in ("postgres", "nats-server") else owner.get(pid)
+            up = parent
             while who is None and up in procs and up > 1:
                 who, up = owner.get(up), procs[up][0]
-            if who is None:
-                who = name if name in ("postgres", "nats-server") else "other"
-            out[pid] = (who, cpu)
+            out[pid] = (who or "other", cpu)
         return out
 
     def start(self) -> None:
