@@ -31,7 +31,7 @@ class CpuTally:
     def __init__(self, services: dict[str, list[int]]) -> None:
         self.services = services  # name: root pids
         self.before: dict[int, tuple[str, float]] = {}
-        self.idle_before = 0.0
+        self.idle_before = (0.0, 0.0)
         self.spent: dict[str, float] = {}
 
     @staticmethod
@@ -50,9 +50,11 @@ class CpuTally:
         return out
 
     @staticmethod
-    def _idle() -> float:
+    def _idle() -> tuple[float, float]:
+        """The cores' idle (and I/O wait) time, and the time the hypervisor gave to others."""
         fields = Path("/proc/stat").read_text().splitlines()[0].split()
-        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[4]) + int(fields[5])) / tick, int(fields[8]) / tick
 
     def _owned(self) -> dict[int, tuple[str, float]]:
         procs = self._procs()
@@ -75,7 +77,8 @@ class CpuTally:
         spent: dict[str, float] = {}
         for pid, (who, cpu) in after.items():
             spent[who] = spent.get(who, 0.0) + cpu - self.before.get(pid, (who, 0.0))[1]
-        spent["idle"] = idle - self.idle_before
+        spent["idle"] = idle[0] - self.idle_before[0]
+        spent["stolen by the hypervisor"] = idle[1] - self.idle_before[1]
         self.spent = {k: v for k, v in spent.items() if v >= 0.05}
         return self.spent
 
