@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -12,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from shared.infra import free_port, restart_postgres, start_postgres
+from shared.infra import free_port, postmaster_pid, restart_postgres, start_postgres
 from tests.system import Infra, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -52,6 +55,12 @@ def own_postgres() -> Iterator[tuple[object, str, Path]]:
         yield server, uri, datadir
     finally:
         server.cleanup()  # type: ignore[attr-defined]
+        # A server started again by restart_postgres is not the one pgserver's handle stops.
+        pid = postmaster_pid(datadir)
+        if pid is not None:
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).wait(30)
 
 
 def spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
