@@ -58,7 +58,9 @@ class FilesDiscovered(BaseEvent, frozen=True, kw_only=True, tag=True):
 
     def asset_ids(self, paths: list[str] | None = None) -> list[uuid.UUID]:
         """Each file's asset, in one pass (`paths`: path_of each file, when the caller has them)."""
-        return external_asset_ids(self.library_id, paths or [self.path_of(f) for f in self.files])
+        if paths is None:
+            paths = [self.path_of(f) for f in self.files]
+        return external_asset_ids(self.library_id, paths)
 
     def discoveries(self) -> list[FileDiscovered]:
         """Each file as the FileDiscovered of its asset (the shape per-asset consumers read):
