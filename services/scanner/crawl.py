@@ -259,19 +259,16 @@ def _list_into(
                             with contextlib.suppress(OSError):
                                 xmp = entry.stat(follow_symlinks=False)
                                 sidecars[f"{prefix}/{name}"] = xmp.st_mtime_ns // 1_000_000
-                    elif not stat_files:
-                        out.unstated = True
-                        plain.append((name, kind, -1, 0))
                     else:
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except OSError:
-                            st = None  # went since listed: Listing.stat looks again
-                        if st is None or not stat.S_ISREG(st.st_mode):
+                        st = None
+                        if stat_files:
+                            with contextlib.suppress(OSError):  # went: Listing.stat looks again
+                                st = entry.stat(follow_symlinks=False)
+                        if st is not None and stat.S_ISREG(st.st_mode):
+                            plain.append((name, kind, st.st_mtime_ns // 1_000_000, st.st_size))
+                        else:
                             out.unstated = True
                             plain.append((name, kind, -1, 0))
-                        else:
-                            plain.append((name, kind, st.st_mtime_ns // 1_000_000, st.st_size))
                     continue
                 if entry.is_symlink():
                     _linked(out, f"{prefix}/{name}", directory, fence, folder_excluded, sidecars)
