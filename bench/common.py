@@ -46,6 +46,10 @@ class CpuTally:
                     name = raw[raw.index("(") + 1 : raw.rindex(")")]
                     fields = raw[raw.rindex(")") + 2 :].split()
                     cpu = (int(fields[11]) + int(fields[12])) / tick
+                    if name == "postgres":
+                        # A backend that exited (a connection closed) is counted in its parent,
+                        # the postmaster, once reaped: PostgreSQL's share stays whole.
+                        cpu += (int(fields[13]) + int(fields[14])) / tick
                     out[int(entry.name)] = (int(fields[1]), name, cpu)
         return out
 

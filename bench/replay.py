@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 import uuid
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import psutil
 
-from bench.common import infra
+from bench.common import CpuTally, infra
 from services.cli import replay
 from shared import events as ev
 from shared.bus import EventBus, connect, ensure_streams
@@ -161,7 +162,10 @@ async def main(n: int) -> None:
         started = time.perf_counter()
         await EventBus(nc, settings.nats).publish_many(events)
         publish_s = time.perf_counter() - started
+        tally = CpuTally({"projector (this process)": [os.getpid()]})
+        tally.start()
         applied, replay_s = await replay(settings, settings.db.url, show_progress=False)
+        tally.stop()
         sizes = await store_sizes(nc, settings, inf.root)
         await nc.drain()
         raw_url = (await create_database(inf, "raw")).replace("postgresql+asyncpg", "postgresql")
@@ -177,6 +181,7 @@ async def main(n: int) -> None:
     print(
         f"raw PostgreSQL insert:   {rows:>9,} rows in {raw_s:6.2f} s ({rows / raw_s:,.0f} rows/s)"
     )
+    print(f"CPU during the replay: {tally.line(replay_s)}")
     print(f"ratio replay/raw (time for the same {rows:,} rows): {replay_s / raw_s:.2f}x")
     # Sizes per asset, for docs/scaling.md (each asset here = its share of a FilesDiscovered and
     # a MetadataExtracted).

@@ -26,7 +26,13 @@ def sqlalchemy_url(url: str) -> str:
 
 def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     """An async engine on asyncpg; NullPool where connections must not outlive a test."""
-    kwargs: dict[str, object] = {} if pool else {"poolclass": NullPool}
+    # Every session in UTC: a projector's set-based statement carries its rows as JSON text
+    # (services/projector/send.py), where a datetime without an offset is read in the session's
+    # time zone, and asyncpg's binary parameters take it as UTC; in UTC both read it alike.
+    # The API's queries name their time zone (`AT TIME ZONE 'UTC'`) and are unaffected.
+    kwargs: dict[str, object] = {"connect_args": {"server_settings": {"TimeZone": "UTC"}}}
+    if not pool:
+        kwargs["poolclass"] = NullPool
     if pool:
         # Pre-ping: a connection left stale by a PostgreSQL restart is replaced on checkout
         # instead of failing the first request after the restart (about 0.1 ms a checkout).

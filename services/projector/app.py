@@ -135,6 +135,7 @@ class Projector:
         self.position = 0
         self.outage = Outage(log, "projector")
         self.bound = False  # an EVENTS consumer is open (readiness)
+        self._raw: asyncpg.Connection | None = None  # the connection held while following
 
     async def run(
         self,
@@ -184,6 +185,18 @@ class Projector:
             raise ProjectionVersionMismatch(version)
         if until_seq is not None and self.position >= until_seq:
             return
+        # One connection for as long as the projector follows: a checkout per batch cost a
+        # pre-ping round trip, which waits behind whatever the loop is doing (decision 0034).
+        # A connection that broke raises out of here, and the retry takes a fresh one.
+        async with self.engine.connect() as conn:
+            self._raw = (await conn.get_raw_connection()).driver_connection
+            try:
+                await self._subscribed(stop, until_seq)
+            finally:
+                self._raw = None
+
+    async def _subscribed(self, stop: asyncio.Event, until_seq: int | None) -> None:
+        """Follow EVENTS from the position with a pull consumer, re-created when it is gone."""
         while not stop.is_set():
             # An ephemeral pull consumer from the checkpoint: fetches of up to batch_size in
             # stream order. If a sequence is ever skipped (a reconnect lost a fetch), the
@@ -372,14 +385,21 @@ class Projector:
         statements sent on the driver connection under `engine.begin()` would each commit on
         their own.
         """
+        if statements is None:
+            statements = self._statements(decoded, failures or [], subjects or {})
+        if self._raw is not None:
+            await self._transaction(self._raw, statements, last)
+            return
         async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None, "a checked-out connection has a driver connection"
-            if statements is None:
-                statements = self._statements(decoded, failures or [], subjects or {})
-            async with raw.transaction():
-                for stmt, rows in statements:
-                    await send(raw, stmt, rows)
-                sql, names = positional(checkpoint.ADVANCE)
-                params = checkpoint.advance_params(last)
-                await raw.execute(sql, *(params[n] for n in names))
+            await self._transaction(raw, statements, last)
+
+    @staticmethod
+    async def _transaction(raw: asyncpg.Connection, statements: Statements, last: int) -> None:
+        async with raw.transaction():
+            for stmt, rows in statements:
+                await send(raw, stmt, rows)
+            sql, names = positional(checkpoint.ADVANCE)
+            params = checkpoint.advance_params(last)
+            await raw.execute(sql, *(params[n] for n in names))

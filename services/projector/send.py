@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from services.projector.positions import SET_BASED as POSITIONS_SET_BASED
 from services.projector.projections import SET_BASED as PROJECTIONS_SET_BASED
 
@@ -54,10 +56,13 @@ def rows_of(stmt: TextClause, rows: list[dict[str, Any]]) -> tuple[str, list[tup
     return sql, list(map(_row_getter(names), rows))
 
 
-def columns_of(form: TextClause, rows: list[dict[str, Any]]) -> tuple[str, list[list[Any]]]:
-    """asyncpg's SQL of a set-based `form` and its arguments: one array per parameter."""
-    sql, names = positional(form)
-    return sql, [list(map(operator.itemgetter(name), rows)) for name in names]
+_JSON = msgspec.json.Encoder()
+
+
+def document_of(form: TextClause, rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """asyncpg's SQL of a set-based `form` and its one argument: the rows as a JSON array."""
+    sql, _ = positional(form)
+    return sql, _JSON.encode(rows).decode()
 
 
 async def send(raw: asyncpg.Connection, stmt: TextClause, rows: list[dict[str, Any]]) -> None:
@@ -72,7 +77,6 @@ async def send(raw: asyncpg.Connection, stmt: TextClause, rows: list[dict[str, A
         and len(rows) >= SET_BASED_MIN
         and len({params["id"] for params in rows}) == len(rows)
     ):
-        sql, columns = columns_of(form, rows)
-        await raw.execute(sql, *columns)
+        await raw.execute(*document_of(form, rows))
     else:
         await raw.executemany(*rows_of(stmt, rows))

@@ -24,6 +24,7 @@ from tests.system import Infra, create_database, open_system
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 N = 12  # assets: every run below is at least SET_BASED_MIN long
+RESTORED = datetime(2024, 6, 1, 12, 0)  # naive
 
 
 def _full(i: int, when: datetime) -> AssetMetadata:
@@ -129,7 +130,9 @@ def _events(library: uuid.UUID, owner: uuid.UUID) -> tuple[ev.BaseEvent, list[ev
     for a in ids[:6]:
         batch.append(ev.AssetTrashed(stream_id=a, library_id=library))
     for a in ids[:4]:
-        batch.append(ev.AssetRestored(stream_id=a, library_id=library))
+        # A time without an offset: asyncpg's binary parameters take it as UTC; the set form's
+        # JSON text is read in the session's time zone, which shared/db.py makes UTC.
+        batch.append(ev.AssetRestored(stream_id=a, library_id=library, occurred_at=RESTORED))
     return births, batch
 
 
@@ -158,6 +161,17 @@ def _batch(events: list[ev.BaseEvent], first: int) -> Batch:
     return decoded, seq - 1, failures, subjects
 
 
+async def _not_utc(url: str) -> None:
+    engine = create_engine(url, pool=False)
+    try:
+        async with engine.connect() as conn:
+            name = (await conn.execute(text("SELECT current_database()"))).scalar_one()
+            await conn.execute(text(f"ALTER DATABASE \"{name}\" SET TimeZone = 'Asia/Tokyo'"))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
 async def _apply_all(projector: Projector, births: ev.BaseEvent, batch: list[ev.BaseEvent]) -> None:
     await projector._commit([(1, births)], 1, [], {1: _subject(births)})
     await projector._commit(*_batch(batch, 2))
@@ -182,6 +196,9 @@ async def test_set_based_runs_leave_the_rows_per_row_executions_leave(
     library, owner = uuid.uuid4(), uuid.uuid4()
     births, batch = _events(library, owner)
     async with open_system(infra, tmp_path, projector=False) as system:
+        # A server whose own time zone is not UTC (the connections made from here on).
+        await _not_utc(system.settings.db.url)
+        await system.ctx.engine.dispose()
         set_based = Projector(system.ctx.nc, system.ctx.engine, system.settings.nats)
         await _apply_all(set_based, births, batch)
         live = await dump(system.settings.db.url)
@@ -191,6 +208,7 @@ async def test_set_based_runs_leave_the_rows_per_row_executions_leave(
         assert not diff(live, await dump(system.settings.db.url))
 
         url = await create_database(infra, system.settings.nats.namespace + "_rows")
+        await _not_utc(url)
         engine = create_engine(url)
         try:
             await create_schema(engine)
@@ -221,6 +239,7 @@ async def test_set_based_runs_leave_the_rows_per_row_executions_leave(
         T0 + timedelta(hours=2),
     )
     assert (full.visibility, full.is_favorite, full.rating) == ("archive", True, 2)
+    assert rows["1.jpg"].updated_at == rows["0.jpg"].updated_at == RESTORED.replace(tzinfo=UTC)
     failed = rows["5.jpg"]  # failed without a checksum after a full read, then changed
     assert (failed.checksum, failed.file_size, failed.metadata_status, failed.metadata_error) == (
         f"{5:040x}",

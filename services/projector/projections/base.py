@@ -41,11 +41,13 @@ _BIND = re.compile(r"(?<![:\w]):(\w+)")
 def set_form(stmt: TextClause, types: Mapping[str, str]) -> TextClause:
     """The set-based form of a per-row `UPDATE <table> SET ... WHERE ...` keyed by `:id`.
 
-    A run of the statement (rows of one plan level: one per id) becomes one statement: each
-    parameter an array (`types` gives each name's PostgreSQL type, so an array of NULLs is still
-    typed), unnested into `v` and joined to the table. `:name` becomes `v._name`, prefixed so a
-    parameter never shadows a column: `coalesce(:file_size, file_size)` keeps taking the row's
-    own file_size. Every other word of the statement is kept, so its semantics are the same.
+    A run of the statement (rows of one plan level: one per id) becomes one statement over a
+    single parameter, `:rows`: the run's parameter dicts as one JSON array of objects
+    (services/projector/send.py encodes it with msgspec, in C). `json_to_recordset` reads each
+    object's keys as typed columns (`types` gives each name's PostgreSQL type; a `bytea` travels
+    as base64 text and is decoded here), renamed `v._name` so a parameter never shadows a
+    column: `coalesce(:file_size, file_size)` keeps taking the row's own file_size. Every other
+    word of the statement is kept, so its semantics are the same.
     """
     head, where_kw, where = stmt.text.partition(" WHERE ")
     names = list(dict.fromkeys(_BIND.findall(stmt.text)))
@@ -56,11 +58,15 @@ def set_form(stmt: TextClause, types: Mapping[str, str]) -> TextClause:
         raise ValueError(f"no PostgreSQL type for {untyped} in: {stmt.text}")
 
     def column(match: re.Match[str]) -> str:
-        return f"v._{match.group(1)}"
+        name = match.group(1)
+        return f"decode(v._{name}, 'base64')" if types[name] == "bytea" else f"v._{name}"
 
-    arrays = ", ".join(f"CAST(:{name} AS {types[name]}[])" for name in names)
-    columns = ", ".join(f"_{name}" for name in names)
+    def json_type(name: str) -> str:
+        return "text" if types[name] == "bytea" else types[name]
+
+    record = ", ".join(f"{name} {json_type(name)}" for name in names)
+    renamed = ", ".join(f"_{name}" for name in names)
     return text(
-        f"{_BIND.sub(column, head)} FROM unnest({arrays}) AS v({columns}) "
-        f"WHERE {_BIND.sub(column, where)}"
+        f"{_BIND.sub(column, head)} FROM (SELECT * FROM json_to_recordset(CAST(:rows AS json)) "
+        f"AS r({record})) AS v({renamed}) WHERE {_BIND.sub(column, where)}"
     )
