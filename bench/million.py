@@ -288,7 +288,11 @@ async def run_system(
                 f"{nats_rss:8.1f} MB RSS, store {store:,.0f} MB "
                 f"({store * per_million:,.0f} MB per million assets)"
             )
+            tally = CpuTally({"replay (the bench)": [os.getpid()]})
+            tally.start()
             applied, replay_s = await replay(settings, await create_database(inf, "r"), False)
+            tally.stop()
+            results["CPU during the replay"] = tally.line(replay_s)
             raw_url = settings.db.url.replace("postgresql+asyncpg", "postgresql")
             rows, raw_s = await raw_copy_floor(raw_url)
             results["replay"] = (
