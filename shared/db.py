@@ -31,12 +31,12 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     # time zone, and asyncpg's binary parameters take it as UTC; in UTC both read it alike.
     # The API's queries name their time zone (`AT TIME ZONE 'UTC'`) and are unaffected.
     kwargs: dict[str, object] = {"connect_args": {"server_settings": {"TimeZone": "UTC"}}}
-    if not pool:
-        kwargs["poolclass"] = NullPool
     if pool:
         # Pre-ping: a connection left stale by a PostgreSQL restart is replaced on checkout
         # instead of failing the first request after the restart (about 0.1 ms a checkout).
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    else:
+        kwargs["poolclass"] = NullPool
     return create_async_engine(sqlalchemy_url(url), **kwargs)
 
 

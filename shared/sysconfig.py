@@ -55,7 +55,8 @@ def defaults(scan: ScanSettings) -> LibraryConfig:
 
 def problems(config: LibraryConfig) -> list[str]:
     """What is wrong with a configuration, in the words of Immich's validation."""
-    from croniter import croniter  # here: the scanner's processes rarely need it (issue 16's RSS)
+    from croniter import croniter  # here: the services that never validate or schedule (the
+    # projector, metadata, watcher) import this module through shared.events, not croniter
 
     out = []
     if not croniter.is_valid(config.scan.cron_expression):
