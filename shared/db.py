@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex
 
+from shared import folderprints
 from shared.schema import metadata
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(5150)"))
         await conn.run_sync(metadata.create_all)
         await conn.run_sync(_create_missing_indexes)
+        await conn.run_sync(folderprints.install)  # after the index its triggers read by
 
 
 def _create_missing_indexes(conn: Connection) -> None:
@@ -72,8 +74,10 @@ def _create_missing_indexes(conn: Connection) -> None:
 
 
 async def drop_deferred_indexes(engine: AsyncEngine) -> None:
-    """Drop DEFERRED_INDEXES, for a replay into empty tables (create_schema builds them)."""
+    """Drop DEFERRED_INDEXES, and the folder-print triggers that read by one of them, for a
+    replay into empty tables (create_schema builds them, and fills `folder_prints`)."""
     async with engine.begin() as conn:
+        await conn.run_sync(folderprints.drop_triggers)
         for name in DEFERRED_INDEXES:
             await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 

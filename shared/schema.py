@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-PROJECTION_VERSION = 5
+PROJECTION_VERSION = 6
 
 metadata = MetaData()
 
@@ -229,6 +229,27 @@ asset_tombstones = Table(
     Column("id", Uuid, primary_key=True),
     Column("library_id", Uuid, nullable=False, index=True),
     Column("last_seq", BigInteger, nullable=False),
+)
+
+# Each folder that holds assets: how many are online and offline, and the fingerprint a
+# *modified* scan compares its listing with (None while one is offline). Kept by triggers on
+# `assets` (shared/folderprints.py, decision 0035), never written by a projection.
+folder_prints = Table(
+    "folder_prints",
+    metadata,
+    Column("library_id", Uuid, primary_key=True),
+    Column("dir", Text(collation="C"), primary_key=True),
+    Column("online", BigInteger, nullable=False),
+    Column("offline", BigInteger, nullable=False),
+    Column("print", Text),
+)
+# The folders whose assets a transaction changed, refreshed in `folder_prints` at its commit
+# (empty between transactions).
+folder_prints_dirty = Table(
+    "folder_prints_dirty",
+    metadata,
+    Column("library_id", Uuid, primary_key=True),
+    Column("dir", Text(collation="C"), primary_key=True),
 )
 
 library_dirs = Table(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import text
 
 from services.scanner.decide import Known
+from shared import folderprints
 from shared.db import like_prefix
 from shared.ids import folder_id
 
@@ -50,11 +51,7 @@ class IndexEntry(NamedTuple):
     patterns_hash: str
 
 
-# The mtime in ms as the scanner compares it (to the nearest ms), computed by PostgreSQL rather
-# than through a datetime per row.
-# date_part() is double precision where extract() is numeric: twice as fast, and exact for
-# timestamps of whole ms (what the projector stores from a scan's ms), the only ones compared.
-_MS = "floor(date_part('epoch', file_modified_at) * 1000 + 0.5)::bigint"
+_MS = folderprints.MS
 
 
 class ScanRepository:
@@ -188,8 +185,8 @@ class ScanRepository:
     async def asset_dirs(self, library_id: uuid.UUID, folder: str) -> dict[str, int]:
         """The folders at or below `folder` that hold online assets, with how many."""
         rows = await self._fetch(
-            "SELECT dir, count(*) FROM assets WHERE library_id = $1 AND NOT is_offline "
-            "AND (dir = $2 OR dir LIKE $3) GROUP BY dir",
+            "SELECT dir, online FROM folder_prints WHERE library_id = $1 AND online > 0 "
+            "AND (dir = $2 OR dir LIKE $3)",
             library_id,
             folder,
             like_prefix(folder),
@@ -241,13 +238,11 @@ class ScanRepository:
         self, library_id: uuid.UUID, folders: list[str]
     ) -> dict[str, str | None]:
         """For each of `folders` holding assets, the fingerprint of its online assets (see
-        crawl.Listing.fingerprint), or None when it also holds offline ones. One row per folder: an
-        unchanged folder is recognised without a row per file crossing the wire."""
+        crawl.Listing.fingerprint), or None when it also holds offline ones. One row per folder,
+        kept as assets are written (shared/folderprints.py): an unchanged folder is recognised
+        without a row per file read or crossing the wire."""
         rows = await self._fetch(
-            "SELECT dir, CASE WHEN bool_or(is_offline) THEN NULL ELSE md5(coalesce(string_agg("
-            f"original_path || '|' || {_MS} || '|' || sidecar_mtime_ms, "
-            "E'\\n' ORDER BY original_path COLLATE \"C\"), '')) END "
-            "FROM assets WHERE library_id = $1 AND dir = ANY($2::text[]) GROUP BY dir",
+            "SELECT dir, print FROM folder_prints WHERE library_id = $1 AND dir = ANY($2::text[])",
             library_id,
             folders,
         )
