@@ -21,6 +21,10 @@ DEAD_LETTERS = Counter(
 CHECKPOINT = Gauge("shoebox_projector_checkpoint", "Last stream sequence in the read models")
 FOLDERS_SCANNED = Counter("shoebox_scanner_folders_total", "Folders reconciled by scans")
 FILES_SEEN = Counter("shoebox_scanner_files_total", "Eligible files listed by scans")
+HELPER_FOLDERS = Counter(
+    "shoebox_scanner_helper_folders_total",
+    "Folders of modified and force scans listed by a scanner's listing helpers",
+)
 SCAN_PROBLEMS = Counter("shoebox_scanner_problems_total", "Problems recorded by scans")
 ACK_TIMEOUTS = Counter(
     "shoebox_scanner_ack_timeouts_total",

@@ -63,6 +63,9 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Folder tasks one scanner works on at once: a folder costs a dozen round trips to NATS
     # and PostgreSQL, so a first import is bound by how many are in flight (decision 0030).
     folder_concurrency: int = 16
+    # Processes forked beside each scanner to list folders of a modified or force scan in
+    # parallel (decision 0035); -1: one per core beyond the first, at most three; 0: none.
+    listers: int = -1
 
 
 class ConsumerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -179,6 +182,7 @@ ENV: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "SHOEBOX_SCAN_ACK_WAIT": (("scan", "work_ack_wait"), float),
     "SHOEBOX_SCAN_BATCH_FILES": (("scan", "batch_files"), int),
     "SHOEBOX_SCAN_CONCURRENCY": (("scan", "folder_concurrency"), int),
+    "SHOEBOX_SCAN_LISTERS": (("scan", "listers"), int),
     "SHOEBOX_CONSUMER_MAX_DELIVER": (("consumer", "max_deliver"), int),
     "SHOEBOX_CONSUMER_BACKOFF": (("consumer", "backoff"), _seconds),
 }

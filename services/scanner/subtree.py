@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from services.scanner import probes
-from services.scanner.crawl import (
-    NO_FILES_FINGERPRINT,
-    UPLOAD_FOLDER_SKIPPED,
-    Listing,
-    Seen,
-    list_dir,
-)
+from services.scanner import listers
+from services.scanner.batch import Walked
+from services.scanner.crawl import NO_FILES_FINGERPRINT, UPLOAD_FOLDER_SKIPPED
 from services.scanner.decide import Known, Planned, ScanContext, plan_dir, plan_offline
 from services.scanner.finish import task_done
 from services.scanner.publish import publish_planned
@@ -36,7 +29,6 @@ from services.scanner.rules import (
     vanished_children,
 )
 from shared import events as ev
-from shared.globs import MatchTooSlow
 from shared.work import ScanSubtree
 
 if TYPE_CHECKING:
@@ -59,54 +51,6 @@ BUDGET_FILES: Final = 400_000
 # this much less against the budgets (decision 0031): a million unchanged files are one task.
 UNCHANGED_SHARE: Final = 4
 KEEPALIVE_EVERY: Final = 5.0  # seconds between in-progress acks
-
-
-@dataclass
-class Walked:
-    """One folder as the walk saw it: its listing (None when it could not be listed and
-    nothing below it may change) and the stat of each of its eligible files."""
-
-    folder: str
-    listing: Listing | None
-    seen: list[Seen] | None = None  # None: every file has its stat (Listing.seen makes it)
-    fingerprint: str | None = None  # None: compared file by file
-    problem: str | None = None
-    root_lost: bool = False
-
-
-def _walk_batch(folders: list[str], fence: Fence, import_path: str) -> list[Walked]:
-    """Blocking: list each folder and stat its files (by name, in the listed folder)."""
-    out: list[Walked] = []
-    real_root = os.path.realpath(import_path)  # once a batch, not once a folder
-    for folder in folders:
-        try:
-            listing = list_dir(folder, fence, real_root=real_root, stat_files=True)
-        except FileNotFoundError:
-            # Gone since its parent was listed: its files are missing, unless the whole
-            # import path went (a drive unplugged mid-scan), which changes nothing.
-            if probes.root_lost(fence, import_path):
-                out.append(Walked(folder, None, root_lost=True))
-                break
-            out.append(Walked(folder, Listing(directory=folder)))
-            continue
-        except OSError as err:
-            out.append(Walked(folder, None, problem=f"cannot read folder: {err.strerror or err}"))
-            continue
-        except MatchTooSlow as err:
-            # Hostile patterns: the library's folders stay as they were until they change.
-            out.append(Walked(folder, None, problem=f"folder skipped: {err}"))
-            continue
-        try:
-            # Files are stat'ed while listed; only a file whose stat failed is looked at again,
-            # while its folder is open.
-            print_ = listing.fingerprint()
-            seen = (
-                None if print_ is not None else [x for x in map(listing.stat, listing.files) if x]
-            )
-        finally:
-            listing.close()
-        out.append(Walked(folder, listing, seen, print_))
-    return out
 
 
 class _Run:
@@ -229,17 +173,14 @@ class _Run:
     async def _list(
         self, repo: ScanRepository, batch: list[str], fence: Fence
     ) -> tuple[list[Walked], dict[str, str | None]]:
-        """A batch listed while PostgreSQL computes its known fingerprints."""
+        """A batch listed (in parts, with the listing helpers) while PostgreSQL computes its
+        known fingerprints."""
         t = self.task
-        if not self._small(batch):
-            return await asyncio.gather(
-                asyncio.to_thread(_walk_batch, batch, fence, t.import_path),
-                repo.fingerprints(t.library_id, batch),
-            )
+        inline = self._small(batch)
         prints = asyncio.ensure_future(repo.fingerprints(t.library_id, batch))
         try:
             await asyncio.sleep(0)  # the query goes out before the loop is held
-            walked = _walk_batch(batch, fence, t.import_path)
+            walked = await listers.walk(batch, fence, t.import_path, inline=inline)
         except BaseException:
             prints.cancel()
             raise
