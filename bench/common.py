@@ -14,6 +14,25 @@ def infra() -> contextlib.AbstractContextManager[Infra]:
     return embedded_infra(prefix="sbb-")
 
 
+def own_mb(pid: int) -> float:
+    """The process's own memory (USS: its private pages, not those it shares with its parent
+    after a fork), from /proc."""
+    own = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            own += int(line.split()[1])
+    return own / 1024
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of a process (a scanner's listing helpers)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the process's peak resident set size, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import httpx
 
-from bench.common import CpuTally, peak_rss_mb
+from bench.common import CpuTally, children_of, own_mb, peak_rss_mb
 from bench.scan import build_tree, walk
 from services.cli import replay
 from services.projector.checkpoint import read_checkpoint
@@ -114,6 +114,10 @@ class Services:
             for p in procs:
                 with contextlib.suppress(OSError, ValueError):
                     self.peaks[name] = max(self.peaks.get(name, 0.0), peak_rss_mb(p.pid))
+                    for child in children_of(p.pid):  # listing helpers, metadata workers
+                        for key, mb in (("helper", peak_rss_mb(child)), ("own", own_mb(child))):
+                            key = f"{name} {key}"
+                            self.peaks[key] = max(self.peaks.get(key, 0.0), mb)
 
     def stop(self, name: str) -> None:
         self.sample()
@@ -267,19 +271,33 @@ async def run_system(
                     stat_s = min(stat_s, best_of(3, lambda: walk(str(media), with_stat=True)))
                     new_s = min([(await scan(c, admin, lib, None, procs))[0] for _ in range(2)])
                     modified = {"refreshModifiedFiles": True}
-                    mod_s = min([(await scan(c, admin, lib, modified, procs))[0] for _ in range(2)])
+                    mod_s = min([(await scan(c, admin, lib, modified, procs))[0] for _ in range(3)])
+                    procs.sample()
+                    # The same without listing helpers (decision 0035), the scanner restarted.
+                    procs.stop("scanner")
+                    procs.start("scanner", SHOEBOX_SCAN_LISTERS="0")
+                    alone_s = min(
+                        [(await scan(c, admin, lib, modified, procs))[0] for _ in range(2)]
+                    )
                     results["unchanged new-mode rescan"] = (
                         f"{new_s:8.2f} s  {new_s / walk_s:8.1f}x the bare walk ({walk_s:.2f} s)"
                     )
                     results["unchanged modified-mode rescan"] = (
                         f"{mod_s:8.2f} s  {mod_s / stat_s:8.1f}x the walk with stat "
-                        f"({stat_s:.2f} s)"
+                        f"({stat_s:.2f} s); without listing helpers {alone_s:.2f} s = "
+                        f"{alone_s / stat_s:.1f}x"
                     )
         finally:
             procs.stop_all()
         for name in ("scanner", "projector", "api", "metadata"):
             key = f"peak RSS {name} ({n} scanner(s) run)"
             results[key] = f"{procs.peaks.get(name, float('nan')):8.1f} MB"
+            if f"{name} helper" in procs.peaks:
+                what = "its listing helper" if name == "scanner" else "a worker at most"
+                results[key] += (
+                    f"; {what} {procs.peaks[f'{name} helper']:.1f} MB, "
+                    f"{procs.peaks[f'{name} own']:.1f} MB of it its own"
+                )
         if n == 1:
             nats_rss = peak_rss_mb(nats_proc.pid)
             store = du_mb(root / "nats")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import infra, peak_rss_mb
+from bench.common import children_of, infra, own_mb, peak_rss_mb
 from shared import events as ev
 from shared.bus import EventBus
 from shared.events import decode
@@ -133,26 +133,36 @@ async def main(files: int, per_dir: int, counts: tuple[int, ...] = (1, 2)) -> No
                         assert state["new"] == state["missing"] == 0
                         rescans.append(elapsed)
                     modified = []
-                    for _ in range(2):
+                    for _ in range(3):
                         _, elapsed, state = await timed_scan(
                             system, admin, lib, {"refreshModifiedFiles": True}
                         )
                         assert state["new"] == state["changed"] == state["missing"] == 0
                         modified.append(elapsed)
                     rss = max(peak_rss_mb(p.pid) for p in scanners)
-                    results[n] = (scanned, first, min(rescans), min(modified), rss)
+                    helpers = [c for p in scanners for c in children_of(p.pid)]
+                    helper = (
+                        (
+                            max(peak_rss_mb(c) for c in helpers),
+                            max(own_mb(c) for c in helpers),
+                        )
+                        if helpers
+                        else (0.0, 0.0)
+                    )
+                    results[n] = (scanned, first, min(rescans), min(modified), rss, helper)
                 finally:
                     for p in scanners:
                         p.terminate()
                         p.wait(15)
-            for n, (scanned, first, rescan, modified, rss) in results.items():
+            for n, (scanned, first, rescan, modified, rss, helper) in results.items():
                 print(
                     f"{n} scanner(s): first scan walked in {scanned:6.2f} s "
                     f"({files / scanned:7,.0f} files/s), projected in {first:6.2f} s "
                     f"({files / first:7,.0f} files/s); unchanged rescan {rescan:5.2f} s = "
                     f"{rescan / floor:4.1f}x the bare walk; unchanged modified-mode rescan "
                     f"{modified:5.2f} s = {modified / stat_floor:4.1f}x the walk with stat; "
-                    f"peak RSS {rss:5.1f} MB"
+                    f"peak RSS {rss:5.1f} MB; its listing helper {helper[0]:.1f} MB, "
+                    f"{helper[1]:.1f} MB of it its own"
                 )
             if 1 in results and 2 in results:
                 print(

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # The fewest folders a helper is sent: below it, a part costs more to hand over than to list.
 MIN_PART: Final = 8
+FENCES_KEPT: Final = 16  # libraries' fences a helper keeps built (a matcher compiles patterns)
 
 
 def default_count() -> int:
@@ -75,11 +76,6 @@ def start(count: int) -> None:
         _helpers.append(_Helper(pid, Connection(ours.detach())))
 
 
-def count() -> int:
-    """The helpers alive."""
-    return sum(not h.dead for h in _helpers)
-
-
 def _serve(conn: Connection) -> None:
     """A helper's life: list what is asked until the scanner goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the scanner's to handle
@@ -91,11 +87,13 @@ def _serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         key, folders, import_path = pickle.loads(request)
-        fence = fences.get(key)
-        if fence is None:
-            root, patterns, excluded_roots = key
-            fence = fences[key] = Fence(root, ExclusionMatcher(patterns), excluded_roots)
         try:
+            fence = fences.get(key)
+            if fence is None:
+                if len(fences) >= FENCES_KEPT:
+                    fences.clear()
+                root, patterns, excluded_roots = key
+                fence = fences[key] = Fence(root, ExclusionMatcher(patterns), excluded_roots)
             reply: tuple[bool, object] = (True, walk_batch(folders, fence, import_path))
         except Exception as e:  # listed again by the scanner, which reports it as it does
             reply = (False, repr(e))
