@@ -2,8 +2,9 @@
 
 A *modified* or *force* scan stats every file, so the cost of a folder task (its round trips,
 its queries) would dwarf the cost of its files. A subtree task walks its folders in batches:
-per batch one query for the assets known there, one listing that stats (on the event loop for
-a batch of known, small folders, else in a thread), and events only for differences. An
+per batch one lookup of the folders' kept fingerprints, one listing that stats (in parts: one
+in the scanner, on the event loop for a batch of known, small folders, else in a thread, and
+one in each free listing helper: decision 0035), and events only for differences. An
 unchanged file costs one `stat` and a comparison. When the budget is spent, the folders not
 yet listed are queued as further subtree tasks for any replica.
 """
@@ -173,8 +174,8 @@ class _Run:
     async def _list(
         self, repo: ScanRepository, batch: list[str], fence: Fence
     ) -> tuple[list[Walked], dict[str, str | None]]:
-        """A batch listed (in parts, with the listing helpers) while PostgreSQL computes its
-        known fingerprints."""
+        """A batch listed (in parts, with the listing helpers) while its folders' kept
+        fingerprints are looked up."""
         t = self.task
         inline = self._small(batch)
         prints = asyncio.ensure_future(repo.fingerprints(t.library_id, batch))
