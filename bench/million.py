@@ -102,6 +102,9 @@ class Services:
         self.env = env
         self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
         self.peaks: dict[str, float] = {}
+        # What the system is doing: a helper's peak is kept for each phase, to say when it grew.
+        self.phase = "import"
+        self.helper_phases: dict[str, dict[str, tuple[float, float]]] = {}
 
     def start(self, name: str, n: int = 1, **extra: str) -> None:
         env = {**os.environ, **self.env, **extra}
@@ -115,9 +118,13 @@ class Services:
                 with contextlib.suppress(OSError, ValueError):
                     self.peaks[name] = max(self.peaks.get(name, 0.0), peak_rss_mb(p.pid))
                     for child in children_of(p.pid):  # listing helpers, metadata workers
-                        for key, mb in (("helper", peak_rss_mb(child)), ("own", own_mb(child))):
+                        rss, own = peak_rss_mb(child), own_mb(child)
+                        for key, mb in (("helper", rss), ("own", own)):
                             key = f"{name} {key}"
                             self.peaks[key] = max(self.peaks.get(key, 0.0), mb)
+                        phases = self.helper_phases.setdefault(name, {})
+                        was = phases.get(self.phase, (0.0, 0.0))
+                        phases[self.phase] = (max(was[0], rss), max(was[1], own))
 
     def stop(self, name: str) -> None:
         self.sample()
@@ -267,10 +274,12 @@ async def run_system(
                     # share the cores) and the read models caught up; the floors again first.
                     procs.stop("metadata")
                     await caught_up(settings)
+                    procs.phase = "new rescans"
                     walk_s = min(walk_s, best_of(3, lambda: walk(str(media))))
                     stat_s = min(stat_s, best_of(3, lambda: walk(str(media), with_stat=True)))
                     new_s = min([(await scan(c, admin, lib, None, procs))[0] for _ in range(2)])
                     modified = {"refreshModifiedFiles": True}
+                    procs.phase = "modified rescans"
                     mod_s = min([(await scan(c, admin, lib, modified, procs))[0] for _ in range(3)])
                     procs.sample()
                     # The same without listing helpers (decision 0035), the scanner restarted.
@@ -298,6 +307,15 @@ async def run_system(
                     f"; {what} {procs.peaks[f'{name} helper']:.1f} MB, "
                     f"{procs.peaks[f'{name} own']:.1f} MB of it its own"
                 )
+                if name == "scanner" and len(procs.helper_phases.get(name, {})) > 1:
+                    results[key] += (
+                        " ("
+                        + ", ".join(
+                            f"{phase} {rss:.1f}/{own:.1f}"
+                            for phase, (rss, own) in procs.helper_phases[name].items()
+                        )
+                        + ")"
+                    )
         if n == 1:
             nats_rss = peak_rss_mb(nats_proc.pid)
             store = du_mb(root / "nats")
