@@ -102,7 +102,8 @@ class Services:
         self.env = env
         self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
         self.peaks: dict[str, float] = {}
-        # What the system is doing: a helper's peak is kept for each phase, to say when it grew.
+        # What the system is doing: the children's peaks (RSS, own) are kept for each phase,
+        # to say when they grew.
         self.phase = "import"
         self.helper_phases: dict[str, dict[str, tuple[float, float]]] = {}
 
@@ -119,12 +120,16 @@ class Services:
                     self.peaks[name] = max(self.peaks.get(name, 0.0), peak_rss_mb(p.pid))
                     for child in children_of(p.pid):  # listing helpers, metadata workers
                         rss, own = peak_rss_mb(child), own_mb(child)
-                        for key, mb in (("helper", rss), ("own", own)):
-                            key = f"{name} {key}"
-                            self.peaks[key] = max(self.peaks.get(key, 0.0), mb)
                         phases = self.helper_phases.setdefault(name, {})
                         was = phases.get(self.phase, (0.0, 0.0))
                         phases[self.phase] = (max(was[0], rss), max(was[1], own))
+
+    def helper_peak(self, name: str) -> tuple[float, float] | None:
+        """The peak RSS and own memory of the service's children over every phase."""
+        phases = self.helper_phases.get(name)
+        if not phases:
+            return None
+        return max(r for r, _ in phases.values()), max(o for _, o in phases.values())
 
     def stop(self, name: str) -> None:
         self.sample()
@@ -301,21 +306,14 @@ async def run_system(
         for name in ("scanner", "projector", "api", "metadata"):
             key = f"peak RSS {name} ({n} scanner(s) run)"
             results[key] = f"{procs.peaks.get(name, float('nan')):8.1f} MB"
-            if f"{name} helper" in procs.peaks:
+            peak = procs.helper_peak(name)
+            if peak is not None:
                 what = "its listing helper" if name == "scanner" else "a worker at most"
-                results[key] += (
-                    f"; {what} {procs.peaks[f'{name} helper']:.1f} MB, "
-                    f"{procs.peaks[f'{name} own']:.1f} MB of it its own"
-                )
-                if name == "scanner" and len(procs.helper_phases.get(name, {})) > 1:
-                    results[key] += (
-                        " ("
-                        + ", ".join(
-                            f"{phase} {rss:.1f}/{own:.1f}"
-                            for phase, (rss, own) in procs.helper_phases[name].items()
-                        )
-                        + ")"
-                    )
+                results[key] += f"; {what} {peak[0]:.1f} MB, {peak[1]:.1f} MB of it its own"
+                phases = procs.helper_phases[name]
+                if name == "scanner" and len(phases) > 1:
+                    by_phase = ", ".join(f"{ph} {r:.1f}/{o:.1f}" for ph, (r, o) in phases.items())
+                    results[key] += f" ({by_phase})"
         if n == 1:
             nats_rss = peak_rss_mb(nats_proc.pid)
             store = du_mb(root / "nats")
