@@ -6,15 +6,13 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from shared.errors import NotReady
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from shared.pg import Scalar
     from shared.settings import NatsSettings
 
 __all__ = ["CheckpointWaiter", "checkpoint_subject", "follow_checkpoint"]
@@ -25,11 +23,10 @@ def checkpoint_subject(settings: NatsSettings) -> str:
     return settings.subject("projector", "checkpoint")
 
 
-async def follow_checkpoint(
-    nc: Client, settings: NatsSettings, engine: AsyncEngine
-) -> CheckpointWaiter:
-    """A waiter kept up to date by the projector's announcements."""
-    waiter = CheckpointWaiter(engine)
+async def follow_checkpoint(nc: Client, settings: NatsSettings, query: Scalar) -> CheckpointWaiter:
+    """A waiter kept up to date by the projector's announcements, reading the checkpoint
+    with `query` (a pool's fetchval, or shared/db.py's `scalar` of an engine)."""
+    waiter = CheckpointWaiter(query)
     await nc.subscribe(checkpoint_subject(settings), cb=waiter.on_checkpoint)
     return waiter
 
@@ -41,8 +38,8 @@ class CheckpointWaiter:
     read too, so a missed announcement costs at most one poll interval.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, query: Scalar) -> None:
+        self.query = query
         self.position = 0
         self._changed = asyncio.Condition()
 
@@ -57,9 +54,7 @@ class CheckpointWaiter:
                 self._changed.notify_all()
 
     async def _read(self) -> int:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT max(seq) FROM projection_checkpoint"))).scalar()
-        return int(row or 0)
+        return int(await self.query("SELECT max(seq) FROM projection_checkpoint") or 0)
 
     async def current(self) -> int:
         """The last stream sequence the read models include, as of now."""

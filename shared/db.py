@@ -12,17 +12,16 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex
 
 from shared import folderprints
+from shared.pg import Scalar, asyncpg_url
 from shared.schema import metadata
 
 log = logging.getLogger(__name__)
 
 
 def sqlalchemy_url(url: str) -> str:
-    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and give the asyncpg form."""
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and give SQLAlchemy's form
+    for asyncpg."""
+    return "postgresql+asyncpg://" + asyncpg_url(url).removeprefix("postgresql://")
 
 
 def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
@@ -39,6 +38,16 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     else:
         kwargs["poolclass"] = NullPool
     return create_async_engine(sqlalchemy_url(url), **kwargs)
+
+
+def scalar(engine: AsyncEngine) -> Scalar:
+    """The engine as shared/pg.py's one-value query, for the readers services share."""
+
+    async def query(sql: str) -> object:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(sql))).scalar()
+
+    return query
 
 
 DEFERRED_INDEXES = ("assets_library_dir", "assets_owner_taken", "assets_library_checksum")
@@ -127,9 +136,3 @@ async def drop_schema(engine: AsyncEngine) -> None:
     """Drop every read-model table (replay rebuilds them)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
-
-
-def like_prefix(path: str) -> str:
-    """A LIKE pattern for everything below `path` (LIKE's wildcards in the path escaped)."""
-    escaped = path.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "/%"

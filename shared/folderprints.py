@@ -20,9 +20,10 @@ its end.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import Connection, text
+if TYPE_CHECKING:  # imported where used: the scanner reads MS without loading SQLAlchemy
+    from sqlalchemy import Connection
 
 
 def ms(column: str = "file_modified_at") -> str:
@@ -116,6 +117,8 @@ _ON_ASSETS: Final = ("folder_prints_insert", "folder_prints_delete", "folder_pri
 def install(conn: Connection) -> None:
     """Create (or replace) the triggers; fill `folder_prints` when it is empty and assets are
     not (a database from before it, or the end of a replay). Idempotent."""
+    from sqlalchemy import text
+
     for statement in _DDL:
         conn.execute(text(statement))
     empty = conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM folder_prints)")).scalar()
@@ -125,5 +128,7 @@ def install(conn: Connection) -> None:
 
 def drop_triggers(conn: Connection) -> None:
     """For a replay into empty tables: `install` refills the table at its end."""
+    from sqlalchemy import text
+
     for name in _ON_ASSETS:
         conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON assets"))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from shared.pg import Scalar
     from shared.settings import NatsSettings
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,13 @@ def nats_check(nc: Client) -> Check:
     return check
 
 
-def database_check(engine: AsyncEngine, table: str = "") -> Check:
-    """PostgreSQL answers (and, with `table`, the read-model schema exists)."""
-    from sqlalchemy import text
-
-    sql = text(f"SELECT 1 FROM {table} LIMIT 1" if table else "SELECT 1")
+def database_check(query: Scalar, table: str = "") -> Check:
+    """PostgreSQL answers (and, with `table`, the read-model schema exists); `query` is a
+    pool's fetchval, or shared/db.py's `scalar` of an engine."""
+    sql = f"SELECT 1 FROM {table} LIMIT 1" if table else "SELECT 1"
 
     async def check() -> str | None:
-        async with engine.connect() as conn:
-            await conn.execute(sql)
+        await query(sql)
         return None
 
     return check

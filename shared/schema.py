@@ -320,10 +320,5 @@ projection_checkpoint = Table(
 )
 
 
-def storable(value: str) -> str:
-    """Text PostgreSQL can store: it holds no NUL, and what failed may carry one."""
-    return value.replace("\x00", "\\u0000")
-
-
 # Tables in an order safe for comparison and truncation.
 READ_MODEL_TABLES = [t.name for t in metadata.sorted_tables]

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
-from sqlalchemy import text
 
 from shared.settings import ScanSettings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from shared.pg import Scalar
 
 _SCAN = ScanSettings()
 """The defaults, written once in shared/settings.py (the SHOEBOX_LIBRARY_* variables)."""
@@ -78,11 +77,11 @@ def next_scan(config: LibraryConfig, now: datetime) -> datetime | None:
 
 ENCODER = msgspec.json.Encoder()
 DECODER = msgspec.json.Decoder(LibraryConfig)
-_CURRENT = text("SELECT library FROM system_config WHERE id = 1")
+_CURRENT = "SELECT library FROM system_config WHERE id = 1"
 
 
-async def current(engine: AsyncEngine, scan: ScanSettings) -> LibraryConfig:
-    """The configuration in force: the last one an admin saved, else the defaults."""
-    async with engine.connect() as conn:
-        stored = (await conn.execute(_CURRENT)).scalar()
+async def current(query: Scalar, scan: ScanSettings) -> LibraryConfig:
+    """The configuration in force: the last one an admin saved, else the defaults (`query`:
+    a pool's fetchval, or shared/db.py's `scalar` of an engine)."""
+    stored = await query(_CURRENT)
     return DECODER.decode(stored) if stored else defaults(scan)

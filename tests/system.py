@@ -23,6 +23,7 @@ from services.scanner.app import serve as serve_scanner
 from shared.bus import connect
 from shared.db import create_engine, create_schema
 from shared.infra import free_port, start_nats, start_postgres
+from shared.pg import close_pool, create_pool
 from shared.settings import Settings, load_settings
 
 
@@ -108,6 +109,13 @@ class System:
     infra: Infra
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     stops: dict[str, asyncio.Event] = field(default_factory=dict)
+    pool: asyncpg.Pool | None = None
+
+    async def db(self) -> asyncpg.Pool:
+        """asyncpg's pool on the read models, as the scanner reads them (shared/pg.py)."""
+        if self.pool is None:
+            self.pool = await create_pool(self.settings.db.url)
+        return self.pool
 
     async def start(
         self, name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -176,6 +184,8 @@ async def open_system(
             yield system
         finally:
             await system.stop_all()
+            if system.pool is not None:
+                await close_pool(system.pool)
             await close_context(ctx)
 
 

@@ -35,7 +35,7 @@ from services.api.web.app import csrf_config, security_headers, template_config,
 from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
-from shared.db import create_engine, wait_for_schema
+from shared.db import create_engine, scalar, wait_for_schema
 from shared.health import Health, beat, database_check, nats_check, readiness_response
 from shared.settings import Settings
 
@@ -102,7 +102,7 @@ async def open_context(settings: Settings) -> Context:
     nc = await connect(settings.nats, "api")
     engine = create_engine(settings.db.url)
     await ensure_streams(nc, settings.nats)
-    waiter = await follow_checkpoint(nc, settings.nats, engine)
+    waiter = await follow_checkpoint(nc, settings.nats, scalar(engine))
     thumbs = await nc.jetstream().object_store(settings.nats.name("thumbs"))
     return Context(
         settings=settings,
@@ -137,7 +137,7 @@ def build_app(settings: Settings, ctx: Context | None = None) -> Litestar:
         live = holder["ctx"]
         health.add("nats", nats_check(live.nc))
         # The table the projector creates with the schema: until it exists, a sign-up fails.
-        health.add("postgres", database_check(live.engine, "projection_checkpoint"))
+        health.add("postgres", database_check(scalar(live.engine), "projection_checkpoint"))
         stop = asyncio.Event()
         beating = asyncio.create_task(beat(live.nc, settings.nats, health, stop))
         try:

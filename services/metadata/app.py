@@ -15,7 +15,7 @@ from services.metadata.pool import PoolClosed, WorkerPool
 from shared import events as ev
 from shared.bus import connect, ensure_streams
 from shared.consumer import Consumer, Delivery, Retry, subscribe
-from shared.db import create_engine
+from shared.db import create_engine, scalar
 from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage
 from shared.settings import Settings
@@ -65,7 +65,7 @@ def build_app(
         engine = create_engine(settings.db.url, pool=False)
         state["w"] = MetadataWorker(nc, settings, WorkerPool(n, preload=WORKER_PRELOAD), engine)
         health.add("nats", nats_check(nc))
-        health.add("postgres", database_check(engine))
+        health.add("postgres", database_check(scalar(engine)))
         health.add("consumer", consumer_check(nc, nats.name("EVENTS"), nats.name("metadata")))
         beats.append(asyncio.create_task(beat(nc, nats, health, stop)))
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from services.projector.positions import aggregate_of
 from shared import events as ev
-from shared.schema import storable
+from shared.pg import storable
 
 if TYPE_CHECKING:
     from sqlalchemy import TextClause

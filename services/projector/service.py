@@ -7,7 +7,7 @@ import logging
 
 from services.projector.app import ProjectionVersionMismatch, Projector
 from shared.bus import connect, ensure_streams
-from shared.db import create_engine, create_schema
+from shared.db import create_engine, create_schema, scalar
 from shared.health import Health, beat, database_check, flag_check, nats_check
 from shared.service import run_service
 from shared.settings import Settings
@@ -26,7 +26,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, health: Health | Non
         await create_schema(engine)
         projector = Projector(nc, engine, settings.nats)
         health.add("nats", nats_check(nc))
-        health.add("postgres", database_check(engine, "projection_checkpoint"))
+        health.add("postgres", database_check(scalar(engine), "projection_checkpoint"))
         health.add("consumer", flag_check(lambda: projector.bound, "not reading EVENTS"))
         log.info("projector: starting")
         try:

@@ -22,11 +22,10 @@ from shared import trace
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import follow_checkpoint
 from shared.consumer import Consumer, Delivery, subscribe
-from shared.db import create_engine
 from shared.health import Health, beat, consumer_check, database_check, nats_check
 from shared.outage import Outage, unavailable
+from shared.pg import close_pool, create_pool, storable
 from shared.scanprogress import read_progress
-from shared.schema import storable
 from shared.settings import Settings
 from shared.work import DirTask, decode_task
 
@@ -105,13 +104,13 @@ def build_app(
     async def _start() -> None:
         nc = await connect(nats, "scanner")
         await ensure_streams(nc, nats)
-        holder.scanner = scanner = Scanner(nc, create_engine(settings.db.url), settings)
+        holder.scanner = scanner = Scanner(nc, await create_pool(settings.db.url), settings)
         health.add("nats", nats_check(nc))
-        health.add("postgres", database_check(scanner.engine))
+        health.add("postgres", database_check(scanner.db.fetchval))
         health.add("consumer", consumer_check(nc, nats.name("WORK"), nats.name("scanner-dirs")))
         holder.tasks.append(asyncio.create_task(beat(nc, nats, health, holder.stop)))
-        waiter = await follow_checkpoint(nc, nats, scanner.engine)
-        moves = AlbumMoves(scanner.engine, scanner.bus, waiter, nats, settings.consumer)
+        waiter = await follow_checkpoint(nc, nats, scanner.db.fetchval)
+        moves = AlbumMoves(scanner.db, scanner.bus, waiter, nats, settings.consumer)
         holder.tasks.append(asyncio.create_task(moves.run(holder.stop)))
         if nightly:
             holder.tasks.append(asyncio.create_task(run_nightly(holder.s)))
@@ -127,7 +126,7 @@ def build_app(
                 await task
         if holder.scanner is not None:
             await holder.scanner.nc.drain()
-            await holder.scanner.engine.dispose()
+            await close_pool(holder.scanner.db)
 
     def library_events(aggregate: str, durable: str) -> Consumer[ev.Event]:
         return Consumer(

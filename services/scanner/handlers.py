@@ -22,8 +22,8 @@ from shared.globs import ExclusionMatcher
 from shared.work import ScanSubtree
 
 if TYPE_CHECKING:
+    import asyncpg
     from nats.aio.client import Client
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared import events as ev
     from shared.settings import Settings
@@ -47,13 +47,13 @@ class LibraryState:
 class Scanner:
     """Scans libraries; any number of replicas share the work through the WORK stream."""
 
-    def __init__(self, nc: Client, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, nc: Client, db: asyncpg.Pool, settings: Settings) -> None:
         self.nc = nc
         self.js = nc.jetstream()
-        self.engine = engine
+        self.db = db  # asyncpg's pool (shared/pg.py): the scanner loads no SQLAlchemy
         self.settings = settings
         self.bus = EventBus(nc, settings.nats)
-        self.repo = ScanRepository(engine)
+        self.repo = ScanRepository(db)
         self._libraries: dict[uuid.UUID, LibraryState] = {}
 
     async def library(self, library_id: uuid.UUID, *, fresh: bool = False) -> LibraryState | None:

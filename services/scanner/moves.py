@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 import msgspec
 from nats.errors import Error as NatsError
 from nats.js import api
-from sqlalchemy import text
 
 from shared import events as ev
 from shared import metrics
@@ -42,8 +41,8 @@ from shared.outage import Outage, unavailable
 from shared.settings import ConsumerSettings
 
 if TYPE_CHECKING:
+    import asyncpg
     from nats.aio.msg import Msg
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from shared.bus import EventBus
     from shared.checkpoint import CheckpointWaiter
@@ -66,15 +65,15 @@ _PAIRS = """
     WITH pairs AS (
         SELECT o.id AS old_id, n.id AS new_id
         FROM assets n JOIN assets o ON o.library_id = n.library_id AND o.checksum = n.checksum
-        WHERE n.id = ANY(:ids) AND NOT n.is_offline AND o.is_offline
+        WHERE n.id = ANY($1::uuid[]) AND NOT n.is_offline AND o.is_offline
         UNION
         SELECT o.id, n.id
         FROM assets o JOIN assets n ON n.library_id = o.library_id AND n.checksum = o.checksum
-        WHERE o.id = ANY(:ids) AND o.is_offline AND NOT n.is_offline
+        WHERE o.id = ANY($1::uuid[]) AND o.is_offline AND NOT n.is_offline
     )
 """
 
-_MOVED = text(
+_MOVED = (
     _PAIRS
     + """
     SELECT aa.album_id, p.old_id, p.new_id
@@ -90,7 +89,7 @@ _MOVED = text(
 # (old, new, what the user said about the old) for the same pairs, where a user (or an earlier
 # move) set the old asset's details and nobody has set the new one's: once carried, the new
 # asset is `edited`, so a detail is carried once and never over a later edit.
-_MOVED_DETAILS = text(
+_MOVED_DETAILS = (
     _PAIRS
     + """
     SELECT DISTINCT ON (n.id) o.id AS old_id, n.id AS new_id, o.is_favorite, o.visibility,
@@ -102,35 +101,33 @@ _MOVED_DETAILS = text(
 )
 
 
-async def moved_details(engine: AsyncEngine, asset_ids: list[uuid.UUID]) -> list[ev.AssetUpdated]:
+async def moved_details(pool: asyncpg.Pool, asset_ids: list[uuid.UUID]) -> list[ev.AssetUpdated]:
     """AssetUpdated for each moved asset that takes its old self's favourite, archive,
     description and rating (ids derived from the pair, so a replica's repeat is dropped)."""
     if not asset_ids:
         return []
-    async with engine.connect() as conn:
-        rows = (await conn.execute(_MOVED_DETAILS, {"ids": asset_ids})).all()
+    rows = await pool.fetch(_MOVED_DETAILS, asset_ids)
     return [
         ev.AssetUpdated(
-            stream_id=r.new_id,
-            event_id=uuid.uuid5(_NAMESPACE, f"details:{r.old_id}:{r.new_id}"),
-            is_favorite=r.is_favorite,
-            visibility=r.visibility,
-            description=r.user_description,
-            rating=r.rating,
-            carried_from=r.old_id,
+            stream_id=new_id,
+            event_id=uuid.uuid5(_NAMESPACE, f"details:{old_id}:{new_id}"),
+            is_favorite=favorite,
+            visibility=visibility,
+            description=description,
+            rating=rating,
+            carried_from=old_id,
         )
-        for r in rows
+        for old_id, new_id, favorite, visibility, description, rating in rows
     ]
 
 
 async def moved_memberships(
-    engine: AsyncEngine, asset_ids: list[uuid.UUID]
+    pool: asyncpg.Pool, asset_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[list[uuid.UUID], list[uuid.UUID]]]:
     """Per album: the new assets to add and the old (offline) ones they replace."""
     if not asset_ids:
         return {}
-    async with engine.connect() as conn:
-        rows = (await conn.execute(_MOVED, {"ids": asset_ids})).all()
+    rows = await pool.fetch(_MOVED, asset_ids)
     out: dict[uuid.UUID, tuple[list[uuid.UUID], list[uuid.UUID]]] = defaultdict(lambda: ([], []))
     for album_id, old_id, new_id in rows:
         added, removed = out[album_id]
@@ -165,13 +162,13 @@ class AlbumMoves:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        pool: asyncpg.Pool,
         bus: EventBus,
         waiter: CheckpointWaiter,
         nats: NatsSettings,
         bounds: ConsumerSettings | None = None,
     ) -> None:
-        self.engine = engine
+        self.pool = pool
         self.bus = bus
         self.waiter = waiter
         self.nats = nats
@@ -187,12 +184,12 @@ class AlbumMoves:
         if not ids:
             return 0
         await self.waiter.wait(max(seq for seq, _ in events), ACK_WAIT / 2)
-        for carried in await moved_details(self.engine, ids):
+        for carried in await moved_details(self.pool, ids):
             log.info(
                 "moves: asset %s takes the details of %s", carried.stream_id, carried.carried_from
             )
             await self.bus.publish(carried)
-        changed = await moved_memberships(self.engine, ids)
+        changed = await moved_memberships(self.pool, ids)
         for album_id, (added, removed) in changed.items():
             key = f"{album_id}:{','.join(map(str, added))}:{','.join(map(str, removed))}"
             log.info(

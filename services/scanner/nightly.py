@@ -8,10 +8,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import asyncpg
 from croniter import croniter
 from nats.js.errors import APIError, KeyWrongLastSequenceError
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from shared import events as ev
 from shared import sysconfig
@@ -29,26 +28,23 @@ async def nightly_once(scanner: Scanner, run_key: str) -> bool:
         await kv.create(f"nightly-{run_key}", b"1")
     except (KeyWrongLastSequenceError, APIError):
         return False
-    async with scanner.engine.connect() as conn:
-        libraries = (
-            await conn.execute(
-                text("SELECT id, deleting FROM libraries WHERE type = 'EXTERNAL' OR deleting")
-            )
-        ).all()
-    for row in libraries:
-        if row.deleting:
+    libraries = await scanner.db.fetch(
+        "SELECT id, deleting FROM libraries WHERE type = 'EXTERNAL' OR deleting"
+    )
+    for library_id, deleting in libraries:
+        if deleting:
             # Asked again of the renditions' owner (the metadata service), which removes them
             # and records LibraryDeleted; once per night, whatever became of the first ask.
-            log.info("nightly: finishing the deletion of library %s", row.id)
+            log.info("nightly: finishing the deletion of library %s", library_id)
             await scanner.bus.publish(
                 ev.LibraryDeletionStarted(
-                    stream_id=row.id, event_id=uuid.uuid5(row.id, f"deletion-{run_key}")
+                    stream_id=library_id, event_id=uuid.uuid5(library_id, f"deletion-{run_key}")
                 )
             )
         else:
             await scanner.bus.publish(
                 ev.LibraryScanRequested(
-                    stream_id=row.id,
+                    stream_id=library_id,
                     scan_id=uuid.uuid4(),
                     mode=ev.ScanMode.MODIFIED,
                     requested_by="nightly",
@@ -70,8 +66,8 @@ async def run_nightly(scanner: Scanner, check_every: float = CONFIG_CHECK) -> No
     """
     while True:
         try:
-            cfg = (await sysconfig.current(scanner.engine, scanner.settings.scan)).scan
-        except (DBAPIError, OSError) as e:
+            cfg = (await sysconfig.current(scanner.db.fetchval, scanner.settings.scan)).scan
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
             log.warning("nightly: cannot read the configuration, trying again: %s", e)
             await asyncio.sleep(check_every)
             continue

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, NamedTuple
-
-from sqlalchemy import text
 
 from services.scanner.decide import Known
 from shared import folderprints
-from shared.db import like_prefix
 from shared.ids import folder_id
+from shared.pg import like_prefix
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    import asyncpg
 
 
 class LibraryRow(NamedTuple):
@@ -55,42 +52,29 @@ _MS = folderprints.MS
 
 
 class ScanRepository:
-    """Read-only queries over the projector's tables (only the projector writes them)."""
+    """Read-only queries over the projector's tables (only the projector writes them), in
+    asyncpg's own terms (shared/pg.py, decision 0036)."""
 
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None = None) -> None:
-        self.engine = engine
+    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection | None = None) -> None:
+        self.pool = pool
         self._held = conn
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[ScanRepository]:
-        """This repository on one connection, for a folder's several reads: one checkout (and
-        one liveness ping) instead of one per query."""
-        async with self.engine.connect() as conn:
-            yield ScanRepository(self.engine, conn)
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection]:
-        if self._held is not None:
-            yield self._held
-            return
-        async with self.engine.connect() as conn:
-            yield conn
-
-    async def _rows(self, sql: str, **params: object) -> Sequence[Row[Any]]:
-        async with self._connection() as conn:
-            return (await conn.execute(text(sql), params)).all()
-
-    async def _count(self, sql: str, **params: object) -> int:
-        async with self._connection() as conn:
-            return int((await conn.execute(text(sql), params)).scalar() or 0)
+        """This repository on one connection, for a folder's several reads: one checkout
+        instead of one per query."""
+        async with self.pool.acquire() as conn:
+            yield ScanRepository(self.pool, conn)
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
-        """Rows straight from asyncpg (records), for the queries a rescan runs per batch:
-        SQLAlchemy's result rows cost about 15 times more."""
-        async with self._connection() as conn:
-            raw = await conn.get_raw_connection()
-            rows: list[Any] = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
-            return rows
+        if self._held is not None:
+            return await self._held.fetch(sql, *args)  # type: ignore[no-any-return]
+        return await self.pool.fetch(sql, *args)  # type: ignore[no-any-return]
+
+    async def _count(self, sql: str, *args: object) -> int:
+        if self._held is not None:
+            return int(await self._held.fetchval(sql, *args) or 0)
+        return int(await self.pool.fetchval(sql, *args) or 0)
 
     async def _index(self, where: str = "", *args: object) -> dict[str, IndexEntry]:
         """Index entries of a library ($1) and `where` (its $2... are `args`)."""
@@ -100,57 +84,52 @@ class ScanRepository:
         )
         return {path: IndexEntry(mtime, patterns) for path, mtime, patterns in rows}
 
-    async def _refs(self, where: str, **params: object) -> list[AssetRef]:
-        rows = await self._rows(
-            "SELECT id, last_seq FROM assets WHERE library_id = :l AND NOT is_offline" + where,
-            **params,
+    async def _refs(self, where: str, *args: object) -> list[AssetRef]:
+        """Online assets of a library ($1) and `where` (its $2... are `args`)."""
+        rows = await self._fetch(
+            "SELECT id, last_seq FROM assets WHERE library_id = $1 AND NOT is_offline" + where,
+            *args,
         )
-        return [AssetRef(r.id, r.last_seq) for r in rows]
+        return [AssetRef(id_, seq) for id_, seq in rows]
 
     async def library(self, library_id: uuid.UUID) -> LibraryRow | None:
-        rows = await self._rows(
+        rows = await self._fetch(
             "SELECT l.owner_id, l.import_paths, l.exclusion_patterns, l.deleting, "
             "u.external_path FROM libraries l JOIN users u ON u.id = l.owner_id "
-            "WHERE l.id = :id",
-            id=library_id,
+            "WHERE l.id = $1",
+            library_id,
         )
         if not rows:
             return None
-        r = rows[0]
-        return LibraryRow(
-            r.owner_id,
-            tuple(r.import_paths),
-            tuple(r.exclusion_patterns),
-            r.deleting,
-            r.external_path,
-        )
+        owner, paths, patterns, deleting, external = rows[0]
+        return LibraryRow(owner, tuple(paths), tuple(patterns), deleting, external)
 
     async def import_paths_seen(self, library_id: uuid.UUID) -> dict[str, ImportPathSeen]:
         """Each import path's device and real path at the last scan."""
-        rows = await self._rows(
-            "SELECT path, device, real_path FROM library_import_paths WHERE library_id = :l",
-            l=library_id,
+        rows = await self._fetch(
+            "SELECT path, device, real_path FROM library_import_paths WHERE library_id = $1",
+            library_id,
         )
-        return {r.path: ImportPathSeen(r.device, r.real_path) for r in rows}
+        return {path: ImportPathSeen(device, real) for path, device, real in rows}
 
     async def online_under(self, library_id: uuid.UUID, folder: str) -> list[AssetRef]:
         """Online assets at or below a folder (by real path)."""
-        return await self._refs(" AND original_path LIKE :p", l=library_id, p=like_prefix(folder))
+        return await self._refs(" AND original_path LIKE $2", library_id, like_prefix(folder))
 
     async def count_online_under(self, library_id: uuid.UUID, folder: str) -> int:
         return await self._count(
-            "SELECT count(*) FROM assets WHERE library_id = :l "
-            "AND NOT is_offline AND original_path LIKE :p",
-            l=library_id,
-            p=like_prefix(folder),
+            "SELECT count(*) FROM assets WHERE library_id = $1 "
+            "AND NOT is_offline AND original_path LIKE $2",
+            library_id,
+            like_prefix(folder),
         )
 
     async def online_outside(self, library_id: uuid.UUID, folders: list[str]) -> list[AssetRef]:
         """Online assets below none of `folders`."""
         return await self._refs(
-            " AND NOT (original_path LIKE ANY(:prefixes))",
-            l=library_id,
-            prefixes=[like_prefix(c) for c in folders] or ["\\"],
+            " AND NOT (original_path LIKE ANY($2::text[]))",
+            library_id,
+            [like_prefix(c) for c in folders] or ["\\"],
         )
 
     async def folder_index(self, library_id: uuid.UUID) -> dict[str, IndexEntry]:
@@ -174,13 +153,13 @@ class ScanRepository:
 
     async def offline_dirs(self, library_id: uuid.UUID, reasons: list[str]) -> set[str]:
         """Folders holding assets offline for one of `reasons`."""
-        rows = await self._rows(
-            "SELECT DISTINCT dir FROM assets WHERE library_id = :l "
-            "AND is_offline AND offline_reason = ANY(:reasons)",
-            l=library_id,
-            reasons=reasons,
+        rows = await self._fetch(
+            "SELECT DISTINCT dir FROM assets WHERE library_id = $1 "
+            "AND is_offline AND offline_reason = ANY($2::text[])",
+            library_id,
+            reasons,
         )
-        return {r.dir for r in rows}
+        return {dir_ for (dir_,) in rows}
 
     async def asset_dirs(self, library_id: uuid.UUID, folder: str) -> dict[str, int]:
         """The folders at or below `folder` that hold online assets, with how many."""
@@ -196,10 +175,10 @@ class ScanRepository:
     async def count_online_in(self, library_id: uuid.UUID, folders: list[str]) -> int:
         """Online assets directly in one of `folders`."""
         return await self._count(
-            "SELECT count(*) FROM assets WHERE library_id = :l "
-            "AND NOT is_offline AND dir = ANY(:dirs)",
-            l=library_id,
-            dirs=folders,
+            "SELECT count(*) FROM assets WHERE library_id = $1 "
+            "AND NOT is_offline AND dir = ANY($2::text[])",
+            library_id,
+            folders,
         )
 
     async def known(self, library_id: uuid.UUID, folder: str) -> dict[str, Known]:
@@ -263,5 +242,5 @@ class ScanRepository:
     async def online_in_tree(self, library_id: uuid.UUID, folder: str) -> list[AssetRef]:
         """Online assets in a folder or anywhere below it (by folder)."""
         return await self._refs(
-            " AND (dir = :d OR dir LIKE :p)", l=library_id, d=folder, p=like_prefix(folder)
+            " AND (dir = $2 OR dir LIKE $3)", library_id, folder, like_prefix(folder)
         )

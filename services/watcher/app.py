@@ -30,7 +30,7 @@ from shared import events as ev
 from shared import sysconfig
 from shared.bus import EventBus, connect, ensure_streams
 from shared.checkpoint import CheckpointWaiter, follow_checkpoint
-from shared.db import create_engine
+from shared.db import create_engine, scalar
 from shared.errors import InvalidInput, NotReady
 from shared.fence import Fence
 from shared.globs import ExclusionMatcher
@@ -125,7 +125,7 @@ class Watcher:
         """Watch until `stop` is set; give every lease back on the way out."""
         self.observing.loop = loop = asyncio.get_running_loop()
         self._kv = await self.js.key_value(self.settings.nats.name("leases"))
-        self._waiter = await follow_checkpoint(self.nc, self.settings.nats, self.engine)
+        self._waiter = await follow_checkpoint(self.nc, self.settings.nats, scalar(self.engine))
         # From the first event the read models do not hold yet: the first reload (below) reads
         # them after subscribing, so no change falls between the two.
         start = await self._waiter.current() + 1
@@ -202,7 +202,7 @@ class Watcher:
     async def reload(self) -> None:
         """Start, restart or stop observers to match the libraries as they are now."""
         try:
-            wanted = (await sysconfig.current(self.engine, self.settings.scan)).watch
+            wanted = (await sysconfig.current(scalar(self.engine), self.settings.scan)).watch
             configs = await self.load() if wanted.enabled else {}
         except (DBAPIError, OSError) as e:
             log.warning(
@@ -369,7 +369,7 @@ async def serve(
         settings, quiet=quiet, reload_every=reload_every, renew_every=renew_every
     )
     health.add("nats", nats_check(watcher.nc))
-    health.add("postgres", database_check(watcher.engine))
+    health.add("postgres", database_check(scalar(watcher.engine)))
     health.add("consumer", flag_check(lambda: watcher.subscribed, "not following events yet"))
     beating = asyncio.create_task(beat(watcher.nc, settings.nats, health, stop))
     try:

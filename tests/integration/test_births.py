@@ -63,7 +63,7 @@ async def _side(world: World) -> Side:
     return Side(
         lib,
         uuid.UUID(world.user["id"]),
-        ScanRepository(world.system.ctx.engine),
+        ScanRepository(await world.system.db()),
         EventBus(world.system.ctx.nc, world.system.settings.nats),
     )
 

@@ -164,7 +164,7 @@ async def test_a_drive_unplugged_mid_scan_deletes_nothing(world: World) -> None:
     await world.scan(lib)
     (world.media / "usb").rename(world.media / "away")
     (world.media / "usb").mkdir()  # an empty mount point
-    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    scanner = Scanner(world.system.ctx.nc, await world.system.db(), world.system.settings)
     await scanner.run_dir(
         ScanTree(
             scan_id=uuid.uuid4(),

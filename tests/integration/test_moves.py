@@ -167,5 +167,5 @@ async def test_moved_photo_keeps_its_favourite_archive_description_and_rating(en
     # Carried once: the moved asset is edited now, so nothing is carried over it again.
     await ok(await system.client.put(f"/api/assets/{moved_id}", headers=owner, json={"rating": 2}))
     assert (
-        await moved_details(system.ctx.engine, [uuid.UUID(moved_id), uuid.UUID(canon["id"])]) == []
+        await moved_details(await system.db(), [uuid.UUID(moved_id), uuid.UUID(canon["id"])]) == []
     )

@@ -33,7 +33,7 @@ async def test_nightly_scans_every_library_and_finishes_stuck_deletions(
 
     # The nightly job asks the renditions' owner (the metadata service) to finish it.
     await system.start("metadata", run_metadata)
-    scanner = Scanner(system.ctx.nc, system.ctx.engine, system.settings)
+    scanner = Scanner(system.ctx.nc, await system.db(), system.settings)
     assert await nightly_once(scanner, "20260101T0000") is True
     # A second replica waking for the same cron time does nothing.
     assert await nightly_once(scanner, "20260101T0000") is False

@@ -418,7 +418,7 @@ async def test_folder_that_cannot_be_listed_is_a_recorded_problem(world: World) 
     files = make_tree(world.media, {"a.jpg": None, "was-a-folder": b"now a file"})
     lib = await world.library(world.media)
     await world.scan(lib)
-    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    scanner = Scanner(world.system.ctx.nc, await world.system.db(), world.system.settings)
     task = WatchFolder(
         scan_id=uuid.uuid4(),
         library_id=uuid.UUID(lib),
@@ -448,7 +448,7 @@ async def test_a_folder_task_redone_after_a_lost_ack_is_counted_once(world: Worl
     make_tree(world.media, {f"album/a{i}.jpg": None for i in range(7)})
     lib = await world.library(world.media)
     await world.scan(lib)
-    scanner = Scanner(world.system.ctx.nc, world.system.ctx.engine, world.system.settings)
+    scanner = Scanner(world.system.ctx.nc, await world.system.db(), world.system.settings)
     js, nats = world.system.ctx.nc.jetstream(), world.system.settings.nats
     scan_id = uuid.uuid4()
     await update_progress(js, nats, scan_id, pending=1)

@@ -29,3 +29,23 @@ def test_a_service_process_loads_neither_uvicorn_nor_aiohttp_unless_nats_is_on_w
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [str(aiohttp), "False"], out
+
+
+SCANNER = """
+import sys
+from shared.lean import leave_out_unused
+leave_out_unused()
+from services.scanner import listers
+from services.scanner.app import build_app
+from shared.service import run_faststream
+print(sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "greenlet"}))
+"""
+
+
+def test_the_scanner_process_loads_no_sqlalchemy() -> None:
+    """It reads PostgreSQL through asyncpg's pool alone (shared/pg.py, decision 0036): loaded,
+    SQLAlchemy and its asyncio layer would cost each scanner about 21 MB (issue 16)."""
+    out = subprocess.run(
+        [sys.executable, "-c", SCANNER], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]", out

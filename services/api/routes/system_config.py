@@ -9,6 +9,7 @@ from services.api import schemas as s
 from services.api.auth import AuthUser, Permission, requires
 from services.api.context import Context
 from shared import sysconfig
+from shared.db import scalar
 
 
 class SystemConfigController(Controller):
@@ -18,7 +19,9 @@ class SystemConfigController(Controller):
     @get("/", operation_id="getConfig", opt=requires(Permission.SYSTEM_CONFIG_READ, admin=True))
     async def get_config(self, ctx: Context) -> s.SystemConfigDto:
         """The configuration in force: what an admin saved, else the environment's defaults."""
-        return s.SystemConfigDto(library=await sysconfig.current(ctx.engine, ctx.settings.scan))
+        return s.SystemConfigDto(
+            library=await sysconfig.current(scalar(ctx.engine), ctx.settings.scan)
+        )
 
     @get(
         "/defaults",

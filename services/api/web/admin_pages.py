@@ -21,6 +21,7 @@ from services.api.web.common import (
     status_of,
 )
 from shared import sysconfig
+from shared.db import scalar
 from shared.errors import ShoeboxError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class SettingsPages(Controller):
 
     @get("/library", opt=requires(Permission.SYSTEM_CONFIG_READ, admin=True))
     async def library(self, ctx: Context, auth: AuthUser) -> Template:
-        config = await sysconfig.current(ctx.engine, ctx.settings.scan)
+        config = await sysconfig.current(scalar(ctx.engine), ctx.settings.scan)
         return _settings_page(auth, config)
 
     @post("/library", opt=requires(Permission.SYSTEM_CONFIG_UPDATE, admin=True))

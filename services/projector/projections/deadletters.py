@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from services.projector.projections.base import Increment, Op, Projection
 from shared import events as ev
-from shared.schema import storable
+from shared.pg import storable
 
 __all__ = ["PROJECTIONS"]
 

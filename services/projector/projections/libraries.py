@@ -6,7 +6,7 @@ from sqlalchemy import TextClause, text
 
 from services.projector.projections.base import Increment, Op, Projection
 from shared import events as ev
-from shared.db import like_prefix
+from shared.pg import like_prefix
 
 _LIBRARY_CREATED = text(
     "INSERT INTO libraries (id, owner_id, name, type, import_paths, exclusion_patterns, "
