@@ -57,7 +57,9 @@ class ScanRepository:
 
     def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection | None = None) -> None:
         self.pool = pool
-        self._held = conn
+        # Where queries go: the held connection, else the pool (which has the same fetch and
+        # fetchval, and takes a connection for each).
+        self._on: asyncpg.Pool | asyncpg.Connection = pool if conn is None else conn
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[ScanRepository]:
@@ -67,14 +69,10 @@ class ScanRepository:
             yield ScanRepository(self.pool, conn)
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
-        if self._held is not None:
-            return await self._held.fetch(sql, *args)  # type: ignore[no-any-return]
-        return await self.pool.fetch(sql, *args)  # type: ignore[no-any-return]
+        return await self._on.fetch(sql, *args)  # type: ignore[no-any-return]
 
     async def _count(self, sql: str, *args: object) -> int:
-        if self._held is not None:
-            return int(await self._held.fetchval(sql, *args) or 0)
-        return int(await self.pool.fetchval(sql, *args) or 0)
+        return int(await self._on.fetchval(sql, *args) or 0)
 
     async def _index(self, where: str = "", *args: object) -> dict[str, IndexEntry]:
         """Index entries of a library ($1) and `where` (its $2... are `args`)."""
