@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex
 
 from shared import folderprints
-from shared.pg import Scalar, asyncpg_url
+from shared.pg import SESSION, Scalar, asyncpg_url
 from shared.schema import metadata
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     # (services/projector/send.py), where a datetime without an offset is read in the session's
     # time zone, and asyncpg's binary parameters take it as UTC; in UTC both read it alike.
     # The API's queries name their time zone (`AT TIME ZONE 'UTC'`) and are unaffected.
-    kwargs: dict[str, object] = {"connect_args": {"server_settings": {"TimeZone": "UTC"}}}
+    # Custom plans for every prepared statement: shared/pg.py's SESSION says why.
+    kwargs: dict[str, object] = {"connect_args": {"server_settings": dict(SESSION)}}
     if pool:
         # Pre-ping: a connection left stale by a PostgreSQL restart is replaced on checkout
         # instead of failing the first request after the restart (about 0.1 ms a checkout).

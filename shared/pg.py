@@ -24,6 +24,15 @@ what the shared readers below a service's own SQL need of its database."""
 
 POOL_SIZE = 20  # the SQLAlchemy engines' 10 + 10 overflow
 
+SESSION = {"TimeZone": "UTC", "plan_cache_mode": "force_custom_plan"}
+"""Every Shoebox session's settings (decision 0037). UTC: a set-based statement's rows travel as
+JSON text, read in the session's time zone (shared/db.py). Custom plans: asyncpg prepares every
+statement, and PostgreSQL keeps a prepared statement's generic plan once five runs found it no
+dearer; planned while the read model is still small (the first minute of a first import, before
+autovacuum's first ANALYZE) that plan is a sequential scan, and a generic plan can never use the
+path index for `dir LIKE $1`, whose prefix it does not know. Planning each run afresh costs tens
+of microseconds."""
+
 
 def asyncpg_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+asyncpg:// and give asyncpg's form."""
@@ -48,7 +57,7 @@ async def create_pool(url: str, *, size: int = POOL_SIZE) -> asyncpg.Pool:
         asyncpg_url(url),
         min_size=0,
         max_size=size,
-        server_settings={"TimeZone": "UTC"},
+        server_settings=SESSION,
         reset=_reset,
     )
     assert pool is not None
