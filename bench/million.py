@@ -352,7 +352,7 @@ async def run_system(
             applied, replay_s = await replay(settings, await create_database(inf, "r"), False)
             tally.stop()
             results["CPU during the replay"] = tally.line(replay_s)
-            raw_url = settings.db.url.replace("postgresql+asyncpg", "postgresql")
+            raw_url = asyncpg_url(settings.db.url)
             rows, raw_s = await raw_copy_floor(raw_url)
             results["replay"] = (
                 f"{replay_s:8.1f} s  {applied / replay_s:9,.0f} events/s; raw copy of its "

@@ -28,10 +28,10 @@ SESSION = {"TimeZone": "UTC", "plan_cache_mode": "force_custom_plan"}
 """Every Shoebox session's settings (decision 0037). UTC: a set-based statement's rows travel as
 JSON text, read in the session's time zone (shared/db.py). Custom plans: asyncpg prepares every
 statement, and PostgreSQL keeps a prepared statement's generic plan once five runs found it no
-dearer; planned while the read model is still small (the first minute of a first import, before
-autovacuum's first ANALYZE) that plan is a sequential scan, and a generic plan can never use the
-path index for `dir LIKE $1`, whose prefix it does not know. Planning each run afresh costs tens
-of microseconds."""
+dearer; planned while the read model is still empty (a first import, until autovacuum's first
+ANALYZE) it wins, and a generic plan can never use the path index for `dir LIKE $2`, whose
+prefix it does not know: it reads every asset of the library for each folder. Planning each run
+afresh costs tens of microseconds."""
 
 
 def asyncpg_url(url: str) -> str:
@@ -57,7 +57,7 @@ async def create_pool(url: str, *, size: int = POOL_SIZE) -> asyncpg.Pool:
         asyncpg_url(url),
         min_size=0,
         max_size=size,
-        server_settings=SESSION,
+        server_settings=dict(SESSION),
         reset=_reset,
     )
     assert pool is not None
