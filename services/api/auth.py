@@ -8,6 +8,7 @@ body) is touched; the `auth` dependency only hands over the caller the guard let
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import secrets
@@ -44,8 +45,14 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def new_secret() -> str:
-    """A random token for a session or an API key."""
-    return secrets.token_urlsafe(32)
+    """A random token for a session or an API key: 32 random bytes in base64 with its
+    `+`, `/` and `=` dropped, as Immich makes them, so only letters and digits. A secret
+    of `token_urlsafe` could begin with `-`, and `immich login URL -Xy…` then reads it
+    as an unknown option."""
+    return base64.b64encode(secrets.token_bytes(32)).decode().translate(_NOT_WORD)
+
+
+_NOT_WORD = str.maketrans("", "", "+/=")
 
 
 def token_hash(secret: str) -> str:
