@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -50,13 +51,17 @@ def immich_clients() -> Iterator[Path]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run Immich's own clients")
-    if any(_installed_version(p) != v for p, v in PINNED.items()):
-        lock = (CLIENTS / "package-lock.json").exists()
-        command = [npm, "ci" if lock else "install", "--no-audit", "--no-fund"]
-        result = subprocess.run(
-            command, cwd=CLIENTS, capture_output=True, text=True, timeout=600, check=False
-        )
-        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
+    # Test processes running side by side (pytest -n) install once: the first holds the lock,
+    # the others then find the pinned versions in place.
+    with (CLIENTS / "node_modules.lock").open("w") as installing:
+        fcntl.flock(installing, fcntl.LOCK_EX)
+        if any(_installed_version(p) != v for p, v in PINNED.items()):
+            lock = (CLIENTS / "package-lock.json").exists()
+            command = [npm, "ci" if lock else "install", "--no-audit", "--no-fund"]
+            result = subprocess.run(
+                command, cwd=CLIENTS, capture_output=True, text=True, timeout=600, check=False
+            )
+            assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
     node22 = CLIENTS / "node_modules" / ".bin" / "node"
     assert node22.exists(), (
         "npm did not install Node 22 into node_modules/.bin (were install scripts blocked? "
