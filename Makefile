@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(or $(SHOEBOX_DATA),./data)
 # pytest processes side by side: the tests mostly wait on services, so two beat one on two cores
 TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install browser container run test test-fast bench bench-1m replay lint vendor docs clean help
 
@@ -60,10 +61,10 @@ container:
 	fi
 
 test: install browser container
-	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+	$(PYTEST) -ra; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 test-fast: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow and not e2e and not container"
+	$(PYTEST) -m "not slow and not e2e and not container"
 
 bench: install
 	$(PY) bench/replay.py

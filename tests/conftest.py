@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -38,12 +39,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules with the most slow, e2e or container tests first, each kept whole: under
     `make test` (pytest -n 2 --dist loadfile) the long ones start at once on both workers and
     the quick ones fill in behind, rather than one long module ending the run alone."""
-    heavy: dict[Path, int] = {}
-    for item in items:
-        marked = any(item.get_closest_marker(m) for m in ("slow", "e2e", "container"))
-        heavy[item.path] = heavy.get(item.path, 0) + marked
-    first = {path: i for i, path in enumerate(dict.fromkeys(item.path for item in items))}
-    items.sort(key=lambda item: (-heavy[item.path], first[item.path]))
+    heavy = Counter(
+        item.path
+        for item in items
+        if any(item.get_closest_marker(m) for m in ("slow", "e2e", "container"))
+    )
+    items.sort(key=lambda item: -heavy[item.path])  # stable: modules stay whole, in order
 
 
 def pytest_configure(config: pytest.Config) -> None:

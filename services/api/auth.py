@@ -49,10 +49,7 @@ def new_secret() -> str:
     `+`, `/` and `=` dropped, as Immich makes them, so only letters and digits. A secret
     of `token_urlsafe` could begin with `-`, and `immich login URL -Xy…` then reads it
     as an unknown option."""
-    return base64.b64encode(secrets.token_bytes(32)).decode().translate(_NOT_WORD)
-
-
-_NOT_WORD = str.maketrans("", "", "+/=")
+    return base64.b64encode(secrets.token_bytes(32)).translate(None, b"+/=").decode()
 
 
 def token_hash(secret: str) -> str:
